@@ -1,0 +1,210 @@
+"""Typed, validated, versioned configuration: one model per stage, and the recipe that chains them.
+
+A recipe file is these models serialised to YAML. Unknown keys are errors (``extra="forbid"``),
+so a typo such as ``temprature`` fails loudly instead of silently using a default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+RECIPE_VERSION = 1
+STAGES = ("fine-tune", "distill", "gate")
+BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Config):
+    """How to carve validation and test splits from a source that has none (stratified, seeded)."""
+
+    validation: float = Field(0.1, gt=0, lt=1, description="fraction of rows for validation")
+    test: float = Field(0.1, gt=0, lt=1, description="fraction of rows for test")
+
+    @model_validator(mode="after")
+    def _leaves_training_rows(self):
+        if self.validation + self.test >= 0.9:
+            raise ValueError(f"validation + test = {self.validation + self.test:.2f} leaves under 10% to train on")
+        return self
+
+
+class TransferConfig(_Config):
+    """Unlabeled texts that the student learns from through the teacher's soft targets only."""
+
+    source: str = Field(description="built-in dataset name or a CSV/JSONL/Parquet file or saved dataset folder")
+    text_column: str = "text"
+    limit: int | None = Field(None, gt=0, description="use at most this many texts (seeded sample)")
+
+
+class DataConfig(_Config):
+    source: str | dict[str, str] = Field(
+        "rotten_tomatoes",
+        description="built-in name (rotten_tomatoes, imdb), a file or saved dataset folder, "
+        "or a mapping {train: path, validation: path, test: path}",
+    )
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    max_length: int = Field(64, ge=8, le=4096, description="tokens per text; longer texts are truncated and counted")
+    split: SplitConfig = SplitConfig()
+    limit: int | None = Field(None, gt=0, description="stratified subsample of the labelled rows, for quick runs")
+    transfer: TransferConfig | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _known_split_names(cls, value):
+        if isinstance(value, dict):
+            unknown = set(value) - {"train", "validation", "test"}
+            if unknown or "train" not in value:
+                raise ValueError("a split mapping needs 'train' and may have 'validation' and 'test' only")
+        return value
+
+
+class TrainConfig(_Config):
+    """Optimisation settings shared by fine-tuning and distillation (passed to transformers.Trainer)."""
+
+    epochs: float = Field(3.0, gt=0)
+    learning_rate: float = Field(5e-5, gt=0, lt=1)
+    batch_size: int = Field(32, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    eval_batch_size: int = Field(64, ge=1)
+    save_steps: int = Field(200, ge=1, description="checkpoint every N optimiser steps (resume point)")
+    group_by_length: bool = Field(True, description="batch texts of similar length: less padding, faster on CPU")
+
+
+class TeacherConfig(_Config):
+    model: str = Field(
+        "all-minilm-l6-v2",
+        description="built-in encoder name or a local Hugging Face model folder (BERT, RoBERTa or DistilBERT)",
+    )
+    fine_tune: TrainConfig | None = Field(
+        TrainConfig(epochs=2.0, learning_rate=5e-5),
+        description="fine-tune on the task; null to use a folder that already is a classifier for these labels",
+    )
+
+
+class StudentConfig(_Config):
+    recipe: Literal["distilbert", "bert"] = Field(
+        "distilbert",
+        description="distilbert: DistilBERT class, no token types or pooler (Sanh et al. 2019); "
+        "bert: the teacher's own class with fewer layers (keeps token types)",
+    )
+    layers: tuple[int, ...] | None = Field(
+        None, description="teacher layers to copy, in order (0-based); default every other, ending at the last"
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _increasing(cls, value):
+        if value is not None:
+            if not value or any(b <= a for a, b in zip(value, value[1:])) or min(value) < 0:
+                raise ValueError(f"layers must be non-empty, non-negative and increasing, got {list(value)}")
+        return value
+
+
+class LossWeights(_Config):
+    """Weights of the distillation loss terms; a weight of 0 switches the term off."""
+
+    kd: float = Field(1.0, ge=0, description="soft-target KL divergence at temperature T, scaled by T^2")
+    ce: float = Field(0.5, ge=0, description="hard-label cross-entropy")
+    cos: float = Field(1.0, ge=0, description="cosine loss between mapped hidden states (DistilBERT's L_cos)")
+    hidden_mse: float = Field(0.0, ge=0, description="MSE between mapped hidden states")
+    attention_mse: float = Field(0.0, ge=0, description="MSE between attention maps of mapped layers")
+
+    @model_validator(mode="after")
+    def _some_loss(self):
+        if not any(getattr(self, name) > 0 for name in type(self).model_fields):
+            raise ValueError("at least one loss weight must be > 0")
+        return self
+
+
+class DistillConfig(_Config):
+    train: TrainConfig = TrainConfig(epochs=3.0, learning_rate=1e-4)
+    temperature: float = Field(2.0, gt=0)
+    weights: LossWeights = LossWeights()
+
+
+class GateConfig(_Config):
+    min_retention: float = Field(0.97, gt=0, le=1.5, description="student accuracy / teacher accuracy must reach this")
+    min_agreement: float | None = Field(None, ge=0, le=1, description="optional floor on identical predictions")
+
+
+class Recipe(_Config):
+    version: int = RECIPE_VERSION
+    name: str = "custom"
+    output_dir: str = Field("runs/custom", description="where this run's outputs go (created)")
+    cache_dir: str = Field("runs/cache", description="content-addressed cache of fine-tuned teachers")
+    seed: int = 42
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice")
+    stages: tuple[Literal["fine-tune", "distill", "gate"], ...] = STAGES
+    data: DataConfig = DataConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig()
+    distill: DistillConfig = DistillConfig()
+    gate: GateConfig = GateConfig()
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, value):
+        if value != RECIPE_VERSION:
+            raise ValueError(f"recipe version {value} is not supported; this mobile-distill reads version {RECIPE_VERSION}")
+        return value
+
+
+def format_validation_error(source: str, error: ValidationError) -> str:
+    """One line per problem, each naming the field path, e.g. ``distill.temperature: ...``."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see `mobile-distill run --help`)"
+        problems.append(f"{where}: {message}")
+    return f"{source}: " + "; ".join(problems)
+
+
+def recipe_from_dict(raw: dict, source: str = "recipe") -> Recipe:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of recipe keys, got {type(raw).__name__}")
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(source, error)) from None
+
+
+def builtin_recipe_names() -> list[str]:
+    return sorted(path.stem for path in BUILTIN_RECIPES_DIR.glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str | Path) -> Recipe:
+    """Load a recipe from a YAML file, or a built-in recipe by name (``default``, ``quick``)."""
+    path = Path(name_or_path)
+    if not path.exists() and str(name_or_path) in builtin_recipe_names():
+        path = BUILTIN_RECIPES_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(
+            f"recipe {str(name_or_path)!r} is neither a file nor a built-in recipe "
+            f"(built-in: {', '.join(builtin_recipe_names())})"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        detail = str(error).replace("\n", " ")
+        raise ConfigError(f"{path}: not valid YAML: {detail}") from None
+    return recipe_from_dict(raw, source=str(path))
+
+
+def dump_recipe(recipe: Recipe, path: Path) -> None:
+    """Write the recipe as resolved (every default spelled out), so a run can be reproduced from it."""
+    data = recipe.model_dump(mode="json")
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

