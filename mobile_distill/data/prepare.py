@@ -77,7 +77,7 @@ def load_data(config: DataConfig, seed: int = 42) -> PreparedData:
         "limit": config.limit,
         "sizes": {name: len(table) for name, table in splits.items()},
         "label_counts": {name: _label_counts(table, labels) for name, table in splits.items()},
-        "rows": {name: table["row"] for name, table in splits.items()},
+        "rows": {name: [int(row) for row in table["row"]] for name, table in splits.items()},
         "fingerprint": _fingerprint(splits),
     }
     return PreparedData(splits=datasets.DatasetDict(splits), labels=tuple(labels), info=info)
@@ -90,6 +90,8 @@ def load_transfer_texts(config: TransferConfig, seed: int = 42) -> datasets.Data
         raw = raw["train"] if "train" in raw else datasets.concatenate_datasets(list(raw.values()))
     _require_columns(raw, [config.text_column], config.source)
     table = raw.select_columns([config.text_column]).rename_column(config.text_column, "text")
+    if table._indices is not None:  # after filter/select: the Arrow checks below read table.data directly
+        table = table.flatten_indices()
     _check_text_column(table, "text", config.source)
     if config.limit is not None and config.limit < len(table):
         table = table.shuffle(seed=seed).select(range(config.limit))
@@ -137,6 +139,8 @@ def _select_columns(table: datasets.Dataset, config: DataConfig, where: str) -> 
     if config.text_pair_column:
         columns[config.text_pair_column] = "text_pair"
     _require_columns(table, list(columns), where)
+    if table._indices is not None:  # after filter/select: the Arrow checks below read table.data directly
+        table = table.flatten_indices()
     table = table.select_columns(list(columns)).rename_columns({k: v for k, v in columns.items() if k != v})
     table = table.add_column("row", np.arange(len(table), dtype=np.int64))
     for column in ("text", "text_pair"):

@@ -1,0 +1,283 @@
+"""`mobile-distill`: a thin command line over the Python API. It parses, builds typed configs, calls
+one API function per verb, and prints results. Errors the user can fix are one line, no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .config import (
+    STAGES,
+    DataConfig,
+    DistillConfig,
+    GateConfig,
+    LossWeights,
+    StudentConfig,
+    TeacherConfig,
+    TrainConfig,
+    builtin_recipe_names,
+    format_validation_error,
+    load_recipe,
+)
+from .errors import ConfigError, GateFailure, MobileDistillError
+
+_OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("data")
+    group.add_argument("--data", help="prepared data folder (RUN/data), built-in dataset (rotten_tomatoes, imdb), "
+                       "CSV/TSV/JSONL/Parquet file, or a folder saved with datasets' save_to_disk. "
+                       "Default: OUTPUT/data if it exists, else rotten_tomatoes")
+    group.add_argument("--text-column", default="text", help="column holding the text (default: text)")
+    group.add_argument("--text-pair-column", help="column holding the second text of a pair, if any")
+    group.add_argument("--label-column", default="label", help="column holding the label, string or integer (default: label)")
+    group.add_argument("--max-length", type=int, default=64, help="tokens per text; longer texts are truncated and counted (default: 64)")
+    group.add_argument("--limit", type=int, help="use a stratified subsample of this many labelled rows")
+    group.add_argument("--seed", type=int, default=42, help="seed for splits and training (default: 42)")
+
+
+def _add_train_options(parser: argparse.ArgumentParser, epochs: float, learning_rate: float) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=float, default=epochs, help=f"passes over the training split (default: {epochs})")
+    group.add_argument("--learning-rate", type=float, default=learning_rate, help=f"peak learning rate (default: {learning_rate})")
+    group.add_argument("--batch-size", type=int, default=32, help="examples per step per process (default: 32)")
+    group.add_argument("--gradient-accumulation-steps", type=int, default=1, help="steps to accumulate before an update (default: 1)")
+    group.add_argument("--save-steps", type=int, default=200, help="checkpoint (and evaluate) every N steps; a rerun resumes from the last (default: 200)")
+    group.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("gate 1")
+    group.add_argument("--min-retention", type=float, default=0.97, help="student/teacher test accuracy must reach this (default: 0.97)")
+    group.add_argument("--min-agreement", type=float, help="optional floor on the fraction of identical predictions")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mobile-distill",
+        description="Distil BERT text classifiers into small students and gate them on accuracy. "
+        "Each verb is one pipeline stage; `run` chains them from a recipe file.",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    run = verbs.add_parser("run", help="run the stages a recipe names (default: the built-in default recipe)",
+                           description="Run a recipe: " + " -> ".join(STAGES) + ". The resolved recipe is copied into "
+                           "the output folder. Built-in recipes: " + ", ".join(builtin_recipe_names()) + ".")
+    run.add_argument("recipe", nargs="?", default="default", help="recipe YAML file or built-in name (default: default)")
+    run.add_argument("--quick", action="store_true", help="use the built-in quick recipe (a small subsample, a few minutes)")
+    run.add_argument("-o", "--output-dir", help="override the recipe's output_dir")
+    run.add_argument("--cache-dir", help="override the recipe's cache_dir (fine-tuned teachers)")
+
+    fine_tune = verbs.add_parser("fine-tune", help="fine-tune a teacher classifier on labelled data",
+                                 description="Fine-tune a local BERT-family model (or a built-in encoder) into the "
+                                 "teacher at OUTPUT/teacher. Results are cached by a hash of model, data and settings.")
+    fine_tune.add_argument("model", nargs="?", default="all-minilm-l6-v2", help="built-in encoder name or local model folder (default: all-minilm-l6-v2)")
+    fine_tune.add_argument("-o", "--output-dir", required=True, help="run folder; the teacher goes to OUTPUT/teacher")
+    fine_tune.add_argument("--cache-dir", default="runs/cache", help="cache of fine-tuned teachers (default: runs/cache)")
+    _add_data_options(fine_tune)
+    _add_train_options(fine_tune, epochs=2.0, learning_rate=5e-5)
+
+    distill = verbs.add_parser("distill", help="distil a teacher into a student and run gate 1",
+                               description="Build a student from TEACHER (a local classifier folder), distil it on the "
+                               "data, write it to OUTPUT/student, then compare it with the teacher on the test split "
+                               "(gate 1). Exits 1 when the gate fails.")
+    distill.add_argument("teacher", help="teacher classifier folder (e.g. RUN/teacher)")
+    distill.add_argument("-o", "--output-dir", required=True, help="run folder; the student goes to OUTPUT/student")
+    _add_data_options(distill)
+    _add_train_options(distill, epochs=3.0, learning_rate=1e-4)
+    student = distill.add_argument_group("student and losses")
+    student.add_argument("--recipe", choices=["distilbert", "bert"], default="distilbert",
+                         help="distilbert: DistilBERT class, no token types; bert: teacher's class, fewer layers (default: distilbert)")
+    student.add_argument("--layers", help="teacher layers to copy, comma-separated, 0-based (default: every other, ending at the last)")
+    student.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the soft targets (default: 2.0)")
+    for name, default, text in [("kd", 1.0, "soft-target KL"), ("ce", 0.5, "hard-label cross-entropy"),
+                                ("cos", 1.0, "hidden-state cosine"), ("hidden-mse", 0.0, "hidden-state MSE"),
+                                ("attention-mse", 0.0, "attention-map MSE")]:
+        student.add_argument(f"--alpha-{name}", type=float, default=default, help=f"weight of the {text} loss (default: {default})")
+    student.add_argument("--transfer", help="unlabeled transfer set (built-in name or file) taught by soft targets only")
+    student.add_argument("--transfer-column", default="text", help="text column of the transfer set (default: text)")
+    student.add_argument("--transfer-limit", type=int, help="use at most this many transfer texts")
+    student.add_argument("--no-gate", action="store_true", help="skip gate 1 (e.g. to gate later with `mobile-distill gate`)")
+    _add_gate_options(distill)
+
+    gate = verbs.add_parser("gate", help="gate 1: compare a student with its teacher on the test split",
+                            description="Evaluate TEACHER and STUDENT on the same test split; write "
+                            "STUDENT/distill_report.json and a model card. Exits 1 on FAIL.")
+    gate.add_argument("teacher", help="teacher classifier folder")
+    gate.add_argument("student", help="student classifier folder")
+    gate.add_argument("--data", required=True, help="prepared data folder (RUN/data) holding the test split")
+    gate.add_argument("--max-length", type=int, default=64, help="tokens per text (default: 64)")
+    _add_gate_options(gate)
+    return parser
+
+
+def _config(model, source: str, **values):
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(source, error)) from None
+
+
+def _train_config(args) -> TrainConfig:
+    return _config(TrainConfig, "options", epochs=args.epochs, learning_rate=args.learning_rate,
+                   batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
+                   save_steps=args.save_steps)
+
+
+def _data(args, output_dir: Path):
+    from .data import PreparedData
+    from .pipeline import prepare_data
+
+    source = args.data
+    if source is None and (output_dir / "data" / "data.json").is_file():
+        source = str(output_dir / "data")
+    if source is not None and (Path(source) / "data.json").is_file():
+        return PreparedData.load(Path(source))
+    config = _config(DataConfig, "options", source=source or "rotten_tomatoes", text_column=args.text_column,
+                     text_pair_column=args.text_pair_column, label_column=args.label_column,
+                     max_length=args.max_length, limit=args.limit)
+    return prepare_data(config, output_dir / "data", args.seed)
+
+
+def _cmd_run(args) -> int:
+    from .pipeline import run_recipe
+
+    recipe = load_recipe("quick" if args.quick else args.recipe)
+    overrides = {k: v for k, v in {"output_dir": args.output_dir, "cache_dir": args.cache_dir}.items() if v}
+    recipe = recipe.model_copy(update=overrides)
+    _say(f"recipe [bold]{recipe.name}[/] -> {recipe.output_dir}")
+    try:
+        result = run_recipe(recipe)
+    except GateFailure as failure:
+        _print_gate(failure.report)
+        raise
+    if result.gate_report:
+        _print_gate(result.gate_report)
+    _say(f"stage seconds: {result.seconds}" + (f"; reused: {', '.join(result.skipped)}" if result.skipped else ""))
+    return 0
+
+
+def _cmd_fine_tune(args) -> int:
+    from .teacher import prepare_teacher
+
+    _threads(args)
+    output_dir = Path(args.output_dir)
+    data = _data(args, output_dir)
+    config = _config(TeacherConfig, "options", model=args.model, fine_tune=_train_config(args))
+    result = prepare_teacher(config, data, output_dir / "teacher", output_dir / "checkpoints",
+                             Path(args.cache_dir), args.seed, args.max_length)
+    accuracy = result.report.get("validation", {}).get("accuracy")
+    _say(f"teacher -> {result.path}" + (" (from cache)" if result.from_cache else "")
+         + (f"; validation accuracy {accuracy:.4f}" if accuracy is not None else ""))
+    return 0
+
+
+def _cmd_distill(args) -> int:
+    from .config import TransferConfig
+    from .data import load_transfer_texts
+    from .distill import distill
+    from .gate import gate_student
+
+    _threads(args)
+    output_dir = Path(args.output_dir)
+    data = _data(args, output_dir)
+    layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
+    student = _config(StudentConfig, "--recipe/--layers", recipe=args.recipe, layers=layers)
+    weights = _config(LossWeights, "--alpha-*", kd=args.alpha_kd, ce=args.alpha_ce, cos=args.alpha_cos,
+                      hidden_mse=args.alpha_hidden_mse, attention_mse=args.alpha_attention_mse)
+    config = _config(DistillConfig, "options", train=_train_config(args), temperature=args.temperature, weights=weights)
+    transfer = None
+    if args.transfer:
+        transfer_config = _config(TransferConfig, "--transfer", source=args.transfer, text_column=args.transfer_column,
+                                  limit=args.transfer_limit)
+        transfer = load_transfer_texts(transfer_config, args.seed)
+    teacher = Path(args.teacher)
+    result = distill(teacher, data, config, student, output_dir / "student", output_dir / "checkpoints" / "student",
+                     args.seed, args.max_length, transfer)
+    _say(f"student -> {result.path}")
+    if args.no_gate:
+        return 0
+    gate = _config(GateConfig, "--min-retention/--min-agreement", min_retention=args.min_retention,
+                   min_agreement=args.min_agreement)
+    return _gate_and_print(teacher, result.path, data, gate, args.max_length)
+
+
+def _cmd_gate(args) -> int:
+    from .data import PreparedData
+
+    gate = _config(GateConfig, "--min-retention/--min-agreement", min_retention=args.min_retention,
+                   min_agreement=args.min_agreement)
+    data = PreparedData.load(Path(args.data))
+    return _gate_and_print(Path(args.teacher), Path(args.student), data, gate, args.max_length)
+
+
+def _gate_and_print(teacher: Path, student: Path, data, gate: GateConfig, max_length: int) -> int:
+    from .gate import gate_student
+
+    try:
+        report = gate_student(teacher, student, data, gate, max_length)
+    except GateFailure as failure:
+        _print_gate(failure.report)
+        raise
+    _print_gate(report)
+    return 0
+
+
+def _threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
+def _say(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(message)
+
+
+def _print_gate(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gate 1 (student vs teacher): {report['verdict']}")
+    for column in ("model", "layers", "parameters", "test accuracy", "macro-F1"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for name in ("teacher", "student"):
+        part = report[name]
+        table.add_row(name, str(part["layers"]), f"{part['parameters']:,}", f"{part['test']['accuracy']:.4f}",
+                      f"{part['test']['macro_f1']:.4f}")
+    console = Console()
+    console.print(table)
+    colour = "green" if report["verdict"] == "PASS" else "red"
+    floor = report["thresholds"]["min_retention"]
+    console.print(f"[{colour}]{report['verdict']}[/]: retention {report['retention']:.4f} (floor {floor}), "
+                  f"agreement {report['agreement']:.4f}; report {report['student']['path']}/distill_report.json")
+
+
+_COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    for key, value in _OFFLINE.items():  # no hub at run time; set here, never at import
+        os.environ.setdefault(key, value)
+    try:
+        return _COMMANDS[args.verb](args)
+    except MobileDistillError as error:
+        print(f"mobile-distill {args.verb}: {'FAIL' if isinstance(error, GateFailure) else 'error'}: {error}",
+              file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"mobile-distill {args.verb}: interrupted; run the same command again to resume from the last "
+              "checkpoint", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Chain the stages a recipe names, in one run folder, skipping work that is already done.
+
+Run folder layout (every stage reads and writes only these, so any stage can be re-run alone):
+
+    recipe.yaml          the recipe as resolved, every default spelled out
+    data/                prepared splits + data.json (source, seed, row indices of every split)
+    teacher/             teacher classifier (fine-tuned or copied from the cache)
+    student/             distilled student + distill_report.json + README.md model card
+    checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
+    run_summary.json     wall time of each stage and the verdicts
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import DataConfig, Recipe, dump_recipe
+from .data import PreparedData, load_data, load_transfer_texts
+from .distill import DISTILL_LOG, distill
+from .errors import GateFailure
+from .gate import gate_student
+from .models import folder_hash, resolve_model_path
+from .teacher import prepare_teacher
+from .training import is_main_process, write_json
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def teacher(self) -> Path:
+        return self.root / "teacher"
+
+    @property
+    def student(self) -> Path:
+        return self.root / "student"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "run_summary.json"
+
+
+@dataclass
+class RunResult:
+    layout: RunLayout
+    seconds: dict[str, float] = field(default_factory=dict)
+    gate_report: dict | None = None
+    skipped: list[str] = field(default_factory=list)
+
+
+def settings_hash(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def prepare_data(config: DataConfig, folder: Path, seed: int) -> PreparedData:
+    """Load the prepared splits from ``folder`` if they were made from the same settings, else make them."""
+    key = settings_hash(config.model_dump(mode="json"), seed)
+    info = folder / "data.json"
+    if info.is_file() and json.loads(info.read_text()).get("settings") == key:
+        return PreparedData.load(folder)
+    data = load_data(config, seed)
+    data.info["settings"] = key
+    if is_main_process():
+        data.save(folder)
+    return data
+
+
+@contextmanager
+def _timed(result: RunResult, stage: str):
+    start = time.perf_counter()
+    yield
+    result.seconds[stage] = round(time.perf_counter() - start, 1)
+
+
+def run_recipe(recipe: Recipe) -> RunResult:
+    """Run the recipe's stages. Raises `GateFailure` (after writing every output) when a gate fails."""
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    layout = RunLayout(Path(recipe.output_dir))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    if is_main_process():
+        dump_recipe(recipe, layout.root / "recipe.yaml")
+    result = RunResult(layout=layout)
+    max_length = recipe.data.max_length
+    with _timed(result, "data"):
+        data = prepare_data(recipe.data, layout.data, recipe.seed)
+    teacher_path = _teacher_stage(recipe, data, layout, result)
+    if "distill" in recipe.stages:
+        _distill_stage(recipe, data, teacher_path, layout, result)
+    try:
+        if "gate" in recipe.stages:
+            with _timed(result, "gate"):
+                result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, max_length)
+    except GateFailure as failure:
+        result.gate_report = failure.report
+        raise
+    finally:
+        if is_main_process():
+            write_json(layout.summary, {"recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
+                                        "gate": (result.gate_report or {}).get("verdict")})
+    return result
+
+
+def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> Path:
+    if "fine-tune" not in recipe.stages:
+        return layout.teacher if (layout.teacher / "config.json").is_file() else resolve_model_path(recipe.teacher.model)
+    with _timed(result, "fine-tune"):
+        teacher = prepare_teacher(recipe.teacher, data, layout.teacher, layout.checkpoints, Path(recipe.cache_dir),
+                                  recipe.seed, recipe.data.max_length)
+    if teacher.from_cache:
+        result.skipped.append("fine-tune (cached teacher)")
+    return teacher.path
+
+
+def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+    key = settings_hash(recipe.distill.model_dump(mode="json"), recipe.student.model_dump(mode="json"),
+                        recipe.data.transfer.model_dump(mode="json") if recipe.data.transfer else None,
+                        folder_hash(teacher_path), data.fingerprint, recipe.seed, recipe.data.max_length)
+    done = layout.student / DISTILL_LOG
+    if done.is_file() and json.loads(done.read_text()).get("settings") == key:
+        result.skipped.append("distill (student already made with these settings)")
+        return
+    with _timed(result, "distill"):
+        transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
+        distill(teacher_path, data, recipe.distill, recipe.student, layout.student,
+                layout.checkpoints / f"student-{key}", recipe.seed, recipe.data.max_length, transfer,
+                settings=key)

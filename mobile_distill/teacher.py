@@ -1,0 +1,141 @@
+"""Teacher stage: use a local classifier as is, or fine-tune a pretrained encoder on the task.
+
+Fine-tuned teachers are cached under a hash of (model weights, data, settings), so a second run
+with the same inputs reuses the first one's teacher instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import DataCollatorWithPadding, Trainer
+
+from .config import TeacherConfig
+from .data import PreparedData, tokenize_split
+from .errors import ModelError
+from .evaluate import trainer_metrics
+from .models import (
+    check_model_folder,
+    folder_hash,
+    load_classifier,
+    load_tokenizer,
+    read_labels,
+    resolve_model_path,
+    write_labels,
+)
+from .training import atomic_folder, barrier, is_main_process, last_checkpoint, plot_loss_curves, training_arguments, write_json
+
+TEACHER_REPORT = "teacher_report.json"
+
+
+@dataclass(frozen=True)
+class TeacherResult:
+    path: Path
+    report: dict
+    from_cache: bool = False
+
+
+def prepare_teacher(
+    config: TeacherConfig,
+    data: PreparedData,
+    output_dir: Path,
+    checkpoints_dir: Path,
+    cache_dir: Path | None = None,
+    seed: int = 42,
+    max_length: int = 64,
+) -> TeacherResult:
+    """Return a teacher classifier for ``data``'s labels: the given one, a cached one, or a new fine-tune."""
+    source = resolve_model_path(config.model)
+    check_model_folder(source)
+    if config.fine_tune is None:
+        return _use_as_is(source, data)
+    key = teacher_cache_key(source, data, config, seed, max_length)
+    cached = cache_dir / "teachers" / key if cache_dir is not None else None
+    if cached is not None and (cached / TEACHER_REPORT).is_file():
+        if is_main_process():
+            with atomic_folder(output_dir) as staging:
+                shutil.copytree(cached, staging, dirs_exist_ok=True)
+        # Other ranks read the cache entry itself: the copy in output_dir may still be being written.
+        path = output_dir if is_main_process() else cached
+        return TeacherResult(path=path, report=json.loads((cached / TEACHER_REPORT).read_text()), from_cache=True)
+    result = fine_tune(source, config, data, output_dir, checkpoints_dir / key, seed, max_length, key)
+    if cached is not None and is_main_process():
+        with atomic_folder(cached) as staging:
+            shutil.copytree(output_dir, staging, dirs_exist_ok=True)
+    return result
+
+
+def teacher_cache_key(source: Path, data: PreparedData, config: TeacherConfig, seed: int, max_length: int) -> str:
+    settings = json.dumps(
+        {"model": folder_hash(source), "data": data.fingerprint, "labels": data.labels, "config": config.model_dump(mode="json"),
+         "seed": seed, "max_length": max_length},
+        sort_keys=True,
+    )
+    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+def fine_tune(
+    source: Path,
+    config: TeacherConfig,
+    data: PreparedData,
+    output_dir: Path,
+    checkpoints_dir: Path,
+    seed: int,
+    max_length: int,
+    key: str = "",
+) -> TeacherResult:
+    """Fine-tune ``source`` on the train split with transformers.Trainer, keeping the best validation checkpoint.
+
+    An interrupted run resumes from its last checkpoint in ``checkpoints_dir``.
+    """
+    start = time.perf_counter()
+    tokenizer = load_tokenizer(source)
+    model = load_classifier(source, labels=data.labels)
+    train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
+    validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(config.fine_tune, checkpoints_dir, seed),
+        train_dataset=train.dataset,
+        eval_dataset=validation.dataset,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=trainer_metrics,
+    )
+    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints_dir))
+    validation_metrics = trainer.evaluate()
+    report = {
+        "source_model": str(source),
+        "source_hash": folder_hash(source),
+        "cache_key": key,
+        "labels": list(data.labels),
+        "validation": {k.removeprefix("eval_"): v for k, v in validation_metrics.items()},
+        "truncated": {"train": train.truncated, "validation": validation.truncated, "max_length": max_length},
+        "fine_tune": config.fine_tune.model_dump(mode="json"),
+        "seconds": round(time.perf_counter() - start, 1),
+        "log_history": trainer.state.log_history,
+    }
+    if is_main_process():
+        with atomic_folder(output_dir) as staging:
+            trainer.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            write_labels(staging, data.labels)
+            write_json(staging / TEACHER_REPORT, report)
+            plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", "teacher fine-tuning")
+    barrier()
+    return TeacherResult(path=output_dir, report=report)
+
+
+def _use_as_is(source: Path, data: PreparedData) -> TeacherResult:
+    labels = read_labels(source)
+    if list(labels) != list(data.labels):
+        raise ModelError(
+            f"{source}: the classifier's labels {labels} differ from the data's {list(data.labels)}; "
+            "set teacher.fine_tune to train a head for these labels"
+        )
+    return TeacherResult(path=source, report={"source_model": str(source), "source_hash": folder_hash(source)})

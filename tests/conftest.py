@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny random BERT models (a few thousand parameters) and small learnable data."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+# No hub at test time: any hub call is a bug. Set before transformers is imported by a test.
+os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+POSITIVE = ["good", "great", "fun", "lovely", "superb", "moving", "bright", "warm"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "weak", "tired", "flat", "cold"]
+FILLER = ["the", "film", "was", "a", "story", "and", "plot", "acting", "very", "quite", "it", "movie"]
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def make_texts(count: int, seed: int = 0) -> list[tuple[str, int]]:
+    """Sentences whose label is the majority of sentiment words in them: learnable, not trivial."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(count):
+        label = i % 2
+        strong, weak = (POSITIVE, NEGATIVE) if label else (NEGATIVE, POSITIVE)
+        words = rng.sample(FILLER, rng.randint(2, 8)) + rng.sample(strong, 2) + rng.sample(weak, rng.randint(0, 1))
+        rng.shuffle(words)
+        rows.append((" ".join(words), label))
+    return rows
+
+
+def write_vocab(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(SPECIAL + sorted(set(POSITIVE + NEGATIVE + FILLER)) + ["##s", "##ly"]) + "\n")
+    return vocab
+
+
+def save_tiny_model(folder: Path, model_type: str = "bert", layers: int = 4, labels=("negative", "positive"),
+                    dropout: float = 0.1, seed: int = 0) -> Path:
+    """A tiny random classifier of ``model_type`` with a matching WordPiece tokenizer, saved to ``folder``."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
+
+    torch.manual_seed(seed)
+    vocab = write_vocab(folder)
+    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    size = len(vocab.read_text().split())
+    label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    if model_type == "bert":
+        config = BertConfig(vocab_size=size, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
+                            intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=dropout,
+                            attention_probs_dropout_prob=dropout, **label_maps)
+        model = BertForSequenceClassification(config)
+    else:
+        config = DistilBertConfig(vocab_size=size, dim=16, n_layers=layers, n_heads=2, hidden_dim=32,
+                                  max_position_embeddings=64, dropout=dropout, attention_dropout=dropout, **label_maps)
+        model = DistilBertForSequenceClassification(config)
+        tokenizer.model_input_names = ["input_ids", "attention_mask"]
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return save_tiny_model(tmp_path_factory.mktemp("tiny_bert"))
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "reviews.csv"
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["review", "sentiment"])
+        for text, label in make_texts(400):
+            writer.writerow([text, "positive" if label else "negative"])
+    return path
