@@ -51,7 +51,7 @@ def save_tiny_model(folder: Path, model_type: str = "bert", layers: int = 4, lab
 
     torch.manual_seed(seed)
     vocab = write_vocab(folder)
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    tokenizer = BertTokenizerFast(vocab=str(vocab), do_lower_case=True)  # transformers 5: `vocab`, not `vocab_file`
     size = len(vocab.read_text().split())
     label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     if model_type == "bert":

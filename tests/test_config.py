@@ -1,0 +1,56 @@
+import pytest
+
+from mobile_distill.config import Recipe, builtin_recipe_names, load_recipe, recipe_from_dict
+from mobile_distill.errors import ConfigError
+
+
+def test_builtin_recipes_load_and_validate():
+    assert {"default", "quick"} <= set(builtin_recipe_names())
+    default = load_recipe("default")
+    assert default.student.recipe == "distilbert"
+    assert default.gate.min_retention == 0.97
+    assert load_recipe("quick").data.limit is not None
+
+
+def test_unknown_key_is_an_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"distill\.temprature: unknown key"):
+        recipe_from_dict({"distill": {"temprature": 3}}, "my.yaml")
+
+
+def test_bad_values_name_the_field():
+    with pytest.raises(ConfigError, match=r"my\.yaml: distill\.temperature"):
+        recipe_from_dict({"distill": {"temperature": -1}}, "my.yaml")
+    with pytest.raises(ConfigError, match=r"student\.layers"):
+        recipe_from_dict({"student": {"layers": [3, 1]}})
+    with pytest.raises(ConfigError, match="at least one loss weight"):
+        recipe_from_dict({"distill": {"weights": {"kd": 0, "ce": 0, "cos": 0}}})
+    with pytest.raises(ConfigError, match="unknown key"):
+        recipe_from_dict({"stages": ["fine-tune"], "extra": 1})
+    with pytest.raises(ConfigError, match="stages"):
+        recipe_from_dict({"stages": ["export-everything"]})
+
+
+def test_version_is_checked():
+    with pytest.raises(ConfigError, match="version 99 is not supported"):
+        recipe_from_dict({"version": 99})
+
+
+def test_missing_recipe_lists_builtins(tmp_path):
+    with pytest.raises(ConfigError, match="built-in: default"):
+        load_recipe(tmp_path / "nope.yaml")
+
+
+def test_invalid_yaml_is_one_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("data: [unclosed\n")
+    with pytest.raises(ConfigError) as error:
+        load_recipe(path)
+    assert "not valid YAML" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_recipe_round_trips_through_yaml(tmp_path):
+    from mobile_distill.config import dump_recipe
+
+    recipe = Recipe(name="x", seed=7)
+    dump_recipe(recipe, tmp_path / "r.yaml")
+    assert load_recipe(tmp_path / "r.yaml") == recipe
