@@ -24,6 +24,7 @@ from .config import (
     load_recipe,
 )
 from .errors import ConfigError, GateFailure, MobileDistillError
+from .training import is_main_process
 
 _OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -48,6 +49,8 @@ def _add_train_options(parser: argparse.ArgumentParser, epochs: float, learning_
     group.add_argument("--batch-size", type=int, default=32, help="examples per step per process (default: 32)")
     group.add_argument("--gradient-accumulation-steps", type=int, default=1, help="steps to accumulate before an update (default: 1)")
     group.add_argument("--save-steps", type=int, default=200, help="checkpoint (and evaluate) every N steps; a rerun resumes from the last (default: 200)")
+    group.add_argument("--no-group-by-length", action="store_true",
+                       help="sample batches at random instead of grouping texts of similar length (less padding)")
     group.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
@@ -116,17 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(model, source: str, **values):
+def _config(model, where: str, /, **values):
     try:
         return model(**values)
     except ValidationError as error:
-        raise ConfigError(format_validation_error(source, error)) from None
+        raise ConfigError(format_validation_error(where, error)) from None
 
 
 def _train_config(args) -> TrainConfig:
     return _config(TrainConfig, "options", epochs=args.epochs, learning_rate=args.learning_rate,
                    batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-                   save_steps=args.save_steps)
+                   save_steps=args.save_steps, group_by_length=not args.no_group_by_length)
 
 
 def _data(args, output_dir: Path):
@@ -197,8 +200,10 @@ def _cmd_distill(args) -> int:
                                   limit=args.transfer_limit)
         transfer = load_transfer_texts(transfer_config, args.seed)
     teacher = Path(args.teacher)
-    result = distill(teacher, data, config, student, output_dir / "student", output_dir / "checkpoints" / "student",
+    result = distill(teacher, data, config, student, output_dir / "student", output_dir / "checkpoints",
                      args.seed, args.max_length, transfer)
+    if not is_main_process():  # under torchrun, rank 0 alone evaluates and writes the report
+        return 0
     _say(f"student -> {result.path}")
     if args.no_gate:
         return 0

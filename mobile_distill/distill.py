@@ -9,6 +9,8 @@ processes with half the batch each compute the same gradient as one process with
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from .config import DistillConfig, LossWeights, StudentConfig
 from .data import PreparedData, tokenize_split
 from .errors import ModelError
 from .evaluate import trainer_metrics
-from .models import count_parameters, forward_inputs, load_classifier, load_tokenizer, read_labels, write_labels
+from .models import count_parameters, folder_hash, forward_inputs, load_classifier, load_tokenizer, read_labels, write_labels
 from .student import build_student
 from .training import (
     atomic_folder,
@@ -139,6 +141,14 @@ class DistillationTrainer(Trainer):
         super().log(logs, start_time)
 
 
+def distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts=None) -> str:
+    """Hash of everything that determines the student: names its checkpoints and marks it done."""
+    parts = [folder_hash(teacher_path), data.fingerprint, config.model_dump(mode="json"),
+             student_config.model_dump(mode="json"), seed, max_length,
+             transfer_texts._fingerprint if transfer_texts is not None else None]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+
+
 @dataclass(frozen=True)
 class DistillResult:
     path: Path
@@ -155,14 +165,17 @@ def distill(
     seed: int = 42,
     max_length: int = 64,
     transfer_texts: datasets.Dataset | None = None,
-    settings: str = "",
 ) -> DistillResult:
     """Build the student from the teacher at ``teacher_path`` and distil it on ``data``'s train split.
 
-    Resumes from the newest checkpoint in ``checkpoints_dir``; writes the best student (by validation
-    accuracy) to ``output_dir`` atomically, with tokenizer, labels, loss log and loss-curve plot.
+    Checkpoints go to ``checkpoints_dir/student-<settings hash>``, and a rerun with the same settings
+    resumes from the newest one there (other settings never resume from them). Writes the best
+    student (by validation accuracy) to ``output_dir`` atomically, with tokenizer, labels, loss log
+    and loss-curve plot.
     """
     start = time.perf_counter()
+    settings = distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts)
+    checkpoints_dir = checkpoints_dir / f"student-{settings}"
     tokenizer = load_tokenizer(teacher_path)
     attention = {"attn_implementation": "eager"} if config.weights.attention_mse > 0 else {}
     teacher = load_classifier(teacher_path, **attention)

@@ -23,10 +23,10 @@ import torch
 
 from .config import DataConfig, Recipe, dump_recipe
 from .data import PreparedData, load_data, load_transfer_texts
-from .distill import DISTILL_LOG, distill
+from .distill import DISTILL_LOG, distill, distill_settings
 from .errors import GateFailure
 from .gate import gate_student
-from .models import folder_hash, resolve_model_path
+from .models import resolve_model_path
 from .teacher import prepare_teacher
 from .training import is_main_process, write_json
 
@@ -129,15 +129,13 @@ def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result
 
 
 def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
-    key = settings_hash(recipe.distill.model_dump(mode="json"), recipe.student.model_dump(mode="json"),
-                        recipe.data.transfer.model_dump(mode="json") if recipe.data.transfer else None,
-                        folder_hash(teacher_path), data.fingerprint, recipe.seed, recipe.data.max_length)
+    transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
+    key = distill_settings(teacher_path, data, recipe.distill, recipe.student, recipe.seed, recipe.data.max_length,
+                           transfer)
     done = layout.student / DISTILL_LOG
     if done.is_file() and json.loads(done.read_text()).get("settings") == key:
         result.skipped.append("distill (student already made with these settings)")
         return
     with _timed(result, "distill"):
-        transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
-        distill(teacher_path, data, recipe.distill, recipe.student, layout.student,
-                layout.checkpoints / f"student-{key}", recipe.seed, recipe.data.max_length, transfer,
-                settings=key)
+        distill(teacher_path, data, recipe.distill, recipe.student, layout.student, layout.checkpoints, recipe.seed,
+                recipe.data.max_length, transfer)

@@ -10,6 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from transformers import TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
@@ -57,7 +58,10 @@ def training_arguments(config: TrainConfig, output_dir: Path, seed: int, evaluat
         report_to="none",
         seed=seed,
         data_seed=seed,
-        ddp_backend="gloo" if world_size() > 1 else None,
+        # Without use_cpu, torchrun on a CPU-only machine shards the data but never wraps the model in
+        # DDP (accelerate reports DistributedType.NO): every rank would train its own model.
+        use_cpu=not torch.cuda.is_available(),
+        ddp_backend="gloo" if world_size() > 1 and not torch.cuda.is_available() else None,
         dataloader_num_workers=0,
         remove_unused_columns=False,  # the distillation teacher needs columns the student does not take
         label_names=["labels"],

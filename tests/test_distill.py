@@ -118,7 +118,8 @@ def test_interrupted_distillation_resumes_from_its_last_checkpoint(trained_teach
         with pytest.raises(KeyboardInterrupt):
             distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tmp_path / "ckpt", 0, 32)
     assert not (tmp_path / "student").exists()  # nothing half-written
-    assert last_checkpoint(tmp_path / "ckpt").endswith("checkpoint-20")
+    (checkpoints,) = (tmp_path / "ckpt").glob("student-*")  # named by the settings hash
+    assert last_checkpoint(checkpoints).endswith("checkpoint-20")
 
     _with_callback(monkeypatch, _CountSteps())
     result = distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tmp_path / "ckpt", 0, 32)
