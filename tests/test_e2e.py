@@ -1,0 +1,48 @@
+"""End to end, through the installed `mobile-distill` command, on the real bundled teacher
+(all-MiniLM-L6-v2, 22.7 M parameters) and a slice of the real Rotten Tomatoes data."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+
+def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
+    recipe = yaml.safe_load((Path(__file__).parents[1] / "mobile_distill" / "recipes" / "default.yaml").read_text())
+    recipe.update(name="e2e", output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
+    recipe["data"].update(limit=600, max_length=48)
+    recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=30)
+    recipe["distill"]["train"].update(epochs=1, learning_rate=1e-4, batch_size=16, save_steps=30)
+    recipe["gate"] = {"min_retention": 0.5}
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+
+    command = Path(sys.executable).parent / "mobile-distill"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    completed = subprocess.run([str(command), "run", str(path)], capture_output=True, text=True, env=env, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "PASS" in completed.stdout
+
+    report = json.loads((tmp_path / "run" / "student" / "distill_report.json").read_text())
+    assert report["teacher"]["parameters"] == 22_713_986  # the bundled BERT with a 2-class head
+    assert report["teacher"]["layers"] == 6 and report["student"]["layers"] == 3
+    assert report["student"]["model_type"] == "distilbert"
+    assert report["distillation"]["layer_map"] == [1, 3, 5]
+    assert report["teacher"]["test"]["accuracy"] > 0.62  # it learned the task from 480 sentences
+    assert sum(report["data"]["sizes"].values()) == 600 and abs(report["data"]["sizes"]["test"] - 60) <= 1
+
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    student_dir = tmp_path / "run" / "student"
+    model = AutoModelForSequenceClassification.from_pretrained(student_dir, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(student_dir, local_files_only=True)
+    logits = model(**tokenizer(["a gorgeous, moving film", "a dull, tiresome mess"], padding=True, return_tensors="pt")).logits
+    assert logits.shape == (2, 2)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert (student_dir / "README.md").read_text().startswith("---")
