@@ -15,4 +15,4 @@ quick: setup
 	.venv/bin/mobile-distill run quick
 
 test: setup
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q --durations=10

@@ -210,6 +210,7 @@ def distill(
         "config": config.model_dump(mode="json"),
         "examples": {"train": len(train.dataset), "transfer": transfer_count, "validation": len(validation.dataset)},
         "truncated": {"train": train.truncated, "validation": validation.truncated, "max_length": max_length},
+        "steps": trainer.state.global_step,
         "best_validation_accuracy": trainer.state.best_metric,
         "seconds": round(time.perf_counter() - start, 1),
         "log_history": trainer.state.log_history,
