@@ -1,0 +1,113 @@
+"""Export stage: a local HF classifier -> an artifact folder per (target, precision).
+
+Targets and precisions are dispatched through `EXPORTERS`; a pair not listed there is rejected
+before any work, with the list of the pairs that are supported.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import ConfigError, ModelError
+from ..models import check_model_folder, folder_hash, load_classifier, load_tokenizer, read_labels
+from ..training import atomic_folder
+from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
+from .context import ExportContext, ExportedModel, ExportOptions
+from .onnx import export_onnx
+from .wrapper import ClassifierWrapper, uses_token_types
+
+Exporter = Callable[[ExportContext, Path], ExportedModel]
+
+# target -> (its exporter, the precisions it makes). One table: the CLI, `--target all` and the
+# parity tests all read it.
+EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
+    "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
+}
+
+
+def supported_pairs() -> list[tuple[str, str]]:
+    return [(target, precision) for target, (_, precisions) in EXPORTERS.items() for precision in precisions]
+
+
+def check_pair(target: str, precision: str) -> None:
+    if (target, precision) not in supported_pairs():
+        listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
+        raise ConfigError(f"--target {target} --precision {precision} is not supported; supported: {listed}")
+
+
+def artifact_name(target: str, precision: str, seq_len: int) -> str:
+    return f"{target}-{precision}-s{seq_len}"
+
+
+def export(
+    model_dir: Path,
+    target: str,
+    precision: str,
+    output_dir: Path,
+    options: ExportOptions = ExportOptions(),
+    texts: list[str] | None = None,
+    golden_texts: list[str] | None = None,
+) -> Path:
+    """Export ``model_dir`` to ``output_dir`` (written atomically: a failed export leaves nothing).
+
+    ``texts``: real training texts for the sample batch and int8 calibration; ``golden_texts``:
+    texts whose reference ids go into tokenizer_golden.json (with built-in edge cases).
+    """
+    check_pair(target, precision)
+    model_dir = Path(model_dir)
+    config = check_model_folder(model_dir)
+    positions = config.get("max_position_embeddings", 512) - (2 if config.get("model_type") == "roberta" else 0)
+    if options.seq_len > positions:
+        raise ConfigError(f"--seq-len {options.seq_len} is over {model_dir}'s {positions} positions; use at most {positions}")
+    if precision == "int8-static" and not texts:
+        raise ConfigError(f"{target} int8-static needs calibration texts: pass --data with training texts")
+    start = time.perf_counter()
+    model = load_classifier(model_dir).eval()
+    tokenizer = load_tokenizer(model_dir)
+    labels = tuple(read_labels(model_dir))
+    wrapper = ClassifierWrapper(model, uses_token_types(model))
+    context = ExportContext(target, precision, wrapper, tokenizer, labels, options, list(texts or []))
+    exporter = EXPORTERS[target][0]
+    with atomic_folder(Path(output_dir)) as staging:
+        exported = exporter(context, staging)
+        tokenizer_spec = write_tokenizer_files(staging, tokenizer, options.seq_len)
+        write_labels_txt(staging, labels)
+        write_golden(staging, tokenizer, list(golden_texts or texts or [])[:480], options.seq_len, wrapper.input_names)
+        manifest = Manifest(
+            target=target, precision=precision, model_file=exported.model_file, inputs=exported.inputs,
+            output=exported.output, sequence_length=options.seq_len, static_shapes=exported.static_shapes,
+            labels=labels, tokenizer=tokenizer_spec,
+            source={"path": str(model_dir), "hash": folder_hash(model_dir), "model_type": model.config.model_type},
+            quantization=exported.quantization, tool_versions=tool_versions(),
+            export_seconds=round(time.perf_counter() - start, 2),
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+        write_manifest(staging, manifest)
+    return Path(output_dir)
+
+
+def export_all(
+    model_dir: Path, output_root: Path, targets: list[str] | None = None, seq_lens: tuple[int, ...] = (128,),
+    options: ExportOptions = ExportOptions(), texts: list[str] | None = None, golden_texts: list[str] | None = None,
+) -> list[Path]:
+    """Every supported (target, precision) pair of ``targets`` (default: all), at every sequence length."""
+    unknown = sorted(set(targets or []) - set(EXPORTERS))
+    if unknown:
+        raise ConfigError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(EXPORTERS)}")
+    written = []
+    for target, precision in supported_pairs():
+        if targets and target not in targets:
+            continue
+        if precision == "int8-static" and not texts:
+            continue  # nothing to calibrate on; the single-pair export says so loudly instead
+        for seq_len in seq_lens:
+            pair_options = options.model_copy(update={"seq_len": seq_len})
+            out = Path(output_root) / artifact_name(target, precision, seq_len)
+            written.append(export(model_dir, target, precision, out, pair_options, texts, golden_texts))
+    return written
+
+
+__all__ = ["EXPORTERS", "ExportOptions", "artifact_name", "check_pair", "export", "export_all", "supported_pairs"]

@@ -1,0 +1,149 @@
+"""The artifact folder: the contract between export, bench and the apps.
+
+    model.<ext>              the exported model
+    manifest.json            what the model takes and gives, and how it was made (schema below)
+    tokenizer.json, tokenizer_config.json, vocab.txt   the tokenizer, as files an app can read
+    labels.txt               one label per line, in logit order
+    tokenizer_golden.json    texts with the ids the reference tokenizer gives them
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import ModelError
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+GOLDEN = "tokenizer_golden.json"
+_TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "litert-torch",
+          "ai-edge-litert", "ai-edge-quantizer", "coremltools", "executorch", "torchao")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TensorSpec(_Frozen):
+    name: str
+    dtype: Literal["int32", "int64", "float32", "float16"]
+    shape: tuple[int | str, ...]  # ints are fixed; strings name a dynamic axis ("batch", "sequence")
+
+
+class TokenizerSpec(_Frozen):
+    kind: str  # e.g. "wordpiece"
+    lower_case: bool
+    strip_accents: bool | None
+    max_length: int
+    padding_side: str
+    truncation_side: str
+    special_tokens: dict[str, str]
+    special_token_ids: dict[str, int]
+    files: tuple[str, ...]
+    sha256: str  # of tokenizer.json: bench compares it with the reference tokenizer's
+
+
+class Manifest(_Frozen):
+    manifest_version: int = MANIFEST_VERSION
+    target: str
+    precision: str
+    model_file: str
+    inputs: tuple[TensorSpec, ...]
+    output: TensorSpec
+    output_meaning: str = "logits: unnormalised class scores, one per label in labels.txt order"
+    sequence_length: int  # static targets accept exactly this; ONNX records its export length
+    static_shapes: bool
+    labels: tuple[str, ...]
+    tokenizer: TokenizerSpec
+    source: dict  # path, hash and model_type of the checkpoint it was exported from
+    quantization: dict  # scheme details (weight type, per-channel, calibration rows, ...)
+    tool_versions: dict[str, str]
+    export_seconds: float
+    created_at: str
+
+
+def tool_versions() -> dict[str, str]:
+    versions = {}
+    for name in _TOOLS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
+
+
+def read_manifest(folder: Path) -> Manifest:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise ModelError(f"{folder}: not an artifact folder (no {MANIFEST}); make one with `mobile-distill export`")
+    try:
+        return Manifest.model_validate_json(path.read_text())
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ModelError(f"{path}: invalid manifest: {where}: {first['msg']}") from None
+
+
+def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> TokenizerSpec:
+    """Save the tokenizer as an app needs it: tokenizer.json, its config, and vocab.txt for WordPiece."""
+    import hashlib
+
+    tokenizer.save_pretrained(folder)
+    files = ["tokenizer.json", "tokenizer_config.json"]
+    kind = type(tokenizer.backend_tokenizer.model).__name__.lower() if hasattr(tokenizer, "backend_tokenizer") else "unknown"
+    if kind == "wordpiece":
+        # transformers 5 no longer writes vocab.txt; mobile WordPiece tokenizers read it.
+        vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+        (folder / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+        files.append("vocab.txt")
+    special = {name: str(getattr(tokenizer, name)) for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
+               if getattr(tokenizer, name, None) is not None}
+    return TokenizerSpec(
+        kind=kind,
+        lower_case=bool(getattr(tokenizer, "do_lower_case", False)),
+        strip_accents=tokenizer.init_kwargs.get("strip_accents"),
+        max_length=max_length,
+        padding_side=tokenizer.padding_side,
+        truncation_side=tokenizer.truncation_side,
+        special_tokens=special,
+        special_token_ids={name: int(tokenizer.convert_tokens_to_ids(token)) for name, token in special.items()},
+        files=tuple(files),
+        sha256=hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest(),
+    )
+
+
+def write_labels_txt(folder: Path, labels) -> None:
+    (folder / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+
+
+# Texts that trip tokenizers: case, accents, punctuation, CJK, emoji, control and zero-width
+# characters, empty and over-long input.
+EDGE_CASE_TEXTS = (
+    "", " ", "A", "THE MOVIE WAS GREAT!!!", "Café crème brûlée, naïve façade", "ÀÉÎÕÜ àéîõü ñ ç ß",
+    "don't won't it's l'amour", "well... (sort of) -- maybe?! #1 @home 50% $9.99 a/b c\\d",
+    "电影很好看", "映画はとても良かった", "영화가 정말 좋았어요", "Это был отличный фильм", "فيلم رائع",
+    "great 😀👍🏽 film 🎬", "tab\tand\nnewline", "zero\u200bwidth joiner\u200d", "ﬁne ligature ＦＵＬＬＷＩＤＴＨ",
+    "unbelievably un-put-down-able, supercalifragilisticexpialidocious",
+    " ".join(["long"] * 600),
+    "word " * 300 + "ending that no static length keeps",
+)
+
+
+def write_golden(folder: Path, tokenizer, texts: list[str], seq_len: int, input_names: list[str]) -> int:
+    """Record the ids the reference tokenizer gives (padded/truncated to ``seq_len``) for each text."""
+    all_texts = list(dict.fromkeys([*texts, *EDGE_CASE_TEXTS]))
+    encoded = tokenizer(all_texts, padding="max_length", truncation=True, max_length=seq_len,
+                        return_token_type_ids="token_type_ids" in input_names)
+    rows = [{"text": text, **{name: encoded[name][i] for name in input_names}} for i, text in enumerate(all_texts)]
+    payload = {"sequence_length": seq_len, "inputs": input_names, "count": len(rows), "rows": rows}
+    (folder / GOLDEN).write_text(json.dumps(payload, ensure_ascii=False))
+    return len(rows)

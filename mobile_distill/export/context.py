@@ -1,0 +1,63 @@
+"""What every exporter receives (`ExportContext`) and returns (`ExportedModel`), and its options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import ConfigError
+from .artifact import TensorSpec
+from .wrapper import ClassifierWrapper, sample_batch
+
+
+class ExportOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq_len: int = Field(128, ge=8, le=4096, description="sequence length (static targets accept only this)")
+    onnx_weight_type: Literal["qint8", "quint8"] = Field(
+        "qint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
+    per_channel: bool = Field(False, description="per-channel (vs per-tensor) int8 weight scales")
+    calibration_size: int = Field(200, ge=1, description="texts used to calibrate static int8")
+
+
+@dataclass
+class ExportContext:
+    target: str
+    precision: str
+    wrapper: ClassifierWrapper
+    tokenizer: object
+    labels: tuple[str, ...]
+    options: ExportOptions
+    texts: list[str] = field(default_factory=list)  # real texts: sample batch, calibration, golden file
+
+    @property
+    def input_names(self) -> list[str]:
+        return self.wrapper.input_names
+
+    def encode(self, texts: list[str], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        batch = sample_batch(self.tokenizer, texts, self.options.seq_len, self.input_names)
+        return {name: tensor.to(dtype) for name, tensor in batch.items()}
+
+    def sample_inputs(self, dtype: torch.dtype, batch_size: int = 2) -> dict[str, torch.Tensor]:
+        """Real texts of different lengths, so the sample has padding (a mask that matters)."""
+        texts = sorted(self.texts[:16], key=len)
+        picked = [texts[0], texts[-1]][:batch_size] if len(texts) >= 2 else ["a fine film", "a dull one"][:batch_size]
+        return self.encode(picked, dtype)
+
+    def calibration_texts(self) -> list[str]:
+        if not self.texts:
+            raise ConfigError(f"{self.target} {self.precision} needs calibration texts: pass --data (a prepared data "
+                              "folder, built-in dataset or file of training texts)")
+        return self.texts[: self.options.calibration_size]
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    model_file: str
+    inputs: tuple[TensorSpec, ...]
+    output: TensorSpec
+    static_shapes: bool
+    quantization: dict

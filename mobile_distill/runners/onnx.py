@@ -1,0 +1,30 @@
+"""onnxruntime runner (CPU execution provider)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..export.artifact import Manifest
+from .base import Runner
+
+
+class OnnxRunner(Runner):
+    target = "onnx"
+
+    def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
+        import onnxruntime
+
+        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
+                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(str(folder / manifest.model_file), options,
+                                                    providers=["CPUExecutionProvider"])
+        self.output_name = manifest.output.name
+
+    def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([self.output_name], batch)[0]

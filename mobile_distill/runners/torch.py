@@ -1,0 +1,29 @@
+"""The PyTorch reference: a Hugging Face model folder run as is, through the same interface."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..models import forward_inputs, load_classifier, read_labels
+from .base import Runner
+
+
+class TorchRunner(Runner):
+    target = "torch"
+
+    def __init__(self, folder: Path, threads: int | None = None, seq_len: int = 128):
+        self.model = load_classifier(folder).eval()
+        names = [name for name in ("input_ids", "attention_mask", "token_type_ids")
+                 if name in forward_inputs(self.model, dict.fromkeys(["input_ids", "attention_mask", "token_type_ids"]))]
+        super().__init__(folder, names, seq_len, False, dict.fromkeys(names, "int64"), tuple(read_labels(folder)))
+        self.threads = threads
+
+    def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            tensors = {name: torch.from_numpy(array) for name, array in batch.items()}
+            return self.model(**tensors).logits.float().numpy()
