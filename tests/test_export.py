@@ -1,0 +1,141 @@
+"""Export parity (every registered target/precision, on tiny models and real-looking padded text),
+the artifact folder contract, atomic writes, and one-line errors for bad input."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mobile_distill.export as export_module
+from mobile_distill.errors import ConfigError, ModelError
+from mobile_distill.export import ExportOptions, export, export_all, supported_pairs
+from mobile_distill.export.artifact import read_manifest
+from mobile_distill.runners import load_runner
+from mobile_distill.tolerances import PARITY
+
+from .conftest import make_texts, save_tiny_model
+
+SEQ_LEN = 32
+TEXTS = [text for text, _ in make_texts(360, seed=5)]
+EVAL, TRAIN = TEXTS[:120], TEXTS[120:]
+
+
+@pytest.fixture(scope="module", params=["bert", "distilbert"])
+def tiny_model(request, tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp(request.param), model_type=request.param, layers=2, seed=3)
+
+
+def test_every_registered_pair_has_a_declared_tolerance():
+    missing = sorted({precision for _, precision in supported_pairs()} - set(PARITY))
+    assert not missing, f"precisions without a parity tolerance: {missing}"
+
+
+@pytest.mark.parametrize("target,precision", supported_pairs())
+def test_exported_model_matches_pytorch_on_padded_text(tiny_model, tmp_path, target, precision):
+    artifact = export(tiny_model, target, precision, tmp_path / "artifact", ExportOptions(seq_len=SEQ_LEN), TRAIN, EVAL)
+    reference = load_runner(tiny_model, seq_len=SEQ_LEN).predict(EVAL)
+    exported = load_runner(artifact).predict(EVAL)  # texts of 5-14 words: every batch has padding
+    assert np.isfinite(exported).all()
+    tolerance = PARITY[precision]
+    agreement = float(np.mean(exported.argmax(-1) == reference.argmax(-1)))
+    assert agreement >= tolerance.min_agreement, f"agreement {agreement}"
+    if tolerance.max_abs_logit_diff is not None:
+        assert np.abs(exported - reference).max() <= tolerance.max_abs_logit_diff
+
+
+def test_attention_mask_reaches_the_exported_model(tiny_model, tmp_path):
+    artifact = export(tiny_model, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TRAIN, EVAL)
+    runner = load_runner(artifact)
+    batch = runner.encode(["good film", "a very long and rather dull story of a film"])
+    full = runner.predict(batch)
+    unmasked = {**batch, "attention_mask": np.ones_like(batch["attention_mask"])}
+    changed = runner.predict(unmasked)
+    assert np.allclose(full[1], changed[1], atol=1e-6)  # the longest row has no padding: unchanged
+    assert not np.allclose(full[0], changed[0], atol=1e-6)  # attending to padding changes the short row
+
+
+def test_artifact_folder_contract(tmp_path):
+    model = save_tiny_model(tmp_path / "bert", layers=2)
+    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TRAIN, EVAL)
+    manifest = read_manifest(artifact)
+    assert [spec.name for spec in manifest.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert manifest.output.name == "logits" and manifest.labels == ("negative", "positive")
+    assert manifest.quantization["weight_type"] == "qint8" and manifest.quantization["per_channel"] is False
+    assert manifest.tokenizer.lower_case and manifest.tokenizer.special_tokens["cls_token"] == "[CLS]"
+    assert manifest.source["hash"] and manifest.tool_versions["onnxruntime"] and manifest.export_seconds > 0
+    assert (artifact / "labels.txt").read_text().splitlines() == ["negative", "positive"]
+    vocab = (artifact / "vocab.txt").read_text().splitlines()
+    assert vocab == (model / "vocab.txt").read_text().splitlines()
+    golden = json.loads((artifact / "tokenizer_golden.json").read_text())
+    assert golden["count"] >= 120 and golden["sequence_length"] == SEQ_LEN
+    texts = [row["text"] for row in golden["rows"]]
+    assert "" in texts and "电影很好看" in texts and any("😀" in t for t in texts)
+    assert all(len(row["input_ids"]) == SEQ_LEN for row in golden["rows"])
+
+
+def test_golden_file_has_at_least_500_texts_with_real_data(tmp_path):
+    model = save_tiny_model(tmp_path / "bert", layers=1)
+    many = [text for text, _ in make_texts(700, seed=9)]
+    artifact = export(model, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=16), many, many)
+    assert json.loads((artifact / "tokenizer_golden.json").read_text())["count"] >= 500
+
+
+def test_distilbert_artifact_has_no_token_type_input(tmp_path):
+    model = save_tiny_model(tmp_path / "d", model_type="distilbert", layers=1)
+    artifact = export(model, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TRAIN, EVAL)
+    assert [spec.name for spec in read_manifest(artifact).inputs] == ["input_ids", "attention_mask"]
+
+
+def test_export_all_writes_every_pair_and_each_length(tmp_path):
+    model = save_tiny_model(tmp_path / "d", model_type="distilbert", layers=1)
+    written = export_all(model, tmp_path / "out", ["onnx"], (16, 32), ExportOptions(), TRAIN, EVAL)
+    assert sorted(path.name for path in written) == sorted(
+        f"onnx-{p}-s{n}" for p in ("fp32", "fp16", "int8-dynamic", "int8-static") for n in (16, 32))
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+    model = save_tiny_model(tmp_path / "bert", layers=1)
+
+    def broken(context, folder):
+        (folder / "model.onnx").write_bytes(b"half")
+        raise RuntimeError("converter crashed")
+
+    monkeypatch.setitem(export_module.EXPORTERS, "onnx", (broken, ("fp32",)))
+    with pytest.raises(RuntimeError):
+        export(model, "onnx", "fp32", tmp_path / "artifact", ExportOptions(seq_len=SEQ_LEN), TRAIN, EVAL)
+    assert not (tmp_path / "artifact").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bert"]
+
+
+def _one_line(error_type, call) -> str:
+    with pytest.raises(error_type) as error:
+        call()
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_bad_input_gets_one_line_errors(tmp_path):
+    model = save_tiny_model(tmp_path / "bert", layers=1)
+    options = ExportOptions(seq_len=SEQ_LEN)
+    message = _one_line(ConfigError, lambda: export(model, "onnx", "int4", tmp_path / "x", options, TRAIN))
+    assert "not supported; supported: onnx/fp32" in message
+    message = _one_line(ConfigError, lambda: export(model, "onnx", "fp32", tmp_path / "x", ExportOptions(seq_len=100)))
+    assert "over" in message and "64 positions" in message
+    message = _one_line(ConfigError, lambda: export(model, "onnx", "int8-static", tmp_path / "x", options, []))
+    assert "calibration" in message
+    (tmp_path / "empty").mkdir()
+    assert "not a Hugging Face model folder" in _one_line(
+        ModelError, lambda: export(tmp_path / "empty", "onnx", "fp32", tmp_path / "x", options))
+    no_tokenizer = save_tiny_model(tmp_path / "nt", layers=1)
+    for name in ("vocab.txt", "tokenizer.json"):
+        (no_tokenizer / name).unlink(missing_ok=True)
+    assert "no tokenizer files" in _one_line(ModelError, lambda: export(no_tokenizer, "onnx", "fp32", tmp_path / "x", options))
+    assert "neither an artifact folder" in _one_line(ModelError, lambda: load_runner(tmp_path / "empty"))
+    assert not (tmp_path / "x").exists()
+
+
+def test_runner_refuses_lengths_over_the_exported_maximum(tmp_path):
+    model = save_tiny_model(tmp_path / "bert", layers=1)
+    runner = load_runner(export(model, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=16), TRAIN, EVAL))
+    batch = {name: np.zeros((1, 20), np.int64) for name in runner.input_names}
+    assert "over the exported maximum of 16" in _one_line(ModelError, lambda: runner.predict(batch))
