@@ -108,6 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--no-gate", action="store_true", help="skip gate 1 (e.g. to gate later with `mobile-distill gate`)")
     _add_gate_options(distill)
 
+    export = verbs.add_parser("export", help="export a classifier to ONNX (more targets to come) at one or more precisions",
+                              description="Export MODEL (a local HF classifier folder, e.g. RUN/student) to an artifact "
+                              "folder: model file, manifest.json, tokenizer files, labels.txt, tokenizer_golden.json. "
+                              "One pair writes OUTPUT itself; --target/--precision all or several --seq-len write "
+                              "OUTPUT/<target>-<precision>-s<len>/. A failed export leaves nothing behind.")
+    export.add_argument("model", help="classifier folder to export (e.g. RUN/student)")
+    export.add_argument("-o", "--output-dir", required=True, help="artifact folder (or parent folder for several)")
+    export.add_argument("--target", default="onnx", help="target format, or 'all' (default: onnx)")
+    export.add_argument("--precision", default="fp32", help="precision, or 'all' for every one the target supports (default: fp32)")
+    export.add_argument("--seq-len", type=int, action="append", help="sequence length; repeat for several (default: 128)")
+    export.add_argument("--data", help="texts for the sample batch, int8 calibration (train split) and the golden "
+                        "tokenizer file (test split): a prepared data folder, built-in dataset or file. "
+                        "Default: MODEL/../data if it exists, else rotten_tomatoes")
+    export.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
+    export.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    export.add_argument("--onnx-weight-type", choices=["qint8", "quint8"], default="qint8",
+                        help="ONNX int8-dynamic weight type (default: qint8)")
+    export.add_argument("--per-channel", action="store_true", help="per-channel int8 weight scales (default: per-tensor)")
+    export.add_argument("--calibration-size", type=int, default=200, help="texts used to calibrate static int8 (default: 200)")
+
     gate = verbs.add_parser("gate", help="gate 1: compare a student with its teacher on the test split",
                             description="Evaluate TEACHER and STUDENT on the same test split; write "
                             "STUDENT/distill_report.json and a model card. Exits 1 on FAIL.")
@@ -221,6 +241,40 @@ def _cmd_gate(args) -> int:
     return _gate_and_print(Path(args.teacher), Path(args.student), data, gate, args.max_length)
 
 
+def _cmd_export(args) -> int:
+    from .export import ExportOptions, export, export_all
+
+    model = Path(args.model)
+    seq_lens = tuple(args.seq_len or [128])
+    options = _config(ExportOptions, "options", seq_len=seq_lens[0], onnx_weight_type=args.onnx_weight_type,
+                      per_channel=args.per_channel, calibration_size=args.calibration_size)
+    train_texts, test_texts = _export_texts(args, model)
+    single = args.target != "all" and args.precision != "all" and len(seq_lens) == 1
+    if single:
+        written = [export(model, args.target, args.precision, Path(args.output_dir), options, train_texts, test_texts)]
+    else:
+        targets = None if args.target == "all" else [args.target]
+        precisions = None if args.precision == "all" else [args.precision]
+        written = export_all(model, Path(args.output_dir), targets, seq_lens, options, train_texts, test_texts,
+                             precisions)
+    for path in written:
+        _say(f"exported -> {path}")
+    return 0
+
+
+def _export_texts(args, model: Path) -> tuple[list[str], list[str]]:
+    """Training texts (sample batch, calibration) and test texts (golden file) for an export."""
+    from .data import PreparedData, load_data
+
+    source = args.data or (str(model.parent / "data") if (model.parent / "data" / "data.json").is_file() else "rotten_tomatoes")
+    if (Path(source) / "data.json").is_file():
+        data = PreparedData.load(Path(source))
+    else:
+        data = load_data(_config(DataConfig, "--data", source=source, text_column=args.text_column,
+                                 label_column=args.label_column))
+    return list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
+
+
 def _gate_and_print(teacher: Path, student: Path, data, gate: GateConfig, max_length: int) -> int:
     from .gate import gate_student
 
@@ -265,7 +319,8 @@ def _print_gate(report: dict) -> None:
                   f"agreement {report['agreement']:.4f}; report {report['student']['path']}/distill_report.json")
 
 
-_COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate}
+_COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate,
+             "export": _cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,7 +83,7 @@ def test_bad_option_value_names_the_option(tmp_path, capsys):
     assert "temperature" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("verb", ["run", "fine-tune", "distill", "gate"])
+@pytest.mark.parametrize("verb", ["run", "fine-tune", "distill", "gate", "export"])
 def test_every_option_has_help(verb):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "verb").choices[verb]

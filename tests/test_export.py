@@ -139,3 +139,19 @@ def test_runner_refuses_lengths_over_the_exported_maximum(tmp_path):
     runner = load_runner(export(model, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=16), TRAIN, EVAL))
     batch = {name: np.zeros((1, 20), np.int64) for name in runner.input_names}
     assert "over the exported maximum of 16" in _one_line(ModelError, lambda: runner.predict(batch))
+
+
+def test_cli_export_all_precisions_and_unknown_pairs(tmp_path, capsys):
+    from mobile_distill.cli import main
+
+    model = save_tiny_model(tmp_path / "d", model_type="distilbert", layers=1)
+    data = tmp_path / "texts.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in make_texts(60)))
+    assert main(["export", str(model), "-o", str(tmp_path / "out"), "--precision", "all", "--seq-len", "16",
+                 "--data", str(data)]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "onnx-fp16-s16", "onnx-fp32-s16", "onnx-int8-dynamic-s16", "onnx-int8-static-s16"]
+    capsys.readouterr()
+    assert main(["export", str(model), "-o", str(tmp_path / "x"), "--target", "tflite", "--data", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--target tflite --precision fp32 is not supported; supported: onnx/fp32" in err

@@ -92,15 +92,16 @@ def export(
 def export_all(
     model_dir: Path, output_root: Path, targets: list[str] | None = None, seq_lens: tuple[int, ...] = (128,),
     options: ExportOptions = ExportOptions(), texts: list[str] | None = None, golden_texts: list[str] | None = None,
+    precisions: list[str] | None = None,
 ) -> list[Path]:
-    """Every supported (target, precision) pair of ``targets`` (default: all), at every sequence length."""
-    unknown = sorted(set(targets or []) - set(EXPORTERS))
-    if unknown:
-        raise ConfigError(f"unknown target(s) {', '.join(unknown)}; known: {', '.join(EXPORTERS)}")
+    """Every supported (target, precision) pair of ``targets`` and ``precisions`` (default: all), at every length."""
+    pairs = [(t, p) for t, p in supported_pairs() if (not targets or t in targets) and (not precisions or p in precisions)]
+    if not pairs:
+        listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
+        raise ConfigError(f"no supported pair matches target(s) {targets or 'all'} and precision(s) "
+                          f"{precisions or 'all'}; supported: {listed}")
     written = []
-    for target, precision in supported_pairs():
-        if targets and target not in targets:
-            continue
+    for target, precision in pairs:
         if precision == "int8-static" and not texts:
             continue  # nothing to calibrate on; the single-pair export says so loudly instead
         for seq_len in seq_lens:
