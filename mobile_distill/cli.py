@@ -204,7 +204,6 @@ def _cmd_distill(args) -> int:
     from .config import TransferConfig
     from .data import load_transfer_texts
     from .distill import distill
-    from .gate import gate_student
 
     _threads(args)
     output_dir = Path(args.output_dir)

@@ -24,19 +24,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .config import DistillConfig, LossWeights, StudentConfig
 from .data import PreparedData, tokenize_split
-from .errors import ModelError
 from .evaluate import trainer_metrics
-from .models import count_parameters, folder_hash, forward_inputs, load_classifier, load_tokenizer, read_labels, write_labels
+from .models import count_parameters, folder_hash, forward_inputs, load_classifier, load_tokenizer, require_labels
 from .student import build_student
-from .training import (
-    atomic_folder,
-    barrier,
-    is_main_process,
-    last_checkpoint,
-    plot_loss_curves,
-    training_arguments,
-    write_json,
-)
+from .training import last_checkpoint, save_trained_model, training_arguments
 
 DISTILL_LOG = "distill_log.json"
 
@@ -179,7 +170,7 @@ def distill(
     tokenizer = load_tokenizer(teacher_path)
     attention = {"attn_implementation": "eager"} if config.weights.attention_mse > 0 else {}
     teacher = load_classifier(teacher_path, **attention)
-    _check_labels(teacher_path, data)
+    require_labels(teacher_path, data.labels)
     student = build_student(teacher, student_config)
     if attention:
         student.model.set_attn_implementation("eager")  # sdpa kernels return no attention maps
@@ -215,21 +206,8 @@ def distill(
         "seconds": round(time.perf_counter() - start, 1),
         "log_history": trainer.state.log_history,
     }
-    if is_main_process():
-        with atomic_folder(output_dir) as staging:
-            trainer.model.save_pretrained(staging)
-            student_tokenizer.save_pretrained(staging)
-            write_labels(staging, data.labels)
-            write_json(staging / DISTILL_LOG, log)
-            plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", "distillation")
-    barrier()
+    save_trained_model(trainer, student_tokenizer, data.labels, output_dir, DISTILL_LOG, log, "distillation")
     return DistillResult(path=output_dir, log=log)
-
-
-def _check_labels(teacher_path: Path, data: PreparedData) -> None:
-    labels = read_labels(teacher_path)
-    if list(labels) != list(data.labels):
-        raise ModelError(f"{teacher_path}: teacher labels {labels} differ from the data's {list(data.labels)}")
 
 
 def _student_tokenizer(tokenizer, student):

@@ -96,6 +96,13 @@ def read_labels(path: Path) -> list[str]:
     return [id2label[k] for k in sorted(id2label, key=int)]
 
 
+def require_labels(path: Path, labels, hint: str = "") -> None:
+    """Fail when the classifier at ``path`` was trained for other labels than ``labels``."""
+    found = read_labels(path)
+    if list(found) != list(labels):
+        raise ModelError(f"{path}: the classifier's labels {found} differ from the data's {list(labels)}{hint}")
+
+
 def write_labels(path: Path, labels: list[str] | tuple[str, ...]) -> None:
     (path / LABELS_FILE).write_text(json.dumps({"labels": list(labels)}, indent=1))
 

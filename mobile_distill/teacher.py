@@ -17,18 +17,16 @@ from transformers import DataCollatorWithPadding, Trainer
 
 from .config import TeacherConfig
 from .data import PreparedData, tokenize_split
-from .errors import ModelError
 from .evaluate import trainer_metrics
 from .models import (
     check_model_folder,
     folder_hash,
     load_classifier,
     load_tokenizer,
-    read_labels,
+    require_labels,
     resolve_model_path,
-    write_labels,
 )
-from .training import atomic_folder, barrier, is_main_process, last_checkpoint, plot_loss_curves, training_arguments, write_json
+from .training import atomic_folder, is_main_process, last_checkpoint, save_trained_model, training_arguments
 
 TEACHER_REPORT = "teacher_report.json"
 
@@ -120,22 +118,10 @@ def fine_tune(
         "seconds": round(time.perf_counter() - start, 1),
         "log_history": trainer.state.log_history,
     }
-    if is_main_process():
-        with atomic_folder(output_dir) as staging:
-            trainer.model.save_pretrained(staging)
-            tokenizer.save_pretrained(staging)
-            write_labels(staging, data.labels)
-            write_json(staging / TEACHER_REPORT, report)
-            plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", "teacher fine-tuning")
-    barrier()
+    save_trained_model(trainer, tokenizer, data.labels, output_dir, TEACHER_REPORT, report, "teacher fine-tuning")
     return TeacherResult(path=output_dir, report=report)
 
 
 def _use_as_is(source: Path, data: PreparedData) -> TeacherResult:
-    labels = read_labels(source)
-    if list(labels) != list(data.labels):
-        raise ModelError(
-            f"{source}: the classifier's labels {labels} differ from the data's {list(data.labels)}; "
-            "set teacher.fine_tune to train a head for these labels"
-        )
+    require_labels(source, data.labels, hint="; set teacher.fine_tune to train a head for these labels")
     return TeacherResult(path=source, report={"source_model": str(source), "source_hash": folder_hash(source)})

@@ -107,6 +107,20 @@ def write_json(path: Path, payload: dict) -> None:
     os.replace(handle.name, path)
 
 
+def save_trained_model(trainer, tokenizer, labels, output_dir: Path, report_file: str, report: dict, title: str) -> None:
+    """Rank 0 writes the trained model, tokenizer, labels, report and loss plot atomically; all ranks wait."""
+    from .models import write_labels
+
+    if is_main_process():
+        with atomic_folder(output_dir) as staging:
+            trainer.model.save_pretrained(staging)
+            tokenizer.save_pretrained(staging)
+            write_labels(staging, labels)
+            write_json(staging / report_file, report)
+            plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", title)
+    barrier()
+
+
 def plot_loss_curves(log_history: list[dict], path: Path, title: str) -> None:
     """Plot every logged training loss term and the validation accuracy against the step."""
     import matplotlib

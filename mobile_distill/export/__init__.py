@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from ..models import check_model_folder, folder_hash, load_classifier, load_tokenizer, read_labels
 from ..training import atomic_folder
 from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
