@@ -150,8 +150,8 @@ def test_cli_export_all_precisions_and_unknown_pairs(tmp_path, capsys):
     assert main(["export", str(model), "-o", str(tmp_path / "out"), "--precision", "all", "--seq-len", "16",
                  "--data", str(data)]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "onnx-fp16-s16", "onnx-fp32-s16", "onnx-int8-dynamic-s16", "onnx-int8-static-s16"]
+        "onnx-fp16-s16", "onnx-fp32-s16", "onnx-int8-dynamic-s16", "onnx-int8-static-s16"]  # --target onnx default
     capsys.readouterr()
-    assert main(["export", str(model), "-o", str(tmp_path / "x"), "--target", "tflite", "--data", str(data)]) == 2
+    assert main(["export", str(model), "-o", str(tmp_path / "x"), "--target", "coreml", "--data", str(data)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "--target tflite --precision fp32 is not supported; supported: onnx/fp32" in err
+    assert "--target coreml --precision fp32 is not supported; supported: onnx/fp32" in err

@@ -17,6 +17,7 @@ from ..training import atomic_folder
 from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
 from .context import ExportContext, ExportedModel, ExportOptions
 from .onnx import export_onnx
+from .tflite import export_tflite
 from .wrapper import ClassifierWrapper, uses_token_types
 
 Exporter = Callable[[ExportContext, Path], ExportedModel]
@@ -25,6 +26,7 @@ Exporter = Callable[[ExportContext, Path], ExportedModel]
 # parity tests all read it.
 EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
     "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
+    "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic")),
 }
 
 

@@ -41,11 +41,13 @@ class ExportContext:
         batch = sample_batch(self.tokenizer, texts, self.options.seq_len, self.input_names)
         return {name: tensor.to(dtype) for name, tensor in batch.items()}
 
+    def sample_texts(self, count: int = 2) -> list[str]:
+        """Real texts of different lengths (shortest first), so a padded sample has a mask that matters."""
+        texts = sorted(self.texts[:16], key=len) or ["a fine film", "a dull and overlong one"]
+        return [texts[0], texts[-1]][:count]
+
     def sample_inputs(self, dtype: torch.dtype, batch_size: int = 2) -> dict[str, torch.Tensor]:
-        """Real texts of different lengths, so the sample has padding (a mask that matters)."""
-        texts = sorted(self.texts[:16], key=len)
-        picked = [texts[0], texts[-1]][:batch_size] if len(texts) >= 2 else ["a fine film", "a dull one"][:batch_size]
-        return self.encode(picked, dtype)
+        return self.encode(self.sample_texts(batch_size), dtype)
 
     def calibration_texts(self) -> list[str]:
         if not self.texts:

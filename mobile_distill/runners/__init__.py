@@ -13,9 +13,10 @@ from ..errors import ModelError
 from ..export.artifact import MANIFEST, read_manifest
 from .base import Runner
 from .onnx import OnnxRunner
+from .tflite import TfliteRunner
 from .torch import TorchRunner
 
-RUNNERS: dict[str, type[Runner]] = {"onnx": OnnxRunner}
+RUNNERS: dict[str, type[Runner]] = {"onnx": OnnxRunner, "tflite": TfliteRunner}
 
 
 def load_runner(folder: str | Path, threads: int | None = None, seq_len: int = 128) -> Runner:

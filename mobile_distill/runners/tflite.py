@@ -1,0 +1,33 @@
+"""LiteRT runner: ai-edge-litert's Interpreter (no TensorFlow), through the model's signature."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..export.artifact import Manifest
+from .base import Runner
+
+
+class TfliteRunner(Runner):
+    target = "tflite"
+    max_batch = 1  # shapes are static: batch 1 at the exported sequence length
+
+    def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
+        from ai_edge_litert.interpreter import Interpreter
+
+        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
+                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        self.interpreter = Interpreter(model_path=str(folder / manifest.model_file), num_threads=threads or 1)
+        self.signature = self.interpreter.get_signature_runner("serving_default")
+        self.output_name = manifest.output.name
+
+    def encode(self, texts):
+        # The exported graph always has token_type_ids (MediaPipe needs three inputs); DistilBERT ignores it.
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.seq_len, padding="max_length",
+                                 return_token_type_ids=True, return_tensors="np")
+        return {name: encoded[name] for name in self.input_names}
+
+    def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        return self.signature(**batch)[self.output_name]
