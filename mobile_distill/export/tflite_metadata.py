@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import os
 import sys
 import types
 import zipfile
