@@ -16,6 +16,7 @@ from ..models import check_model_folder, folder_hash, load_classifier, load_toke
 from ..training import atomic_folder
 from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
 from .context import ExportContext, ExportedModel, ExportOptions
+from .coreml import export_coreml
 from .onnx import export_onnx
 from .tflite import export_tflite
 from .wrapper import ClassifierWrapper, uses_token_types
@@ -27,6 +28,7 @@ Exporter = Callable[[ExportContext, Path], ExportedModel]
 EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
     "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
     "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic")),
+    "coreml": (export_coreml, ("fp32", "fp16", "int8", "palettized")),
 }
 
 
