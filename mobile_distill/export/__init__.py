@@ -17,6 +17,7 @@ from ..training import atomic_folder
 from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
 from .context import ExportContext, ExportedModel, ExportOptions
 from .coreml import export_coreml
+from .executorch import export_executorch
 from .onnx import export_onnx
 from .tflite import export_tflite
 from .wrapper import ClassifierWrapper, uses_token_types
@@ -29,6 +30,7 @@ EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
     "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
     "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic")),
     "coreml": (export_coreml, ("fp32", "fp16", "int8", "palettized")),
+    "executorch": (export_executorch, ("fp32", "int8-dynamic")),
 }
 
 

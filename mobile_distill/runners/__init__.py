@@ -13,11 +13,13 @@ from ..errors import ModelError
 from ..export.artifact import MANIFEST, read_manifest
 from .base import Runner
 from .coreml import CoremlRunner
+from .executorch import ExecutorchRunner
 from .onnx import OnnxRunner
 from .tflite import TfliteRunner
 from .torch import TorchRunner
 
-RUNNERS: dict[str, type[Runner]] = {"onnx": OnnxRunner, "tflite": TfliteRunner, "coreml": CoremlRunner}
+RUNNERS: dict[str, type[Runner]] = {"onnx": OnnxRunner, "tflite": TfliteRunner, "coreml": CoremlRunner,
+                                     "executorch": ExecutorchRunner}
 
 
 def load_runner(folder: str | Path, threads: int | None = None, seq_len: int = 128) -> Runner:
