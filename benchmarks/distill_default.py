@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shlex
 import shutil
 import statistics
 import sys
@@ -27,8 +26,8 @@ from mobile_distill.config import load_recipe
 from mobile_distill.errors import GateFailure
 from mobile_distill.models import count_parameters, load_classifier, load_tokenizer, forward_inputs
 from mobile_distill.pipeline import run_recipe
+from results import append_section, command_line  # benchmarks/results.py (the script's own folder is on sys.path)
 
-RESULTS = Path(__file__).parent / "RESULTS.md"
 SAMPLE = "An engrossing, beautifully acted drama whose quiet final act lingers long after the credits roll."
 
 
@@ -82,11 +81,10 @@ def main() -> int:
         part = report[name]
         rows.append(f"| {name} | {part['model_type']} | {part['layers']} | {count_parameters(models[name]):,} | "
                     f"{part['test']['accuracy']:.4f} | {part['test']['macro_f1']:.4f} | {medians[name]:.2f} |")
-    command = "python benchmarks/distill_default.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = "\n".join([
         f"## distill_default: recipe `{recipe.name}` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"Command: `{command.strip()}`  ",
+        f"Command: `{command_line()}`  ",
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
         f"torch {torch.__version__}. Latency: batch 1, sequence 128, 1 thread, median of {args.runs} runs, "
         "teacher and student interleaved.",
@@ -103,8 +101,7 @@ def main() -> int:
         "",
     ])
     print(text)
-    with open(RESULTS, "a", encoding="utf-8") as handle:
-        handle.write(("\n" if RESULTS.exists() else "# Benchmark results\n\nAppended by the scripts in this folder.\n\n") + text)
+    append_section(text)
     return 0 if report["verdict"] == "PASS" else 1
 
 

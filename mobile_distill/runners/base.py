@@ -58,3 +58,13 @@ class Runner:
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
+
+
+class ArtifactRunner(Runner):
+    """A runner for an exported artifact: inputs, dtypes and shapes come from its manifest."""
+
+    def __init__(self, folder: Path, manifest, threads: int | None = None):
+        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
+                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        self.manifest = manifest
+        self.threads = threads

@@ -9,10 +9,10 @@ import numpy as np
 
 from ..errors import ModelError
 from ..export.artifact import Manifest
-from .base import Runner
+from .base import ArtifactRunner
 
 
-class CoremlRunner(Runner):
+class CoremlRunner(ArtifactRunner):
     target = "coreml"
     max_batch = 1
 
@@ -22,8 +22,7 @@ class CoremlRunner(Runner):
                              "run bench there, or use the spec checks made at export")
         import coremltools as ct
 
-        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
-                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        super().__init__(folder, manifest, threads)
         self.model = ct.models.MLModel(str(folder / manifest.model_file), compute_units=ct.ComputeUnit.CPU_ONLY)
         self.output_name = manifest.output.name
 

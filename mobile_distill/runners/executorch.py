@@ -8,18 +8,17 @@ import numpy as np
 import torch
 
 from ..export.artifact import Manifest
-from .base import Runner
+from .base import ArtifactRunner
 
 
-class ExecutorchRunner(Runner):
+class ExecutorchRunner(ArtifactRunner):
     target = "executorch"
     max_batch = 1
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
         from executorch.runtime import Runtime
 
-        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
-                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        super().__init__(folder, manifest, threads)
         if threads:
             torch.set_num_threads(threads)  # XNNPACK's pool in the Python runtime follows torch's thread count
         self.method = Runtime.get().load_program(str(folder / manifest.model_file)).load_method("forward")

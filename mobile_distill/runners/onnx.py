@@ -7,17 +7,16 @@ from pathlib import Path
 import numpy as np
 
 from ..export.artifact import Manifest
-from .base import Runner
+from .base import ArtifactRunner
 
 
-class OnnxRunner(Runner):
+class OnnxRunner(ArtifactRunner):
     target = "onnx"
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
         import onnxruntime
 
-        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
-                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        super().__init__(folder, manifest, threads)
         options = onnxruntime.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads

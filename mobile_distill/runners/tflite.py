@@ -7,18 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from ..export.artifact import Manifest
-from .base import Runner
+from .base import ArtifactRunner
 
 
-class TfliteRunner(Runner):
+class TfliteRunner(ArtifactRunner):
     target = "tflite"
     max_batch = 1  # shapes are static: batch 1 at the exported sequence length
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
 
-        super().__init__(folder, [spec.name for spec in manifest.inputs], manifest.sequence_length,
-                         manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
+        super().__init__(folder, manifest, threads)
         self.interpreter = Interpreter(model_path=str(folder / manifest.model_file), num_threads=threads or 1)
         self.signature = self.interpreter.get_signature_runner("serving_default")
         self.output_name = manifest.output.name
