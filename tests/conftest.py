@@ -38,7 +38,7 @@ def write_vocab(folder: Path) -> Path:
 
 
 def save_tiny_model(folder: Path, model_type: str = "bert", layers: int = 4, labels=("negative", "positive"),
-                    dropout: float = 0.1, seed: int = 0) -> Path:
+                    dropout: float = 0.1, seed: int = 0, hidden: int = 16) -> Path:
     """A tiny random classifier of ``model_type`` with a matching WordPiece tokenizer, saved to ``folder``."""
     import torch
     from transformers import (
@@ -55,12 +55,12 @@ def save_tiny_model(folder: Path, model_type: str = "bert", layers: int = 4, lab
     size = len(vocab.read_text().split())
     label_maps = dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     if model_type == "bert":
-        config = BertConfig(vocab_size=size, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                            intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=dropout,
+        config = BertConfig(vocab_size=size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                            intermediate_size=2 * hidden, max_position_embeddings=64, hidden_dropout_prob=dropout,
                             attention_probs_dropout_prob=dropout, **label_maps)
         model = BertForSequenceClassification(config)
     else:
-        config = DistilBertConfig(vocab_size=size, dim=16, n_layers=layers, n_heads=2, hidden_dim=32,
+        config = DistilBertConfig(vocab_size=size, dim=hidden, n_layers=layers, n_heads=2, hidden_dim=2 * hidden,
                                   max_position_embeddings=64, dropout=dropout, attention_dropout=dropout, **label_maps)
         model = DistilBertForSequenceClassification(config)
         tokenizer.model_input_names = ["input_ids", "attention_mask"]

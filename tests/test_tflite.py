@@ -60,3 +60,16 @@ def test_mediapipe_text_classifier_matches_pytorch_on_raw_text(distilbert_tflite
             scores = {c.category_name: c.score for c in categories}  # MediaPipe reports the raw output
             assert scores["negative"] == pytest.approx(float(logits[0]), abs=1e-4)
             assert scores["positive"] == pytest.approx(float(logits[1]), abs=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8-dynamic"])
+def test_quantized_models_over_256kb_keep_loading_after_metadata(tmp_path, precision):
+    """ai-edge-quantizer stores >= 256 KB of weights after the flatbuffer (offset buffers); writing
+    metadata must not break them (it did: 'Constant buffer N specified an out of range offset')."""
+    model = save_tiny_model(tmp_path / "medium", model_type="distilbert", layers=2, hidden=192, seed=6)
+    artifact = export(model, "tflite", precision, tmp_path / "a", ExportOptions(seq_len=16), TEXTS[40:], TEXTS[:40])
+    assert (artifact / "model.tflite").stat().st_size > 256 * 1024
+    assert read_metadata(str(artifact / "model.tflite"))["labels"] == ["negative", "positive"]
+    reference = load_runner(model, seq_len=16).predict(TEXTS[:30])
+    exported = load_runner(artifact).predict(TEXTS[:30])
+    assert np.mean(exported.argmax(-1) == reference.argmax(-1)) >= 0.95

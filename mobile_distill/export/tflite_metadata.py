@@ -234,6 +234,33 @@ def _without_associated_files(buf: bytearray) -> bytearray:
     return buf[:min(offsets)] if offsets else buf
 
 
+def _inline_offset_buffers(buf: bytearray) -> bytearray:
+    """Move constant data stored after the flatbuffer (by offset) back inside it.
+
+    ai-edge-quantizer writes models with 256 KB or more of weights in this "offset buffer"
+    layout. mediapipe's populator rebuilds the model through the flatbuffer object API, which
+    keeps each buffer's offset but not the bytes appended after the flatbuffer, so the written
+    file fails to load ("Constant buffer N specified an out of range offset"). Inlining first
+    gives a plain flatbuffer that the populator handles (models under 2 GB only).
+    """
+    import flatbuffers
+    import numpy as np
+    from mediapipe.tasks.metadata import schema_py_generated as sfb
+
+    model = sfb.ModelT.InitFromPackedBuf(bytes(buf), 0)
+    moved = False
+    for buffer in model.buffers or []:
+        if buffer.offset and buffer.offset > 1:
+            buffer.data = np.frombuffer(bytes(buf[buffer.offset:buffer.offset + buffer.size]), dtype=np.uint8)
+            buffer.offset, buffer.size = 0, 0
+            moved = True
+    if not moved:
+        return buf
+    builder = flatbuffers.Builder(len(buf) + (1 << 20))
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytearray(builder.Output())
+
+
 def _check_mediapipe_bert_inputs(buf):
     # MediaPipe picks its BERT preprocessor only for exactly three int32
     # inputs shaped [1, L] (text_model_utils.cc / text_preprocessing_graph.cc).
@@ -275,7 +302,7 @@ def write_bert_classifier_metadata(
         raise ValueError("BertTokenizer metadata cannot express a cased model: "
                          "MediaPipe lowercases all input text")
     with open(model_path, "rb") as f:
-        buf = _without_associated_files(bytearray(f.read()))
+        buf = _inline_offset_buffers(_without_associated_files(bytearray(f.read())))
     _check_mediapipe_bert_inputs(buf)
     names = input_tensor_names or resolve_bert_input_tensor_names(buf, positional_order)
     _, metadata_writer, _ = _mediapipe_writer_modules()
