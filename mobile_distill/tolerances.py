@@ -21,4 +21,6 @@ PARITY: dict[str, Tolerance] = {
     "fp16": Tolerance(max_abs_logit_diff=5e-2, min_agreement=0.99),
     "int8-dynamic": Tolerance(max_abs_logit_diff=None, min_agreement=0.95),
     "int8-static": Tolerance(max_abs_logit_diff=None, min_agreement=0.95),
+    "int8": Tolerance(max_abs_logit_diff=None, min_agreement=0.98),  # int8 weights, float compute (Core ML)
+    "palettized": Tolerance(max_abs_logit_diff=None, min_agreement=0.95),  # 6-bit k-means weights (Core ML)
 }
