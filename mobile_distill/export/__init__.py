@@ -28,7 +28,7 @@ Exporter = Callable[[ExportContext, Path], ExportedModel]
 # parity tests all read it.
 EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
     "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
-    "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic")),
+    "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic", "int8-static")),
     "coreml": (export_coreml, ("fp32", "fp16", "int8", "palettized")),
     "executorch": (export_executorch, ("fp32", "int8-dynamic")),
 }

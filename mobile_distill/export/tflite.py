@@ -48,7 +48,7 @@ def export_tflite(context: ExportContext, folder: Path) -> ExportedModel:
     with torch.no_grad():
         litert_torch.convert(_NamedIO(context.wrapper).eval(), sample_kwargs=sample).export(str(fp32))
     quantized = folder / "quantized.tflite"
-    quantization = _quantize(fp32, quantized, context.precision)
+    quantization = _quantize(fp32, quantized, context)
     fp32.unlink()
     metadata = _write_metadata(context, quantized, folder / _FILE)
     quantized.unlink()
@@ -70,8 +70,14 @@ def _sample(context: ExportContext) -> dict[str, torch.Tensor]:
     return {name: encoded[name].to(torch.int32).clone().contiguous() for name in INPUT_NAMES}
 
 
-def _quantize(source: Path, target: Path, precision: str) -> dict:
+# The FFN output projection of BERT / DistilBERT (tensor names carry the torch module path). Its
+# input is the GELU output, whose outliers ruin int8 activation ranges: it stays dynamic-range.
+_FFN_OUTPUT = "BertOutput_output/torch.nn.modules.linear|Linear_lin2"
+
+
+def _quantize(source: Path, target: Path, context: ExportContext) -> dict:
     """ai-edge-quantizer passes over the fp32 .tflite; fp32 is a plain copy."""
+    precision = context.precision
     if precision == "fp32":
         shutil.copyfile(source, target)
         return {"scheme": "none"}
@@ -80,16 +86,58 @@ def _quantize(source: Path, target: Path, precision: str) -> dict:
     from ai_edge_quantizer.qtyping import TFLOperationName
 
     engine = quantizer.Quantizer(str(source))
+    calibration = None
     if precision == "fp16":
         # Weights stored as fp16 and cast back on load; compute stays fp32 (no fp16 mask overflow).
         engine.add_weight_only_config(".*", TFLOperationName.ALL_SUPPORTED, num_bits=16,
                                       algorithm_key=AlgorithmName.FLOAT_CASTING)
         details = {"scheme": "fp16-weights", "compute": "fp32"}
-    else:  # int8-dynamic: int8 weights, activations quantized on the fly inside the kernels
+    elif precision == "int8-dynamic":  # int8 weights, activations quantized on the fly inside the kernels
         engine.load_quantization_recipe(recipe.dynamic_wi8_afp32())
         details = {"scheme": "int8-dynamic-range", "recipe": "dynamic_wi8_afp32"}
-    engine.quantize().export_model(str(target), overwrite=True)
+    else:
+        details = _static_int8_recipe(engine, TFLOperationName, AlgorithmName)
+        calibration = _calibrate(source, engine, context)
+        details["calibration_texts"] = len(context.calibration_texts())
+    engine.quantize(calibration, enable_progress_report=False).export_model(str(target), overwrite=True)
     return {**details, "tool": "ai_edge_quantizer"}
+
+
+def _static_int8_recipe(engine, op, algorithm) -> dict:
+    """Calibrated int8 on the fully-connected layers only (measured: 0.993 agreement on a MiniLM BERT).
+
+    The stock static_wi8_ai8 recipe was measured at 0.877 agreement here, and it calibrates the
+    mask's fill constant to [0, 0], so the quantized model silently ignores attention_mask.
+    Attention matmuls stay float too: XNNPACK takes no int8 BATCH_MATMUL (+15 ms when int8).
+    """
+    engine.add_static_config(".*", op.FULLY_CONNECTED, activation_num_bits=8, weight_num_bits=8)
+    engine.add_dynamic_config(_FFN_OUTPUT, op.FULLY_CONNECTED, num_bits=8)
+    engine.add_dynamic_config(".*", op.EMBEDDING_LOOKUP, num_bits=8)  # the table is most of the file
+    engine.update_quantization_recipe(".*", op.OUTPUT, algorithm_key=algorithm.NO_QUANTIZE)  # float logits
+    return {"scheme": "int8-static", "static_int8": ["FULLY_CONNECTED"], "dynamic_int8": ["FFN output", "EMBEDDING_LOOKUP"],
+            "float": ["attention BATCH_MATMUL", "SOFTMAX", "LayerNorm", "GELU", "residual ADD", "logits"],
+            "calibration": "global min/max"}
+
+
+def _calibrate(source: Path, engine, context: ExportContext):
+    """Global min/max ranges over real training texts.
+
+    Quantizer.calibrate() merges ranges with a 0.95 moving average, which clipped confident logits
+    at ~1.0 when real ones reach 2.1; the Calibrator with min_max_update keeps the true extremes.
+    """
+    from ai_edge_quantizer import calibrator, recipe_manager
+    from ai_edge_quantizer.utils import qsv_utils
+
+    samples = []
+    for text in context.calibration_texts():
+        encoded = context.tokenizer([text], padding="max_length", truncation=True, max_length=context.options.seq_len,
+                                    return_tensors="np", return_token_type_ids=True)
+        samples.append({name: encoded[name].astype("int32") for name in INPUT_NAMES})
+    manager = recipe_manager.RecipeManager()
+    manager.load_quantization_recipe(engine.get_quantization_recipe())
+    runner = calibrator.Calibrator(str(source), num_threads=1, qsv_update_func=qsv_utils.min_max_update)
+    runner.calibrate({SIGNATURE: samples}, manager)
+    return runner.get_model_qsvs()
 
 
 def _write_metadata(context: ExportContext, source: Path, target: Path) -> str:
