@@ -8,7 +8,6 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import ConfigError
 from .artifact import TensorSpec
 from .wrapper import ClassifierWrapper, sample_batch
 
@@ -50,9 +49,7 @@ class ExportContext:
         return self.encode(self.sample_texts(batch_size), dtype)
 
     def calibration_texts(self) -> list[str]:
-        if not self.texts:
-            raise ConfigError(f"{self.target} {self.precision} needs calibration texts: pass --data (a prepared data "
-                              "folder, built-in dataset or file of training texts)")
+        """Training texts to calibrate on (`export` refuses static int8 without any, before any work)."""
         return self.texts[: self.options.calibration_size]
 
 
