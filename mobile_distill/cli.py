@@ -123,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "Default: MODEL/../data if it exists, else rotten_tomatoes")
     export.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
     export.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
-    export.add_argument("--onnx-weight-type", choices=["qint8", "quint8"], default="qint8",
-                        help="ONNX int8-dynamic weight type (default: qint8)")
-    export.add_argument("--per-channel", action="store_true", help="per-channel int8 weight scales (default: per-tensor)")
+    export.add_argument("--onnx-weight-type", choices=["qint8", "quint8"], default="quint8",
+                        help="ONNX int8-dynamic weight type (default: quint8, the most accurate when measured)")
+    export.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True,
+                        help="per-channel int8 weight scales; --no-per-channel for per-tensor (default: per-channel)")
     export.add_argument("--calibration-size", type=int, default=200, help="texts used to calibrate static int8 (default: 200)")
 
     gate = verbs.add_parser("gate", help="gate 1: compare a student with its teacher on the test split",

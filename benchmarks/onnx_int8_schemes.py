@@ -1,0 +1,69 @@
+"""Measure ONNX int8-dynamic weight schemes side by side: QInt8 vs QUInt8, per-tensor vs per-channel.
+
+onnxruntime issue 5644: the weight type and the scale granularity change a BERT's accuracy after
+dynamic quantization. This picks the default by measurement on a real student and its test split,
+each file run in onnxruntime. Prints a table and appends it to benchmarks/RESULTS.md.
+
+    .venv/bin/python benchmarks/onnx_int8_schemes.py [--run runs/bench-distill] [--seq-len 128]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from mobile_distill.data import PreparedData
+from mobile_distill.export import ExportOptions, export
+from mobile_distill.runners import load_runner
+from results import append_section, command_line  # benchmarks/results.py (the script's own folder is on sys.path)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", default="runs/bench-distill", help="run folder with student/ and data/")
+    parser.add_argument("--seq-len", type=int, default=128, help="export sequence length (default: 128)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    run = Path(args.run)
+    data = PreparedData.load(run / "data")
+    train, test = list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
+    labels = np.asarray(data.splits["test"]["label"])
+    reference = load_runner(run / "student", seq_len=args.seq_len).predict(test)
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for weight_type in ("qint8", "quint8"):
+            for per_channel in (False, True):
+                options = ExportOptions(seq_len=args.seq_len, onnx_weight_type=weight_type, per_channel=per_channel)
+                out = export(run / "student", "onnx", "int8-dynamic", Path(scratch) / f"{weight_type}-{per_channel}",
+                             options, train, test)
+                logits = load_runner(out, threads=2).predict(test)
+                rows.append(f"| {weight_type} | {'per-channel' if per_channel else 'per-tensor'} | "
+                            f"{(out / 'model.onnx').stat().st_size / 1e6:.1f} | {np.mean(logits.argmax(-1) == labels):.4f} | "
+                            f"{np.mean(logits.argmax(-1) == reference.argmax(-1)):.4f} | "
+                            f"{np.abs(logits - reference).max():.3f} |")
+                print(rows[-1], flush=True)
+    text = "\n".join([
+        f"## onnx_int8_schemes: ONNX int8-dynamic weight schemes ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{command_line()}`  ",
+        f"Student `{run / 'student'}`, {len(test)} test rows, sequence length {args.seq_len}; "
+        f"PyTorch reference accuracy {np.mean(reference.argmax(-1) == labels):.4f}.",
+        "",
+        "| weights | scales | MB | test accuracy | agreement with PyTorch | max abs logit diff |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *rows,
+        "",
+    ])
+    print(text)
+    append_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
