@@ -26,7 +26,7 @@ from mobile_distill.config import load_recipe
 from mobile_distill.errors import GateFailure
 from mobile_distill.models import count_parameters, load_classifier, load_tokenizer, forward_inputs
 from mobile_distill.pipeline import run_recipe
-from results import append_section, command_line  # benchmarks/results.py (the script's own folder is on sys.path)
+from common import append_section, command_line  # benchmarks/common.py (the script's own folder is on sys.path)
 
 SAMPLE = "An engrossing, beautifully acted drama whose quiet final act lingers long after the credits roll."
 

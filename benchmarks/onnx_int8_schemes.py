@@ -9,7 +9,6 @@ each file run in onnxruntime. Prints a table and appends it to benchmarks/RESULT
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -18,23 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from mobile_distill.data import PreparedData
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.runners import load_runner
-from results import append_section, command_line  # benchmarks/results.py (the script's own folder is on sys.path)
+from common import append_section, command_line, load_student_run, run_argument_parser  # benchmarks/common.py
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", default="runs/bench-distill", help="run folder with student/ and data/")
-    parser.add_argument("--seq-len", type=int, default=128, help="export sequence length (default: 128)")
-    args = parser.parse_args()
+    args = run_argument_parser(__doc__.splitlines()[0]).parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     run = Path(args.run)
-    data = PreparedData.load(run / "data")
-    train, test = list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
-    labels = np.asarray(data.splits["test"]["label"])
-    reference = load_runner(run / "student", seq_len=args.seq_len).predict(test)
+    train, test, labels, reference = load_student_run(run, args.seq_len)
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for weight_type in ("qint8", "quint8"):
