@@ -89,9 +89,7 @@ def load_transfer_texts(config: TransferConfig, seed: int = 42) -> datasets.Data
     if isinstance(raw, datasets.DatasetDict):
         raw = raw["train"] if "train" in raw else datasets.concatenate_datasets(list(raw.values()))
     _require_columns(raw, [config.text_column], config.source)
-    table = raw.select_columns([config.text_column]).rename_column(config.text_column, "text")
-    if table._indices is not None:  # after filter/select: the Arrow checks below read table.data directly
-        table = table.flatten_indices()
+    table = _materialized(raw.select_columns([config.text_column]).rename_column(config.text_column, "text"))
     _check_text_column(table, "text", config.source)
     if config.limit is not None and config.limit < len(table):
         table = table.shuffle(seed=seed).select(range(config.limit))
@@ -139,15 +137,18 @@ def _select_columns(table: datasets.Dataset, config: DataConfig, where: str) -> 
     if config.text_pair_column:
         columns[config.text_pair_column] = "text_pair"
     _require_columns(table, list(columns), where)
-    if table._indices is not None:  # after filter/select: the Arrow checks below read table.data directly
-        table = table.flatten_indices()
-    table = table.select_columns(list(columns)).rename_columns({k: v for k, v in columns.items() if k != v})
+    table = _materialized(table).select_columns(list(columns)).rename_columns({k: v for k, v in columns.items() if k != v})
     table = table.add_column("row", np.arange(len(table), dtype=np.int64))
     for column in ("text", "text_pair"):
         if column in table.column_names:
             _check_text_column(table, column, where, original=next(k for k, v in columns.items() if v == column))
     _check_no_nulls(table, "label", where, config.label_column)
     return table
+
+
+def _materialized(table: datasets.Dataset) -> datasets.Dataset:
+    """Apply a pending filter/select: the Arrow checks read ``table.data``, which ignores the indices."""
+    return table.flatten_indices() if table._indices is not None else table
 
 
 def _check_text_column(table: datasets.Dataset, column: str, where: str, original: str | None = None) -> None:

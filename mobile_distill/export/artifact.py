@@ -93,6 +93,12 @@ def read_manifest(folder: Path) -> Manifest:
         raise ModelError(f"{path}: invalid manifest: {where}: {first['msg']}") from None
 
 
+def write_vocab(tokenizer, path: Path) -> None:
+    """A WordPiece vocab.txt: one token per line, line number = token id."""
+    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
+    path.write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+
+
 def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> TokenizerSpec:
     """Save the tokenizer as an app needs it: tokenizer.json, its config, and vocab.txt for WordPiece."""
     import hashlib
@@ -101,9 +107,7 @@ def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> Tokenizer
     files = ["tokenizer.json", "tokenizer_config.json"]
     kind = type(tokenizer.backend_tokenizer.model).__name__.lower() if hasattr(tokenizer, "backend_tokenizer") else "unknown"
     if kind == "wordpiece":
-        # transformers 5 no longer writes vocab.txt; mobile WordPiece tokenizers read it.
-        vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-        (folder / "vocab.txt").write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+        write_vocab(tokenizer, folder / "vocab.txt")  # transformers 5 no longer writes it; mobile tokenizers read it
         files.append("vocab.txt")
     special = {name: str(getattr(tokenizer, name)) for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
                if getattr(tokenizer, name, None) is not None}

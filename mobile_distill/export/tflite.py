@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .artifact import TensorSpec
+from .artifact import TensorSpec, write_vocab
 from .context import ExportContext, ExportedModel
 
 SIGNATURE = "serving_default"
@@ -153,8 +153,7 @@ def _write_metadata(context: ExportContext, source: Path, target: Path) -> str:
         shutil.copyfile(source, target)
         return f"none: TFLite metadata describes lower-casing WordPiece tokenizers only (this is {backend})"
     vocab = source.parent / "metadata_vocab.txt"
-    vocab_items = sorted(context.tokenizer.get_vocab().items(), key=lambda item: item[1])
-    vocab.write_text("".join(f"{token}\n" for token, _ in vocab_items), encoding="utf-8")
+    write_vocab(context.tokenizer, vocab)
     write_bert_classifier_metadata(str(source), str(target), str(vocab), list(context.labels),
                                    lower_case=bool(getattr(context.tokenizer, "do_lower_case", False)),
                                    model_name="mobile-distill text classifier")
