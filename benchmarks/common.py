@@ -16,10 +16,32 @@ def command_line() -> str:
     return " ".join(["python", f"benchmarks/{script}", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
+def publish(title: str, about: list[str], columns: list[str], rows: list[str], after: list[str] = ()) -> None:
+    """Print a dated section (title, exact command, description, table, notes) and append it to RESULTS.md."""
+    from datetime import datetime, timezone
+
+    text = "\n".join([
+        f"## {Path(sys.argv[0]).stem}: {title} ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"Command: `{command_line()}`  ",
+        *about,
+        "",
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---" for _ in columns) + " |",
+        *rows,
+        "",
+        *after,
+        *([""] if after else []),
+    ])
+    print(text)
+    append_section(text)
+
+
 def append_section(text: str) -> None:
     header = "# Benchmark results\n\nAppended by the scripts in this folder.\n"
+    prefix = "\n" if RESULTS.exists() else header + "\n"  # checked before open(): "a" creates the file
     with open(RESULTS, "a", encoding="utf-8") as handle:
-        handle.write(("\n" if RESULTS.exists() else header + "\n") + text)
+        handle.write(prefix + text)
 
 
 def run_argument_parser(description: str):

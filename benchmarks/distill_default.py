@@ -17,7 +17,6 @@ import shutil
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -26,7 +25,7 @@ from mobile_distill.config import load_recipe
 from mobile_distill.errors import GateFailure
 from mobile_distill.models import count_parameters, load_classifier, load_tokenizer, forward_inputs
 from mobile_distill.pipeline import run_recipe
-from common import append_section, command_line  # benchmarks/common.py (the script's own folder is on sys.path)
+from common import publish  # benchmarks/common.py (the script's own folder is on sys.path)
 
 SAMPLE = "An engrossing, beautifully acted drama whose quiet final act lingers long after the credits roll."
 
@@ -81,27 +80,17 @@ def main() -> int:
         part = report[name]
         rows.append(f"| {name} | {part['model_type']} | {part['layers']} | {count_parameters(models[name]):,} | "
                     f"{part['test']['accuracy']:.4f} | {part['test']['macro_f1']:.4f} | {medians[name]:.2f} |")
-    text = "\n".join([
-        f"## distill_default: recipe `{recipe.name}` ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"torch {torch.__version__}. Latency: batch 1, sequence 128, 1 thread, median of {args.runs} runs, "
-        "teacher and student interleaved.",
-        "",
-        "| model | type | layers | parameters | test accuracy | macro-F1 | latency p50 (ms) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-        "",
-        f"Gate 1: **{report['verdict']}**, retention {report['retention']:.4f} (floor {report['thresholds']['min_retention']}), "
-        f"agreement {report['agreement']:.4f}, test rows {report['student']['test']['examples']}. "
-        f"Student/teacher: {count_parameters(models['student']) / count_parameters(models['teacher']):.2f}x parameters, "
-        f"{medians['teacher'] / medians['student']:.2f}x faster.  ",
-        "Stage wall time (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + f"; total {total:.0f}.",
-        "",
-    ])
-    print(text)
-    append_section(text)
+    publish(f"recipe `{recipe.name}`",
+            [f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+             f"torch {torch.__version__}. Latency: batch 1, sequence 128, 1 thread, median of {args.runs} runs, "
+             "teacher and student interleaved."],
+            ["model", "type", "layers", "parameters", "test accuracy", "macro-F1", "latency p50 (ms)"], rows,
+            [f"Gate 1: **{report['verdict']}**, retention {report['retention']:.4f} "
+             f"(floor {report['thresholds']['min_retention']}), agreement {report['agreement']:.4f}, "
+             f"test rows {report['student']['test']['examples']}. Student/teacher: "
+             f"{count_parameters(models['student']) / count_parameters(models['teacher']):.2f}x parameters, "
+             f"{medians['teacher'] / medians['student']:.2f}x faster.  ",
+             "Stage wall time (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + f"; total {total:.0f}."])
     return 0 if report["verdict"] == "PASS" else 1
 
 

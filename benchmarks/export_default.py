@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from mobile_distill.errors import ModelError
 from mobile_distill.export import ExportOptions, artifact_name, export, supported_pairs
 from mobile_distill.runners import load_runner
-from common import append_section, command_line, load_student_run, run_argument_parser  # benchmarks/common.py
+from common import load_student_run, publish, run_argument_parser  # benchmarks/common.py
 
 
 
@@ -54,20 +53,10 @@ def main() -> int:
                     f"{np.mean(logits.argmax(-1) == labels):.4f} | {np.abs(logits - reference).max():.2e} | "
                     f"{np.mean(logits.argmax(-1) == reference.argmax(-1)):.4f} |")
         print(rows[-1], flush=True)
-    text = "\n".join([
-        f"## export_default: every target and precision ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Student: `{run / 'student'}`; test split {len(test)} rows; sequence length {args.seq_len}. Accuracy, "
-        "logit difference and agreement come from running each exported file in its own runtime.",
-        "",
-        "| target | precision | export s | model MB | test accuracy | max abs logit diff | agreement |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-        *rows,
-        "",
-    ])
-    print(text)
-    append_section(text)
+    publish("every target and precision",
+            [f"Student: `{run / 'student'}`; test split {len(test)} rows; sequence length {args.seq_len}. Accuracy, "
+             "logit difference and agreement come from running each exported file in its own runtime."],
+            ["target", "precision", "export s", "model MB", "test accuracy", "max abs logit diff", "agreement"], rows)
     return 0
 
 

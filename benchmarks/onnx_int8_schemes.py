@@ -12,14 +12,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.runners import load_runner
-from common import append_section, command_line, load_student_run, run_argument_parser  # benchmarks/common.py
+from common import load_student_run, publish, run_argument_parser  # benchmarks/common.py
 
 
 def main() -> int:
@@ -40,20 +39,10 @@ def main() -> int:
                             f"{np.mean(logits.argmax(-1) == reference.argmax(-1)):.4f} | "
                             f"{np.abs(logits - reference).max():.3f} |")
                 print(rows[-1], flush=True)
-    text = "\n".join([
-        f"## onnx_int8_schemes: ONNX int8-dynamic weight schemes ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC)",
-        "",
-        f"Command: `{command_line()}`  ",
-        f"Student `{run / 'student'}`, {len(test)} test rows, sequence length {args.seq_len}; "
-        f"PyTorch reference accuracy {np.mean(reference.argmax(-1) == labels):.4f}.",
-        "",
-        "| weights | scales | MB | test accuracy | agreement with PyTorch | max abs logit diff |",
-        "| --- | --- | --- | --- | --- | --- |",
-        *rows,
-        "",
-    ])
-    print(text)
-    append_section(text)
+    publish("ONNX int8-dynamic weight schemes",
+            [f"Student `{run / 'student'}`, {len(test)} test rows, sequence length {args.seq_len}; "
+             f"PyTorch reference accuracy {np.mean(reference.argmax(-1) == labels):.4f}."],
+            ["weights", "scales", "MB", "test accuracy", "agreement with PyTorch", "max abs logit diff"], rows)
     return 0
 
 
