@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     student.add_argument("--no-gate", action="store_true", help="skip gate 1 (e.g. to gate later with `mobile-distill gate`)")
     _add_gate_options(distill)
 
-    export = verbs.add_parser("export", help="export a classifier to ONNX (more targets to come) at one or more precisions",
+    export = verbs.add_parser("export", help="export a classifier to ONNX, TFLite, Core ML or ExecuTorch at one or more precisions",
                               description="Export MODEL (a local HF classifier folder, e.g. RUN/student) to an artifact "
                               "folder: model file, manifest.json, tokenizer files, labels.txt, tokenizer_golden.json. "
                               "One pair writes OUTPUT itself; --target/--precision all or several --seq-len write "

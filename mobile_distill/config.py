@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 RECIPE_VERSION = 1
-STAGES = ("fine-tune", "distill", "gate")
+STAGES = ("fine-tune", "distill", "gate", "export")
+TARGETS = ("onnx", "tflite", "coreml", "executorch")
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8", "palettized")
 BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
@@ -139,6 +141,42 @@ class GateConfig(_Config):
     min_agreement: float | None = Field(None, ge=0, le=1, description="optional floor on identical predictions")
 
 
+class QuantizationOptions(_Config):
+    """How int8 artifacts are made (shared by one export and by a recipe's export stage)."""
+
+    # Defaults by measurement (benchmarks/onnx_int8_schemes.py, demo student, 854 test rows): agreement
+    # with PyTorch 0.978 qint8/per-tensor, 0.988 qint8/per-channel, 0.987 quint8/per-tensor,
+    # 0.993 quint8/per-channel.
+    onnx_weight_type: Literal["qint8", "quint8"] = Field(
+        "quint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
+    per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
+    calibration_size: int = Field(200, ge=1, description="training texts used to calibrate static int8")
+
+
+class ExportOptions(QuantizationOptions):
+    """The options of one artifact."""
+
+    seq_len: int = Field(128, ge=8, le=4096, description="sequence length (static targets accept only this)")
+
+
+class ExportConfig(QuantizationOptions):
+    """The recipe's export stage: every supported (target, precision) pair of these, at every length."""
+
+    targets: tuple[Literal[TARGETS], ...] = Field(TARGETS, min_length=1, description="formats to export")
+    precisions: tuple[Literal[PRECISIONS], ...] | None = Field(
+        None, min_length=1, description="precisions to export; null: every one each target supports")
+    seq_lens: tuple[int, ...] | None = Field(
+        None, min_length=1, description="static sequence lengths; null: data.max_length (what the gates measured)")
+
+    @field_validator("seq_lens")
+    @classmethod
+    def _lengths_in_range(cls, value):
+        for length in value or ():
+            if not 8 <= length <= 4096:
+                raise ValueError(f"sequence length {length} is outside 8..4096")
+        return value
+
+
 class Recipe(_Config):
     version: int = RECIPE_VERSION
     name: str = "custom"
@@ -146,12 +184,13 @@ class Recipe(_Config):
     cache_dir: str = Field("runs/cache", description="content-addressed cache of fine-tuned teachers")
     seed: int = 42
     threads: int | None = Field(None, ge=1, description="torch CPU threads; default: torch's choice")
-    stages: tuple[Literal["fine-tune", "distill", "gate"], ...] = STAGES
+    stages: tuple[Literal[STAGES], ...] = STAGES
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
     distill: DistillConfig = DistillConfig()
     gate: GateConfig = GateConfig()
+    export: ExportConfig = ExportConfig()
 
     @field_validator("version")
     @classmethod

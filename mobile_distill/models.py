@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
+from transformers.utils import logging as hf_logging
 
 from .errors import ModelError
 
@@ -78,12 +79,17 @@ def load_classifier(path: Path, labels: list[str] | tuple[str, ...] | None = Non
             label2id={label: i for i, label in enumerate(labels)},
             ignore_mismatched_sizes=True,
         )
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a bar per load of a few dozen tensors is noise in every stage's output
     try:
         return AutoModelForSequenceClassification.from_pretrained(
             str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True, **kwargs
         )
     except (OSError, ValueError) as error:
         raise ModelError(f"{path}: model cannot be loaded: {str(error).splitlines()[0]}") from None
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 def read_labels(path: Path) -> list[str]:

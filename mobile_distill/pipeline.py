@@ -7,6 +7,7 @@ Run folder layout (every stage reads and writes only these, so any stage can be 
     teacher/             teacher classifier (fine-tuned or copied from the cache)
     student/             distilled student + distill_report.json + README.md model card
     checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
+    artifacts/           one exported artifact folder per <target>-<precision>-s<length>
     run_summary.json     wall time of each stage and the verdicts
 """
 
@@ -21,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from .config import DataConfig, Recipe, dump_recipe
+from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump_recipe
 from .data import PreparedData, load_data, load_transfer_texts
 from .distill import DISTILL_LOG, distill, distill_settings
 from .errors import GateFailure
+from .export import export_all, plan_exports
 from .gate import gate_student
 from .models import resolve_model_path
 from .teacher import prepare_teacher
@@ -52,6 +54,10 @@ class RunLayout:
         return self.root / "checkpoints"
 
     @property
+    def artifacts(self) -> Path:
+        return self.root / "artifacts"
+
+    @property
     def summary(self) -> Path:
         return self.root / "run_summary.json"
 
@@ -61,6 +67,7 @@ class RunResult:
     layout: RunLayout
     seconds: dict[str, float] = field(default_factory=dict)
     gate_report: dict | None = None
+    artifacts: list[Path] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -97,6 +104,8 @@ def run_recipe(recipe: Recipe) -> RunResult:
     if is_main_process():
         dump_recipe(recipe, layout.root / "recipe.yaml")
     result = RunResult(layout=layout)
+    if "export" in recipe.stages:  # a recipe asking for no supported pair fails now, not after training
+        plan_exports(list(recipe.export.targets), list(recipe.export.precisions or []) or None)
     max_length = recipe.data.max_length
     with _timed(result, "data"):
         data = prepare_data(recipe.data, layout.data, recipe.seed)
@@ -107,13 +116,16 @@ def run_recipe(recipe: Recipe) -> RunResult:
         if "gate" in recipe.stages:
             with _timed(result, "gate"):
                 result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, max_length)
+        if "export" in recipe.stages and is_main_process():
+            _export_stage(recipe, data, layout, result)
     except GateFailure as failure:
         result.gate_report = failure.report
         raise
     finally:
         if is_main_process():
             write_json(layout.summary, {"recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
-                                        "gate": (result.gate_report or {}).get("verdict")})
+                                        "gate": (result.gate_report or {}).get("verdict"),
+                                        "artifacts": [path.name for path in result.artifacts]})
     return result
 
 
@@ -139,3 +151,15 @@ def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layou
     with _timed(result, "distill"):
         distill(teacher_path, data, recipe.distill, recipe.student, layout.student, layout.checkpoints, recipe.seed,
                 recipe.data.max_length, transfer)
+
+
+def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:
+    """Every configured (target, precision, length) of the student; unchanged artifacts are kept."""
+    config = recipe.export
+    options = ExportOptions(**config.model_dump(include=set(QuantizationOptions.model_fields)))
+    train_texts = list(data.splits["train"]["text"])
+    test_texts = list(data.splits["test"]["text"])
+    with _timed(result, "export"):
+        result.artifacts = export_all(
+            layout.student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
+            options, train_texts, test_texts, list(config.precisions) if config.precisions else None, reuse=True)

@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from mobile_distill.cli import build_parser, main
+from mobile_distill.models import folder_hash
 
 from .conftest import save_tiny_model
 
@@ -22,6 +23,7 @@ def _recipe(tmp_path, tiny_csv, teacher, **gate):
                     "fine_tune": {"epochs": 4, "learning_rate": 3e-3, "batch_size": 16, "save_steps": 40}},
         "distill": {"train": {"epochs": 3, "learning_rate": 3e-3, "batch_size": 16, "save_steps": 40}},
         "gate": gate or {"min_retention": 0.9},
+        "export": {"targets": ["onnx"], "precisions": ["fp32", "int8-static"], "seq_lens": [16, 32]},
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -40,12 +42,17 @@ def test_run_chains_the_stages_and_a_rerun_reuses_them(tmp_path, tiny_csv, capsy
     assert yaml.safe_load((run / "recipe.yaml").read_text())["name"] == "tiny"  # resolved recipe kept
     assert "PASS" in capsys.readouterr().out
     summary = json.loads((run / "run_summary.json").read_text())
-    assert {"data", "fine-tune", "distill", "gate"} <= set(summary["seconds"])
+    assert {"data", "fine-tune", "distill", "gate", "export"} <= set(summary["seconds"])
+    names = ["onnx-fp32-s16", "onnx-fp32-s32", "onnx-int8-static-s16", "onnx-int8-static-s32"]
+    assert summary["artifacts"] == names and sorted(p.name for p in (run / "artifacts").iterdir()) == names
+    made = {name: (run / "artifacts" / name / "manifest.json").read_text() for name in names}
+    assert json.loads(made["onnx-int8-static-s32"])["source"]["hash"] == folder_hash(run / "student")
 
-    assert main(["run", str(recipe)]) == 0  # nothing is trained again
+    assert main(["run", str(recipe)]) == 0  # nothing is trained or exported again
     summary = json.loads((run / "run_summary.json").read_text())
     assert "distill" not in summary["seconds"]
     assert any("cached teacher" in s for s in summary["skipped"])
+    assert all((run / "artifacts" / name / "manifest.json").read_text() == made[name] for name in names)
 
 
 def test_gate_failure_exits_1_with_the_numbers(tmp_path, tiny_csv, capsys):

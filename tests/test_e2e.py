@@ -20,6 +20,7 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=30)
     recipe["distill"]["train"].update(epochs=1, learning_rate=1e-4, batch_size=16, save_steps=30)
     recipe["gate"] = {"min_retention": 0.5}
+    recipe["export"] = {"targets": ["onnx", "tflite"], "precisions": ["fp32", "int8-dynamic"]}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
 
@@ -46,3 +47,14 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     assert logits.shape == (2, 2)
     assert model.config.id2label == {0: "negative", 1: "positive"}
     assert (student_dir / "README.md").read_text().startswith("---")
+
+    artifacts = sorted(path.name for path in (tmp_path / "run" / "artifacts").iterdir())
+    assert artifacts == ["onnx-fp32-s48", "onnx-int8-dynamic-s48", "tflite-fp32-s48", "tflite-int8-dynamic-s48"]
+    summary = json.loads((tmp_path / "run" / "run_summary.json").read_text())
+    assert summary["artifacts"] == ["onnx-fp32-s48", "onnx-int8-dynamic-s48", "tflite-fp32-s48", "tflite-int8-dynamic-s48"]
+    from mobile_distill.runners import load_runner
+
+    texts = ["a gorgeous, moving film", "a dull, tiresome mess"]
+    reference = model(**tokenizer(texts, padding="max_length", max_length=48, return_tensors="pt")).logits.detach().numpy()
+    exported = load_runner(tmp_path / "run" / "artifacts" / "tflite-fp32-s48").predict(texts)
+    assert abs(exported - reference).max() < 1e-3

@@ -6,15 +6,22 @@ before any work, with the list of the pairs that are supported.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import warnings
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ConfigError
+from rich.console import Console
+from rich.progress import Progress, TimeElapsedColumn
+
+from ..errors import ConfigError, ModelError
 from ..models import check_model_folder, folder_hash, load_classifier, load_tokenizer, read_labels
 from ..training import atomic_folder
-from .artifact import Manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
+from .artifact import Manifest, read_manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
 from .context import ExportContext, ExportedModel, ExportOptions
 from .coreml import export_coreml
 from .executorch import export_executorch
@@ -22,6 +29,7 @@ from .onnx import export_onnx
 from .tflite import export_tflite
 from .wrapper import ClassifierWrapper, uses_token_types
 
+EXPORT_LOG = "export.log"
 Exporter = Callable[[ExportContext, Path], ExportedModel]
 
 # target -> (its exporter, the precisions it makes). One table: the CLI, `--target all` and the
@@ -77,7 +85,7 @@ def export(
     wrapper = ClassifierWrapper(model, uses_token_types(model))
     context = ExportContext(target, precision, wrapper, tokenizer, labels, options, list(texts or []))
     exporter = EXPORTERS[target][0]
-    with atomic_folder(Path(output_dir)) as staging:
+    with atomic_folder(Path(output_dir)) as staging, converter_output_to(staging / EXPORT_LOG):
         exported = exporter(context, staging)
         tokenizer_spec = write_tokenizer_files(staging, tokenizer, options.seq_len)
         write_labels_txt(staging, labels)
@@ -87,7 +95,7 @@ def export(
             output=exported.output, sequence_length=options.seq_len, static_shapes=exported.static_shapes,
             labels=labels, tokenizer=tokenizer_spec,
             source={"path": str(model_dir), "hash": folder_hash(model_dir), "model_type": model.config.model_type},
-            quantization=exported.quantization, tool_versions=tool_versions(),
+            quantization=exported.quantization, options=options.model_dump(mode="json"), tool_versions=tool_versions(),
             export_seconds=round(time.perf_counter() - start, 2),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
@@ -95,26 +103,90 @@ def export(
     return Path(output_dir)
 
 
+@contextmanager
+def converter_output_to(log: Path):
+    """Send the converters' own output (stage banners, tqdm bars, deprecation warnings: hundreds of
+    lines per export, written by C++ and Python alike) to ``log`` instead of the terminal.
+
+    Redirects file descriptors 1 and 2, the only way to catch the native libraries' output too.
+    On failure the log is replayed to the terminal before the error propagates, so nothing is hidden.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(log, "w+b") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        failed = False
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")  # each distinct warning once, into the log
+                yield
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            if failed:
+                handle.seek(0)
+                sys.stderr.write(handle.read().decode("utf-8", "replace")[-20000:])
+
+
 def export_all(
     model_dir: Path, output_root: Path, targets: list[str] | None = None, seq_lens: tuple[int, ...] = (128,),
     options: ExportOptions = ExportOptions(), texts: list[str] | None = None, golden_texts: list[str] | None = None,
-    precisions: list[str] | None = None,
+    precisions: list[str] | None = None, reuse: bool = False,
 ) -> list[Path]:
-    """Every supported (target, precision) pair of ``targets`` and ``precisions`` (default: all), at every length."""
+    """Every supported (target, precision) pair of ``targets`` and ``precisions`` (default: all), at every length.
+
+    ``reuse``: keep an artifact already in place that was made from the same checkpoint with the
+    same options and tool versions (the run verb's rerun skips finished exports this way).
+    """
+    pairs = plan_exports(targets, precisions)
+    source_hash = folder_hash(Path(model_dir)) if reuse else None
+    jobs = [(target, precision, seq_len) for target, precision in pairs for seq_len in seq_lens
+            if texts or precision != "int8-static"]  # no calibration texts: the single export says so loudly
+    written = []
+    # The bar writes to its own copy of the terminal: each export points descriptors 1 and 2 at its log.
+    with os.fdopen(os.dup(2), "w") as terminal, Progress(
+            *Progress.get_default_columns(), TimeElapsedColumn(), console=Console(file=terminal),
+            disable=len(jobs) < 2) as progress:
+        task = progress.add_task("export", total=len(jobs))
+        for target, precision, seq_len in jobs:
+            name = artifact_name(target, precision, seq_len)
+            progress.update(task, description=f"export {name}")
+            pair_options = options.model_copy(update={"seq_len": seq_len})
+            out = Path(output_root) / name
+            if not (reuse and _is_current(out, source_hash, pair_options)):
+                export(model_dir, target, precision, out, pair_options, texts, golden_texts)
+            written.append(out)
+            progress.advance(task)
+    return written
+
+
+def plan_exports(targets: list[str] | None, precisions: list[str] | None) -> list[tuple[str, str]]:
+    """The supported pairs among ``targets`` x ``precisions`` (None: all); an error if there are none."""
     pairs = [(t, p) for t, p in supported_pairs() if (not targets or t in targets) and (not precisions or p in precisions)]
     if not pairs:
         listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
         raise ConfigError(f"no supported pair matches target(s) {targets or 'all'} and precision(s) "
                           f"{precisions or 'all'}; supported: {listed}")
-    written = []
-    for target, precision in pairs:
-        if precision == "int8-static" and not texts:
-            continue  # nothing to calibrate on; the single-pair export says so loudly instead
-        for seq_len in seq_lens:
-            pair_options = options.model_copy(update={"seq_len": seq_len})
-            out = Path(output_root) / artifact_name(target, precision, seq_len)
-            written.append(export(model_dir, target, precision, out, pair_options, texts, golden_texts))
-    return written
+    return pairs
 
 
-__all__ = ["EXPORTERS", "ExportOptions", "artifact_name", "check_pair", "export", "export_all", "supported_pairs"]
+def _is_current(folder: Path, source_hash: str, options: ExportOptions) -> bool:
+    try:
+        manifest = read_manifest(folder)
+    except ModelError:
+        return False
+    return (manifest.source.get("hash") == source_hash and manifest.options == options.model_dump(mode="json")
+            and manifest.tool_versions == tool_versions() and (folder / manifest.model_file).exists())
+
+
+__all__ = ["EXPORTERS", "ExportOptions", "artifact_name", "check_pair", "export", "export_all", "plan_exports",
+           "supported_pairs"]

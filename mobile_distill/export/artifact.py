@@ -62,6 +62,7 @@ class Manifest(_Frozen):
     tokenizer: TokenizerSpec
     source: dict  # path, hash and model_type of the checkpoint it was exported from
     quantization: dict  # scheme details (weight type, per-channel, calibration rows, ...)
+    options: dict | None = None  # the ExportOptions it was made with (lets a rerun reuse it)
     tool_versions: dict[str, str]
     export_seconds: float
     created_at: str

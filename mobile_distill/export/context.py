@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
+from ..config import ExportOptions
 from .artifact import TensorSpec
 from .wrapper import ClassifierWrapper, sample_batch
-
-
-class ExportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    seq_len: int = Field(128, ge=8, le=4096, description="sequence length (static targets accept only this)")
-    # Defaults by measurement (benchmarks/onnx_int8_schemes.py, demo student, 854 test rows): agreement
-    # with PyTorch 0.978 qint8/per-tensor, 0.988 qint8/per-channel, 0.987 quint8/per-tensor,
-    # 0.993 quint8/per-channel.
-    onnx_weight_type: Literal["qint8", "quint8"] = Field(
-        "quint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
-    per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
-    calibration_size: int = Field(200, ge=1, description="texts used to calibrate static int8")
 
 
 @dataclass
