@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="per-channel int8 weight scales; --no-per-channel for per-tensor (default: per-channel)")
     export.add_argument("--calibration-size", type=int, default=200, help="texts used to calibrate static int8 (default: 200)")
 
+    _add_bench_parser(verbs)
+    _add_diagnose_parser(verbs)
+
     gate = verbs.add_parser("gate", help="gate 1: compare a student with its teacher on the test split",
                             description="Evaluate TEACHER and STUDENT on the same test split; write "
                             "STUDENT/distill_report.json and a model card. Exits 1 on FAIL.")
@@ -138,6 +141,65 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--max-length", type=int, default=64, help="tokens per text (default: 64)")
     _add_gate_options(gate)
     return parser
+
+
+def _add_bench_parser(verbs) -> None:
+    bench = verbs.add_parser(
+        "bench", help="gate 2: run artifacts on the test split in their own runtimes; latency, memory, reports",
+        description="Run every ARTIFACT (an artifact folder, or a folder of them such as RUN/artifacts) on the same "
+        "labelled test split through its own runtime, beside the PyTorch reference it was exported from and the "
+        "teacher. Checks each file's interface contract first, then accuracy, agreement, logit error and KL, then "
+        "batch-1 latency per thread count, load and first-inference time and peak memory, each model in a process "
+        "of its own. Gate 2 judges every artifact; failures are diagnosed. Writes bench.json, junit.xml, report.md "
+        "and report.html to OUTPUT. Exits 1 when any artifact fails (Core ML off macOS is NOT RUN, not a failure).")
+    bench.add_argument("artifacts", nargs="+", help="artifact folders, or folders holding them")
+    bench.add_argument("-o", "--output-dir", help="where the reports go (default: RUN/bench beside RUN/artifacts)")
+    bench.add_argument("--data", help="prepared data folder (RUN/data) or data source; its test split is used "
+                       "(default: the reference's RUN/data)")
+    bench.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
+    bench.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    bench.add_argument("--reference", help="PyTorch model the artifacts came from (default: the path in their manifest)")
+    bench.add_argument("--teacher", help="teacher classifier, shown for context and the chained budget "
+                       "(default: RUN/teacher beside the reference, if it exists; 'none' to leave it out)")
+    bench.add_argument("--max-length", type=int, help="tokens per text for the PyTorch models (default: the "
+                       "longest artifact sequence length)")
+    timing = bench.add_argument_group("timing")
+    timing.add_argument("--threads", default="1,2", help="comma-separated thread counts to time (default: 1,2)")
+    timing.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per thread count (default: 50)")
+    timing.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
+    gate = bench.add_argument_group("gate 2")
+    gate.add_argument("--max-drop", action="append", default=[], metavar="PRECISION=POINTS",
+                      help="accuracy points an artifact may lose vs the reference, e.g. int8-dynamic=1.0; repeatable "
+                      "(defaults: 0.5 for fp32/fp16, 1.0 for int8 kinds and palettized)")
+    gate.add_argument("--min-agreement", action="append", default=[], metavar="PRECISION=FRACTION",
+                      help="floor on identical predictions with the reference, e.g. fp16=0.995; repeatable "
+                      "(defaults: 0.995 for fp32/fp16, 0.98 for int8 kinds and palettized)")
+    gate.add_argument("--min-teacher-retention", type=float, default=0.96,
+                      help="chained budget: artifact accuracy / teacher accuracy must reach this (default: 0.96)")
+    gate.add_argument("--no-diagnose", action="store_true", help="do not diagnose failing artifacts")
+    baseline = bench.add_argument_group("baseline (release gating)")
+    baseline.add_argument("--baseline", help="bench.json of an earlier run: fail on regressions against it")
+    baseline.add_argument("--max-latency-increase", type=float, default=0.25,
+                          help="allowed relative p50 latency increase over the baseline (default: 0.25)")
+    baseline.add_argument("--max-baseline-accuracy-drop", type=float, default=0.5,
+                          help="allowed accuracy loss against the baseline, in points (default: 0.5)")
+
+
+def _add_diagnose_parser(verbs) -> None:
+    diagnose = verbs.add_parser(
+        "diagnose", help="name the cause of a collapsed artifact (input binding, mask, dtype, tokenizer, fp16, layer)",
+        description="Probe ARTIFACT against the PyTorch model it came from for the known causes of post-conversion "
+        "collapse: inputs bound in the wrong order, attention mask ignored or inverted, token types, integer dtype "
+        "and range, tokenizer mismatch, padding length, fp16 overflow, and the first layer where a quantized model "
+        "diverges. Prints what it finds; writes diagnosis.json with -o. `bench` runs it on every failure.")
+    diagnose.add_argument("artifact", help="artifact folder")
+    diagnose.add_argument("--reference", help="PyTorch model it came from (default: the path in its manifest)")
+    diagnose.add_argument("--data", help="prepared data folder or data source; its test split is used "
+                          "(default: the reference's RUN/data)")
+    diagnose.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
+    diagnose.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    diagnose.add_argument("--limit", type=int, default=300, help="test texts to probe with (default: 300)")
+    diagnose.add_argument("-o", "--output", help="write the findings to this JSON file")
 
 
 def _config(model, where: str, /, **values):
@@ -178,10 +240,20 @@ def _cmd_run(args) -> int:
     try:
         result = run_recipe(recipe)
     except GateFailure as failure:
-        _print_gate(failure.report)
+        if failure.report.get("kind") == "mobile-distill-bench":
+            from .bench.report import print_verdicts
+            from .bench.schema import BenchReport
+
+            print_verdicts(BenchReport.model_validate(failure.report), _report_paths(Path(recipe.output_dir) / "bench"))
+        else:
+            _print_gate(failure.report)
         raise
     if result.gate_report:
         _print_gate(result.gate_report)
+    if result.bench_report is not None:
+        from .bench.report import print_verdicts
+
+        print_verdicts(result.bench_report, result.report_paths)
     _say(f"stage seconds: {result.seconds}" + (f"; reused: {', '.join(result.skipped)}" if result.skipped else ""))
     return 0
 
@@ -275,6 +347,119 @@ def _export_texts(args, model: Path) -> tuple[list[str], list[str]]:
     return list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
 
 
+def _cmd_bench(args) -> int:
+    from .bench import bench_prepared, expand_artifacts
+    from .bench.report import print_verdicts
+    from .config import BenchConfig, Gate2Config
+
+    artifacts = expand_artifacts([Path(path) for path in args.artifacts])
+    reference = _reference(args.reference, artifacts[0])
+    teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
+    data = _prepared(args, reference)
+    settings = _config(BenchConfig, "options", threads=_int_list(args.threads, "--threads"), runs=args.runs,
+                       warmup=args.warmup, diagnose=not args.no_diagnose, baseline=args.baseline,
+                       max_latency_increase=args.max_latency_increase,
+                       max_baseline_accuracy_drop=args.max_baseline_accuracy_drop)
+    gate = _config(Gate2Config, "--max-drop/--min-agreement", max_accuracy_drop=_per_precision(args.max_drop, "--max-drop"),
+                   min_agreement=_per_precision(args.min_agreement, "--min-agreement"),
+                   min_teacher_retention=args.min_teacher_retention)
+    seq_len = args.max_length or max(_manifest_length(path) for path in artifacts)
+    output = Path(args.output_dir) if args.output_dir else artifacts[0].parent.parent / "bench"
+    try:
+        report, paths = bench_prepared(artifacts, data, reference, teacher, settings, gate, seq_len, output)
+    except GateFailure as failure:
+        from .bench.schema import BenchReport
+
+        print_verdicts(BenchReport.model_validate(failure.report), _report_paths(output))
+        raise
+    print_verdicts(report, paths)
+    return 0
+
+
+def _cmd_diagnose(args) -> int:
+    from rich.console import Console
+
+    from .diagnose import diagnose
+
+    artifact = Path(args.artifact)
+    reference = _reference(args.reference, artifact)
+    test = _prepared(args, reference).splits["test"]
+    rows = min(args.limit, len(test))
+    found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
+    console = Console()
+    console.print(f"{artifact}: agreement with the reference {found.agreement:.4f} on {rows} test texts")
+    for check in found.checks:
+        colour = {"found": "red", "clear": "green"}.get(check.status, "yellow")
+        console.print(f"  [{colour}]{check.status:>7}[/] {check.name}: {check.summary}")
+    console.print("[red]cause: " + found.causes[0].summary + "[/]" if found.causes else "[green]no known cause found[/]")
+    if args.output:
+        from .training import write_json
+
+        write_json(Path(args.output), found.to_dict())
+    return 0
+
+
+def _reference(given: str | None, artifact: Path) -> Path:
+    """The model an artifact was exported from: as given, else the path its manifest records."""
+    if given:
+        return Path(given)
+    from .export.artifact import read_manifest
+
+    source = Path(read_manifest(artifact).source.get("path", ""))
+    if not (source / "config.json").is_file():
+        raise ConfigError(f"{artifact}: the model it was exported from ({source}) is not there; pass --reference")
+    return source
+
+
+def _beside(model: Path, name: str) -> Path | None:
+    folder = model.parent / name
+    return folder if (folder / "config.json").is_file() else None
+
+
+def _prepared(args, reference: Path):
+    """Labelled data for bench/diagnose: --data (a prepared folder or a source), else RUN/data beside the model."""
+    from .data import PreparedData, load_data
+
+    source = args.data or (str(reference.parent / "data") if (reference.parent / "data" / "data.json").is_file() else None)
+    if source is None:
+        raise ConfigError(f"no labelled data: pass --data (no prepared data beside {reference})")
+    if (Path(source) / "data.json").is_file():
+        return PreparedData.load(Path(source))
+    return load_data(_config(DataConfig, "--data", source=source, text_column=args.text_column,
+                             label_column=args.label_column))
+
+
+def _manifest_length(artifact: Path) -> int:
+    from .export.artifact import read_manifest
+
+    return read_manifest(artifact).sequence_length
+
+
+def _report_paths(output: Path) -> dict[str, Path]:
+    from .bench.report import BENCH_JSON, HTML, JUNIT, MARKDOWN
+
+    return {"json": output / BENCH_JSON, "junit": output / JUNIT, "markdown": output / MARKDOWN, "html": output / HTML}
+
+
+def _int_list(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: expected comma-separated whole numbers, e.g. 1,2") from None
+    return values
+
+
+def _per_precision(items: list[str], option: str) -> dict[str, float]:
+    values = {}
+    for item in items:
+        precision, _, number = item.partition("=")
+        try:
+            values[precision] = float(number)
+        except ValueError:
+            raise ConfigError(f"{option} {item!r}: expected PRECISION=NUMBER, e.g. int8-dynamic=1.0") from None
+    return values
+
+
 def _gate_and_print(teacher: Path, student: Path, data, gate: GateConfig, max_length: int) -> int:
     from .gate import gate_student
 
@@ -320,7 +505,7 @@ def _print_gate(report: dict) -> None:
 
 
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate,
-             "export": _cmd_export}
+             "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 
 RECIPE_VERSION = 1
-STAGES = ("fine-tune", "distill", "gate", "export")
+STAGES = ("fine-tune", "distill", "gate", "export", "bench")
 TARGETS = ("onnx", "tflite", "coreml", "executorch")
 PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8", "palettized")
 BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -177,6 +177,46 @@ class ExportConfig(QuantizationOptions):
         return value
 
 
+# Gate 2 defaults per precision. MLPerf accepts quantized BERT at 99% of the fp32 reference; these
+# are stricter: an artifact may lose at most 0.5 (float) or 1.0 (int8 / compressed) accuracy points
+# against the PyTorch model it came from, and must predict the same class on 99.5% / 98% of rows.
+MAX_ACCURACY_DROP = {"fp32": 0.5, "fp16": 0.5, "int8-dynamic": 1.0, "int8-static": 1.0, "int8": 1.0, "palettized": 1.0}
+MIN_AGREEMENT = {"fp32": 0.995, "fp16": 0.995, "int8-dynamic": 0.98, "int8-static": 0.98, "int8": 0.98,
+                 "palettized": 0.98}
+
+
+class Gate2Config(_Config):
+    """Gate 2: an exported artifact against its PyTorch reference, thresholds per precision."""
+
+    max_accuracy_drop: dict[Literal[PRECISIONS], float] = Field(
+        MAX_ACCURACY_DROP, description="accuracy points an artifact may lose against its reference, per precision")
+    min_agreement: dict[Literal[PRECISIONS], float] = Field(
+        MIN_AGREEMENT, description="fraction of rows where the artifact predicts the reference's class, per precision")
+    min_teacher_retention: float | None = Field(
+        0.96, gt=0, le=1.5, description="chained budget: artifact accuracy / teacher accuracy (null: not checked)")
+
+    @field_validator("max_accuracy_drop", "min_agreement")
+    @classmethod
+    def _merge_defaults(cls, value, info):
+        defaults = MAX_ACCURACY_DROP if info.field_name == "max_accuracy_drop" else MIN_AGREEMENT
+        for precision, number in value.items():
+            if not 0 <= number <= (100 if info.field_name == "max_accuracy_drop" else 1):
+                raise ValueError(f"{precision}: {number} is out of range")
+        return {**defaults, **value}  # a recipe that sets fp32 alone keeps the other precisions' defaults
+
+
+class BenchConfig(_Config):
+    """How bench measures: every artifact on the test split, latency at batch 1 per thread count."""
+
+    threads: tuple[int, ...] = Field((1, 2), min_length=1, description="thread counts to time")
+    runs: int = Field(50, ge=1, description="timed batch-1 runs per thread count, after the warm-up")
+    warmup: int = Field(5, ge=0, description="untimed runs before timing")
+    diagnose: bool = Field(True, description="run diagnose on every artifact that fails gate 2")
+    baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
+    max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")
+    max_baseline_accuracy_drop: float = Field(0.5, ge=0, description="baseline mode: allowed accuracy loss, points")
+
+
 class Recipe(_Config):
     version: int = RECIPE_VERSION
     name: str = "custom"
@@ -191,6 +231,8 @@ class Recipe(_Config):
     distill: DistillConfig = DistillConfig()
     gate: GateConfig = GateConfig()
     export: ExportConfig = ExportConfig()
+    bench: BenchConfig = BenchConfig()
+    gate2: Gate2Config = Gate2Config()
 
     @field_validator("version")
     @classmethod

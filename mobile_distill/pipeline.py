@@ -8,6 +8,7 @@ Run folder layout (every stage reads and writes only these, so any stage can be 
     student/             distilled student + distill_report.json + README.md model card
     checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
     artifacts/           one exported artifact folder per <target>-<precision>-s<length>
+    bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
     run_summary.json     wall time of each stage and the verdicts
 """
 
@@ -26,9 +27,10 @@ from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump
 from .data import PreparedData, load_data, load_transfer_texts
 from .distill import DISTILL_LOG, distill, distill_settings
 from .errors import GateFailure
+from .bench import bench_prepared, expand_artifacts
 from .export import export_all, plan_exports
 from .gate import gate_student
-from .models import resolve_model_path
+from .models import read_labels, resolve_model_path
 from .teacher import prepare_teacher
 from .training import is_main_process, write_json
 
@@ -58,6 +60,10 @@ class RunLayout:
         return self.root / "artifacts"
 
     @property
+    def bench(self) -> Path:
+        return self.root / "bench"
+
+    @property
     def summary(self) -> Path:
         return self.root / "run_summary.json"
 
@@ -68,6 +74,8 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     gate_report: dict | None = None
     artifacts: list[Path] = field(default_factory=list)
+    bench_report: object | None = None  # bench.schema.BenchReport
+    report_paths: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -118,13 +126,19 @@ def run_recipe(recipe: Recipe) -> RunResult:
                 result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, max_length)
         if "export" in recipe.stages and is_main_process():
             _export_stage(recipe, data, layout, result)
+        if "bench" in recipe.stages and is_main_process():
+            _bench_stage(recipe, data, teacher_path, layout, result)
     except GateFailure as failure:
-        result.gate_report = failure.report
+        if failure.report.get("kind") == "mobile-distill-bench":
+            result.bench_report = failure.report
+        else:
+            result.gate_report = failure.report
         raise
     finally:
         if is_main_process():
             write_json(layout.summary, {"recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
                                         "gate": (result.gate_report or {}).get("verdict"),
+                                        "gate2": _bench_verdict(result.bench_report),
                                         "artifacts": [path.name for path in result.artifacts]})
     return result
 
@@ -163,3 +177,21 @@ def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result:
         result.artifacts = export_all(
             layout.student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
             options, train_texts, test_texts, list(config.precisions) if config.precisions else None, reuse=True)
+
+
+def _bench_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+    """Bench every artifact of the run (those just exported, else those on disk), gate 2, reports."""
+    artifacts = result.artifacts or expand_artifacts([layout.artifacts])
+    # The teacher joins the table (and the chained budget) only if it is a classifier for these labels,
+    # not the bare pretrained encoder a recipe without fine-tuning points at.
+    teacher = teacher_path if list(read_labels(teacher_path)) == list(data.labels) else None
+    with _timed(result, "bench"):
+        result.bench_report, result.report_paths = bench_prepared(
+            artifacts, data, layout.student, teacher, recipe.bench, recipe.gate2, recipe.data.max_length,
+            layout.bench)
+
+
+def _bench_verdict(report) -> str | None:
+    if report is None:
+        return None
+    return report["verdict"] if isinstance(report, dict) else report.verdict

@@ -29,10 +29,11 @@ class Runner:
         self.labels = labels
         self.tokenizer = load_tokenizer(folder)
 
-    def encode(self, texts: list[str]) -> dict[str, np.ndarray]:
-        """Tokenise as the artifact expects: padded to its fixed length, or to the longest text."""
+    def encode(self, texts: list[str], pad_to_length: bool = False) -> dict[str, np.ndarray]:
+        """Tokenise as the artifact expects: padded to its fixed length, or to the longest text
+        (``pad_to_length``: to the full sequence length anyway, e.g. to time every format alike)."""
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.seq_len,
-                                 padding="max_length" if self.static else "longest",
+                                 padding="max_length" if self.static or pad_to_length else "longest",
                                  return_token_type_ids="token_type_ids" in self.input_names, return_tensors="np")
         return {name: encoded[name] for name in self.input_names}
 
@@ -57,6 +58,11 @@ class Runner:
             raise ModelError(f"{self.folder}: {length} tokens is over the exported maximum of {self.seq_len}")
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def declared_inputs(self) -> list[tuple[str | None, str, tuple]]:
+        """(name, dtype, shape) of each input in the order the file itself declares them; a name is
+        None where the format stores none (ExecuTorch). Bench checks these against the manifest."""
         raise NotImplementedError
 
 

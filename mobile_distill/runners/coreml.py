@@ -26,5 +26,11 @@ class CoremlRunner(ArtifactRunner):
         self.model = ct.models.MLModel(str(folder / manifest.model_file), compute_units=ct.ComputeUnit.CPU_ONLY)
         self.output_name = manifest.output.name
 
+    def declared_inputs(self):
+        dtypes = {65568: "float32", 65552: "float16", 131104: "int32"}  # ArrayFeatureType.ArrayDataType codes
+        return [(item.name, dtypes.get(item.type.multiArrayType.dataType, "?"), tuple(item.type.multiArrayType.shape))
+                for item in self.model.get_spec().description.input]
+
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(self.model.predict(batch)[self.output_name], dtype=np.float32)
+

@@ -22,11 +22,15 @@ class TfliteRunner(ArtifactRunner):
         self.signature = self.interpreter.get_signature_runner("serving_default")
         self.output_name = manifest.output.name
 
-    def encode(self, texts):
+    def encode(self, texts, pad_to_length: bool = True):
         # The exported graph always has token_type_ids (MediaPipe needs three inputs); DistilBERT ignores it.
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.seq_len, padding="max_length",
                                  return_token_type_ids=True, return_tensors="np")
         return {name: encoded[name] for name in self.input_names}
+
+    def declared_inputs(self):
+        details = sorted(self.signature.get_input_details().items(), key=lambda item: item[1]["index"])
+        return [(name, np.dtype(d["dtype"]).name, tuple(int(x) for x in d["shape"])) for name, d in details]
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.signature(**batch)[self.output_name]

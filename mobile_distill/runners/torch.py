@@ -21,6 +21,9 @@ class TorchRunner(Runner):
         super().__init__(folder, names, seq_len, False, dict.fromkeys(names, "int64"), tuple(read_labels(folder)))
         self.threads = threads
 
+    def declared_inputs(self):
+        return [(name, "int64", ("batch", "sequence")) for name in self.input_names]
+
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         if self.threads:
             torch.set_num_threads(self.threads)

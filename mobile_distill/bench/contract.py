@@ -1,0 +1,163 @@
+"""The interface contract check: does the exported file take what its manifest says, the way the
+reference model does? It runs before any accuracy number is trusted, because each broken
+contract below is a known way for a converted BERT to collapse while random-input checks pass.
+
+Every probe runs the exported file itself through its runtime (the runner) on real text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..models import read_labels
+from .schema import ContractCheck
+
+PROBE_TEXTS = 4  # shortest texts of the split: the most padding, so mask trouble shows
+IGNORED_RATIO = 0.5  # an input "does nothing" when the artifact moves less than this share of what the reference moves
+
+
+def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
+    """All contract checks of ``runner`` (an artifact) against ``reference`` (the PyTorch model)."""
+    probe = sorted(texts, key=len)[:PROBE_TEXTS]
+    return [
+        _inputs(runner),
+        _labels(runner, reference),
+        _tokenizer(runner, reference, texts[:200]),
+        _finite_outputs(runner, probe),
+        _mask(runner, reference, probe),
+        _token_types(runner, reference, probe),
+    ]
+
+
+def _inputs(runner) -> ContractCheck:
+    """Names, order, dtypes and shapes the file declares vs the manifest."""
+    declared = runner.declared_inputs()
+    expected = [(spec.name, spec.dtype, tuple(spec.shape)) for spec in runner.manifest.inputs]
+    problems = []
+    if len(declared) != len(expected):
+        problems.append(f"the file has {len(declared)} inputs, the manifest lists {len(expected)}")
+    by_name = all(name is not None for name, _, _ in declared)
+    if by_name and [name for name, _, _ in declared] != [name for name, _, _ in expected]:
+        problems.append(f"input order/names in the file {[n for n, _, _ in declared]} != manifest {[n for n, _, _ in expected]}")
+    for (name, dtype, shape), (want_name, want_dtype, want_shape) in zip(declared, expected):
+        label = name or want_name
+        if dtype != want_dtype:
+            problems.append(f"{label}: the file takes {dtype}, the manifest says {want_dtype}")
+        if runner.manifest.static_shapes and tuple(shape) != tuple(want_shape):
+            problems.append(f"{label}: the file's shape {tuple(shape)} != manifest {tuple(want_shape)}")
+    detail = "; ".join(problems) or f"{len(declared)} inputs as the manifest says: " + ", ".join(
+        f"{n} {d}{list(s)}" for n, d, s in expected)
+    return ContractCheck(name="inputs", ok=not problems, detail=detail)
+
+
+def _labels(runner, reference) -> ContractCheck:
+    ours, theirs = list(runner.labels), list(read_labels(Path(reference.folder)))
+    ok = ours == theirs
+    return ContractCheck(name="labels", ok=ok, detail=f"{ours}" if ok else f"artifact labels {ours} != reference {theirs}")
+
+
+def _tokenizer(runner, reference, texts: list[str]) -> ContractCheck:
+    """The artifact's own tokenizer files vs the manifest's record and vs the reference tokenizer."""
+    spec = runner.manifest.tokenizer
+    problems = []
+    file = Path(runner.folder) / "tokenizer.json"
+    if file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() != spec.sha256:
+        problems.append("tokenizer.json differs from the one recorded at export (sha256)")
+    ours, theirs = runner.tokenizer, reference.tokenizer
+    if len(ours) > reference.model.config.vocab_size:
+        problems.append(f"tokenizer has {len(ours)} tokens, the model's embedding table {reference.model.config.vocab_size}")
+    for setting in ("do_lower_case", "strip_accents", "padding_side", "truncation_side"):
+        a, b = _setting(ours, setting), _setting(theirs, setting)
+        if a != b:
+            problems.append(f"{setting}: artifact {a} vs reference {b}")
+    special = {name: ours.convert_tokens_to_ids(token) for name, token in ours.special_tokens_map.items() if isinstance(token, str)}
+    reference_special = {name: theirs.convert_tokens_to_ids(token) for name, token in theirs.special_tokens_map.items()
+                         if isinstance(token, str)}
+    if special != reference_special:
+        problems.append(f"special token ids {special} vs reference {reference_special}")
+    length = runner.seq_len
+    a = ours(texts, truncation=True, max_length=length)["input_ids"]
+    b = theirs(texts, truncation=True, max_length=length)["input_ids"]
+    differing = sum(x != y for x, y in zip(a, b))
+    if differing:
+        problems.append(f"{differing} of {len(texts)} texts tokenise differently from the reference")
+    return ContractCheck(name="tokenizer", ok=not problems,
+                         detail="; ".join(problems) or f"same settings and ids as the reference on {len(texts)} texts")
+
+
+def _setting(tokenizer, name: str):
+    """A tokenizer setting as the fast tokenizer applies it (its normalizer), else the attribute."""
+    normalizer = json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer") or {}
+    if name == "do_lower_case" and "lowercase" in normalizer:
+        return normalizer["lowercase"]
+    if name == "strip_accents" and "strip_accents" in normalizer:  # BERT: null means "as lowercase"
+        value = normalizer["strip_accents"]
+        return normalizer.get("lowercase") if value is None else value
+    return getattr(tokenizer, name, None)
+
+
+def _finite_outputs(runner, probe: list[str]) -> ContractCheck:
+    logits = runner.predict(probe)
+    if logits.shape != (len(probe), len(runner.labels)):
+        return ContractCheck(name="outputs", ok=False, detail=f"logits shape {logits.shape}, expected "
+                             f"({len(probe)}, {len(runner.labels)})")
+    if not np.isfinite(logits).all():
+        return ContractCheck(name="outputs", ok=False, detail="NaN or inf logits on real padded text")
+    return ContractCheck(name="outputs", ok=True, detail=f"finite logits, one per label, at length {runner.seq_len}")
+
+
+def _perturb_padding(batch: dict, vocab_size: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    ids = batch["input_ids"].copy()
+    padded = batch["attention_mask"] == 0
+    ids[padded] = rng.integers(1000 if vocab_size > 2000 else 5, vocab_size, size=int(padded.sum()))
+    return {**batch, "input_ids": ids}
+
+
+def _mask(runner, reference, probe: list[str]) -> ContractCheck:
+    """Changing the ids under padding must not move the artifact's logits (its mask works)."""
+    batch = runner.encode(probe, pad_to_length=True)
+    if not (batch["attention_mask"] == 0).any():
+        return ContractCheck(name="attention mask", ok=True, detail="no padding in the probe texts: not probed")
+    vocab = reference.model.config.vocab_size
+    noisy = _perturb_padding(batch, vocab)
+    moved = np.abs(runner.predict(noisy) - runner.predict(batch)).max()
+    # The yardstick: how far the reference moves when those same positions are NOT masked.
+    unmasked = {**_for_reference(noisy, reference), "attention_mask": np.ones_like(batch["attention_mask"])}
+    plain = _for_reference(batch, reference)
+    yardstick = np.abs(reference.predict(unmasked) - reference.predict(plain)).max()
+    ok = moved <= IGNORED_RATIO * yardstick or moved < 1e-3
+    detail = (f"padding ids changed: artifact logits moved {moved:.2g} (unmasked reference would move {yardstick:.2g})")
+    return ContractCheck(name="attention mask", ok=ok, detail=detail if ok else "attention mask ignored: " + detail)
+
+
+def _token_types(runner, reference, probe: list[str]) -> ContractCheck:
+    """token_type_ids present exactly where they matter, and acting as in the reference."""
+    reference_uses = "token_type_ids" in reference.input_names
+    artifact_has = "token_type_ids" in runner.input_names
+    if reference_uses and not artifact_has:
+        return ContractCheck(name="token types", ok=False, detail="the reference uses token_type_ids; the artifact has no such input")
+    if not artifact_has:
+        return ContractCheck(name="token types", ok=True, detail="neither model takes token_type_ids")
+    batch = runner.encode(probe, pad_to_length=True)
+    flipped = {**batch, "token_type_ids": batch["attention_mask"].copy()}  # segment 1 over every real token
+    moved = np.abs(runner.predict(flipped) - runner.predict(batch)).max()
+    if not reference_uses:  # e.g. DistilBERT's TFLite keeps a third input for MediaPipe; it must be inert
+        ok = moved < 1e-3
+        return ContractCheck(name="token types", ok=ok, detail=f"token_type_ids {'inert' if ok else 'change the output'} "
+                             f"as in the reference (logits moved {moved:.2g})")
+    yardstick = np.abs(reference.predict(_for_reference(flipped, reference))
+                       - reference.predict(_for_reference(batch, reference))).max()
+    ok = yardstick < 1e-3 or moved >= IGNORED_RATIO * yardstick
+    return ContractCheck(name="token types", ok=ok, detail=("" if ok else "token_type_ids ignored by the artifact: ")
+                         + f"segment change moves artifact logits {moved:.2g}, reference {yardstick:.2g}")
+
+
+def _for_reference(batch: dict, reference) -> dict:
+    """The artifact's batch as the reference takes it (segment 0 where the artifact has no segment ids)."""
+    zeros = np.zeros_like(batch["input_ids"])
+    return {name: batch.get(name, zeros) for name in reference.input_names}

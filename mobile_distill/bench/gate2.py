@@ -1,0 +1,62 @@
+"""Gate 2: is each exported artifact still the model it was exported from, on real labelled text?
+
+Thresholds are data (`Gate2Config`, per precision). The chained budget carries gate 1 through:
+teacher -> student (gate 1 retention) -> artifact (gate 2), and the artifact's accuracy over the
+teacher's is checked against one floor, so a release is judged in one verdict.
+"""
+
+from __future__ import annotations
+
+from ..config import Gate2Config
+from .schema import BenchReport, ModelEntry, Verdict
+
+
+def judge_artifact(entry: ModelEntry, reference: ModelEntry, teacher: ModelEntry | None, config: Gate2Config) -> Verdict:
+    if entry.status == "not-run":
+        return Verdict(status="NOT RUN", reasons=[entry.note or "not run"])
+    if entry.status == "contract-failed":
+        return Verdict(status="FAIL", reasons=[f"contract: {c.name}: {c.detail}" for c in entry.contract if not c.ok])
+    if entry.precision not in config.max_accuracy_drop:
+        return Verdict(status="FAIL", reasons=[f"no gate 2 threshold for precision {entry.precision!r}"])
+    reasons = []
+    drop = 100 * (reference.accuracy.accuracy - entry.accuracy.accuracy)
+    if drop > config.max_accuracy_drop[entry.precision]:
+        reasons.append(f"accuracy drop {drop:.2f} points > {config.max_accuracy_drop[entry.precision]}")
+    agreement = entry.accuracy.agreement_reference
+    if agreement < config.min_agreement[entry.precision]:
+        reasons.append(f"agreement {agreement:.4f} < {config.min_agreement[entry.precision]}")
+    if teacher is not None and config.min_teacher_retention is not None and entry.teacher_retention is not None:
+        if entry.teacher_retention < config.min_teacher_retention:
+            reasons.append(f"retention vs teacher {entry.teacher_retention:.4f} < {config.min_teacher_retention}")
+    return Verdict(status="FAIL" if reasons else "PASS", reasons=reasons)
+
+
+def apply_gate(report: BenchReport, config: Gate2Config) -> BenchReport:
+    """Fill in every artifact's verdict, the chain summary and the overall verdict."""
+    reference, teacher = report.entry("reference"), report.entry("teacher")
+    for entry in report.models:
+        if entry.role != "artifact":
+            entry.verdict = Verdict(status="REFERENCE")
+            continue
+        if teacher is not None and entry.accuracy is not None and teacher.accuracy.accuracy > 0:
+            entry.teacher_retention = round(entry.accuracy.accuracy / teacher.accuracy.accuracy, 4)
+        entry.verdict = judge_artifact(entry, reference, teacher, config)
+    report.thresholds = config.model_dump(mode="json")
+    report.chain = chain_summary(report)
+    failed = [entry for entry in report.artifacts() if entry.verdict.status == "FAIL"]
+    report.verdict = "FAIL" if failed else "PASS"
+    return report
+
+
+def chain_summary(report: BenchReport) -> dict:
+    reference, teacher = report.entry("reference"), report.entry("teacher")
+    chain = {"student_accuracy": reference.accuracy.accuracy}
+    if teacher is not None:
+        chain["teacher_accuracy"] = teacher.accuracy.accuracy
+        chain["student_retention"] = round(reference.accuracy.accuracy / teacher.accuracy.accuracy, 4)
+    ran = [entry for entry in report.artifacts() if entry.accuracy is not None]
+    if ran and teacher is not None:
+        worst = min(ran, key=lambda entry: entry.accuracy.accuracy)
+        chain["worst_artifact"] = worst.name
+        chain["worst_artifact_retention"] = worst.teacher_retention
+    return chain

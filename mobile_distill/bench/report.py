@@ -1,0 +1,262 @@
+"""Reports of a bench: JSON (the schema), JUnit XML (one test case per artifact, so CI systems show
+gate 2 natively), Markdown, and a self-contained HTML page with the plots embedded.
+
+    OUT/bench.json  OUT/junit.xml  OUT/report.md  OUT/report.html  OUT/*.png
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+from ..training import write_json
+from .schema import BenchReport, ModelEntry
+
+BENCH_JSON, JUNIT, MARKDOWN, HTML = "bench.json", "junit.xml", "report.md", "report.html"
+COLOURS = {"PASS": "#2e7d32", "FAIL": "#c62828", "NOT RUN": "#9e9e9e", "REFERENCE": "#1565c0"}
+
+
+def write_reports(report: BenchReport, folder: Path) -> dict[str, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / BENCH_JSON, report.model_dump(mode="json"))
+    _write_text(folder / JUNIT, junit_xml(report))
+    plots = {name: draw(report) for name, draw in PLOTS.items()}
+    for name, png in plots.items():
+        (folder / f"{name}.png").write_bytes(png)
+    _write_text(folder / MARKDOWN, markdown(report, {name: f"{name}.png" for name in plots}))
+    _write_text(folder / HTML, html_page(report, plots))
+    return {"json": folder / BENCH_JSON, "junit": folder / JUNIT, "markdown": folder / MARKDOWN, "html": folder / HTML}
+
+
+def _write_text(path: Path, text: str) -> None:
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text, encoding="utf-8")
+    staging.replace(path)
+
+
+# ---- one row per model, shared by the Markdown and HTML tables ----
+
+COLUMNS = ("model", "target", "precision", "seq", "MB", "x smaller", "accuracy", "macro-F1", "agreement",
+           "max |dlogit|", "KL", "p50 ms (1t)", "p90 ms (1t)", "p50 ms (2t)", "x faster", "load s", "peak RSS MB",
+           "vs teacher", "verdict")
+
+
+def _latency(entry: ModelEntry, threads: int, field: str = "p50_ms") -> float | None:
+    if entry.performance is None:
+        return None
+    return next((getattr(l, field) for l in entry.performance.latency if l.threads == threads), None)
+
+
+def _fmt(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)
+
+
+def table_rows(report: BenchReport) -> list[list[str]]:
+    teacher = report.entry("teacher")
+    base_size = teacher.size_bytes if teacher else None
+    threads = report.settings.get("threads") or [1]
+    first, second = threads[0], (threads[1] if len(threads) > 1 else None)
+    base_latency = _latency(teacher, first) if teacher else None
+    rows = []
+    for entry in report.models:
+        accuracy = entry.accuracy
+        p50 = _latency(entry, first)
+        rows.append([
+            entry.name, entry.target, entry.precision, str(entry.sequence_length), f"{entry.size_bytes / 1e6:.1f}",
+            _fmt(base_size / entry.size_bytes if base_size and entry.size_bytes else None, ".2f"),
+            _fmt(accuracy and accuracy.accuracy, ".4f"), _fmt(accuracy and accuracy.macro_f1, ".4f"),
+            _fmt(accuracy and accuracy.agreement_reference, ".4f"), _fmt(accuracy and accuracy.max_abs_logit_diff, ".2e"),
+            _fmt(accuracy and accuracy.mean_kl, ".2e"), _fmt(p50, ".2f"), _fmt(_latency(entry, first, "p90_ms"), ".2f"),
+            _fmt(_latency(entry, second) if second else None, ".2f"),
+            _fmt(base_latency / p50 if base_latency and p50 else None, ".2f"),
+            _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
+            _fmt(entry.performance and entry.performance.peak_rss_mb, ".0f"),
+            _fmt(entry.teacher_retention, ".4f"),
+            entry.verdict.status if entry.verdict else "",
+        ])
+    return rows
+
+
+def _failures(report: BenchReport) -> list[tuple[ModelEntry, list[str]]]:
+    out = []
+    for entry in report.artifacts():
+        if entry.verdict and entry.verdict.status in ("FAIL", "NOT RUN"):
+            lines = list(entry.verdict.reasons)
+            for cause in (entry.diagnosis or {}).get("causes", []):
+                lines.append(f"diagnose: {cause['summary']}")
+            if entry.diagnosis is not None and not entry.diagnosis.get("causes"):
+                lines.append("diagnose: no known cause found")
+            out.append((entry, lines))
+    return out
+
+
+def _chain_line(report: BenchReport) -> str:
+    chain = report.chain
+    parts = []
+    if "teacher_accuracy" in chain:
+        parts.append(f"teacher {chain['teacher_accuracy']:.4f}")
+    parts.append(f"student {chain['student_accuracy']:.4f}" + (f" (gate 1 retention {chain['student_retention']:.4f})"
+                                                               if "student_retention" in chain else ""))
+    if chain.get("worst_artifact"):
+        parts.append(f"worst artifact {chain['worst_artifact']} retention vs teacher {chain['worst_artifact_retention']:.4f}")
+    return " -> ".join(parts)
+
+
+def markdown(report: BenchReport, images: dict[str, str]) -> str:
+    lines = [f"# mobile-distill bench: {report.verdict}", "",
+             f"{report.data.get('rows')} test rows; {report.created_at}; {report.device.get('system')} "
+             f"{report.device.get('machine')}, {report.device.get('cpu_count')} CPUs. Chain: {_chain_line(report)}.", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    failures = _failures(report)
+    if failures:
+        lines += ["", "## Failed or not run", ""]
+        for entry, reasons in failures:
+            lines.append(f"- **{entry.name}** ({entry.verdict.status}): " + "; ".join(reasons))
+    if report.baseline:
+        lines += ["", f"Baseline {report.baseline['path']}: {len(report.baseline['regressions'])} regression(s) "
+                  f"over {report.baseline['compared']} models."]
+    lines += [""] + [f"![{name}]({path})" for name, path in images.items()] + [""]
+    return "\n".join(lines)
+
+
+def html_page(report: BenchReport, plots: dict[str, bytes]) -> str:
+    def cell(text: str, column: str) -> str:
+        style = f' style="color:{COLOURS[text]};font-weight:bold"' if column == "verdict" and text in COLOURS else ""
+        return f"<td{style}>{html.escape(text)}</td>"
+
+    header = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(row, COLUMNS)) + "</tr>" for row in table_rows(report))
+    failures = "".join(f"<li><b>{html.escape(e.name)}</b> ({e.verdict.status}): {html.escape('; '.join(r))}</li>"
+                       for e, r in _failures(report))
+    images = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+                     f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, png in plots.items())
+    colour = COLOURS["PASS" if report.verdict == "PASS" else "FAIL"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mobile-distill bench: {report.verdict}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:13px}}
+td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:first-child{{text-align:left}}
+img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><body>
+<h1>mobile-distill bench: <span style="color:{colour}">{report.verdict}</span></h1>
+<p>{report.data.get('rows')} labelled test rows, each model run through its own runtime. {html.escape(report.created_at)};
+{html.escape(str(report.device.get('system')))} {html.escape(str(report.device.get('machine')))}, {report.device.get('cpu_count')} CPUs.</p>
+<p>Chain: {html.escape(_chain_line(report))}</p>
+<table><tr>{header}</tr>{body}</table>
+{'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
+{images}
+</body></html>
+"""
+
+
+def junit_xml(report: BenchReport) -> str:
+    artifacts = report.artifacts()
+    suite = ElementTree.Element("testsuite", name="mobile-distill gate 2", tests=str(len(artifacts)),
+                                failures=str(sum(e.verdict.status == "FAIL" for e in artifacts)),
+                                skipped=str(sum(e.verdict.status == "NOT RUN" for e in artifacts)),
+                                timestamp=report.created_at)
+    for entry in artifacts:
+        case = ElementTree.SubElement(suite, "testcase", classname=f"gate2.{entry.target}", name=entry.name)
+        if entry.verdict.status == "FAIL":
+            reasons = next((r for e, r in _failures(report) if e is entry), entry.verdict.reasons)
+            failure = ElementTree.SubElement(case, "failure", message="; ".join(entry.verdict.reasons))
+            failure.text = "\n".join(reasons)
+        elif entry.verdict.status == "NOT RUN":
+            ElementTree.SubElement(case, "skipped", message="; ".join(entry.verdict.reasons))
+        if entry.accuracy:
+            out = ElementTree.SubElement(case, "system-out")
+            out.text = entry.accuracy.model_dump_json()
+    ElementTree.indent(suite)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
+
+
+# ---- plots ----
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(plt, figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _colour(entry: ModelEntry) -> str:
+    return COLOURS.get(entry.verdict.status if entry.verdict else "", "#555")
+
+
+def accuracy_vs_latency(report: BenchReport) -> bytes:
+    plt = _figure()
+    figure, axis = plt.subplots(figsize=(8, 5))
+    threads = (report.settings.get("threads") or [1])[0]
+    for entry in report.models:
+        p50 = _latency(entry, threads)
+        if entry.accuracy is None or p50 is None:
+            continue
+        axis.scatter(p50, entry.accuracy.accuracy, color=_colour(entry), s=40)
+        axis.annotate(entry.name, (p50, entry.accuracy.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    axis.set(xlabel=f"p50 latency, batch 1, {threads} thread(s) (ms)", ylabel="test accuracy",
+             title="accuracy vs latency (colour: verdict)")
+    return _png(plt, figure)
+
+
+def size_bars(report: BenchReport) -> bytes:
+    plt = _figure()
+    figure, axis = plt.subplots(figsize=(8, 0.35 * len(report.models) + 1.5))
+    names = [entry.name for entry in report.models]
+    axis.barh(names, [entry.size_bytes / 1e6 for entry in report.models], color=[_colour(e) for e in report.models])
+    axis.invert_yaxis()
+    axis.set(xlabel="model file size (MB)", title="size on disk")
+    return _png(plt, figure)
+
+
+def latency_distributions(report: BenchReport) -> bytes:
+    plt = _figure()
+    threads = (report.settings.get("threads") or [1])[0]
+    measured = [(e.name, next((l.samples_ms for l in e.performance.latency if l.threads == threads), []))
+                for e in report.models if e.performance]
+    figure, axis = plt.subplots(figsize=(8, 0.35 * len(measured) + 1.5))
+    if measured:
+        axis.boxplot([samples for _, samples in measured], vert=False, showfliers=True)
+        axis.set_yticks(range(1, len(measured) + 1), [name for name, _ in measured])
+        axis.invert_yaxis()
+    axis.set(xlabel=f"latency, batch 1, {threads} thread(s) (ms)", title="latency distribution per model")
+    return _png(plt, figure)
+
+
+PLOTS = {"accuracy_vs_latency": accuracy_vs_latency, "size": size_bars, "latency_distribution": latency_distributions}
+
+
+def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) -> None:
+    """The verdict table on the terminal: one row per model, the reason for every FAIL or NOT RUN."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"gate 2 (each artifact vs its PyTorch reference): {report.verdict}")
+    for column in ("model", "accuracy", "agreement", "p50 ms (1t)", "MB", "vs teacher", "verdict", "why"):
+        table.add_column(column, justify="left" if column in ("model", "why") else "right", overflow="fold")
+    reasons = {entry.name: lines for entry, lines in _failures(report)}
+    threads = (report.settings.get("threads") or [1])[0]
+    for entry in report.models:
+        status = entry.verdict.status if entry.verdict else ""
+        colour = {"PASS": "green", "FAIL": "red", "NOT RUN": "yellow"}.get(status, "blue")
+        table.add_row(entry.name, _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
+                      _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
+                      _fmt(_latency(entry, threads), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
+                      _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status}[/]",
+                      "; ".join(reasons.get(entry.name, [])))
+    console = Console()
+    console.print(table)
+    console.print(f"chain: {_chain_line(report)}")
+    if paths:
+        console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name}, {paths['junit'].name})")

@@ -1,0 +1,120 @@
+"""The bench results file (``bench.json``), schema version 1.
+
+One schema for every place a model is measured: this machine, a Mac running the Core ML
+artifacts, or a phone running the Android demo. Readers check ``kind`` and
+``schema_version``; a new field is added with a default (minor change, same version), a change
+of meaning bumps the version.
+
+    BenchReport
+      kind ("mobile-distill-bench"), schema_version, created_at
+      device        where it ran (system, machine, processor, cpu_count, python, runtimes)
+      data          what it ran on (source, split, rows, labels)
+      settings      threads, runs, warmup, reference sequence length
+      thresholds    the gate 2 thresholds used (per precision) and the chained-budget floor
+      chain         teacher -> student (gate 1) -> artifacts: accuracies and retentions
+      models[]      one entry per model: the teacher, the reference (PyTorch student), each artifact
+        role, name, target, precision, path, sequence_length, size_bytes
+        status      "ran" | "not-run" (note says why, e.g. needs macOS) | "contract-failed"
+        contract[]  interface checks of the file itself (name, ok, detail)
+        accuracy    accuracy, macro_f1, agreement with reference and teacher, |logit diff|, KL
+        performance load and first-inference seconds, peak RSS, latency per thread count
+        verdict     PASS | FAIL | NOT RUN | REFERENCE, with the reasons
+        diagnosis   what `diagnose` found when the artifact failed
+      baseline      comparison with an earlier bench.json, when one was given
+      verdict       PASS when no artifact failed (NOT RUN is not a failure, and never a PASS)
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA = "mobile-distill-bench"
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Latency(_Model):
+    """Batch-1 latency over ``runs`` timed runs after ``warmup`` untimed ones (single stream)."""
+
+    threads: int
+    runs: int
+    warmup: int
+    p50_ms: float
+    p90_ms: float  # the MLPerf Mobile single-stream figure
+    p99_ms: float
+    mean_ms: float
+    std_ms: float
+    samples_ms: list[float]
+
+
+class Performance(_Model):
+    load_seconds: float  # runtime session / interpreter creation from the file
+    cold_seconds: float  # the first inference after loading
+    peak_rss_mb: float  # peak resident memory of the measuring process (its own process per model)
+    baseline_rss_mb: float  # the same process before the model and its runtime were loaded (python, torch, tokenizers)
+    latency: list[Latency]
+
+
+class Accuracy(_Model):
+    rows: int
+    accuracy: float
+    macro_f1: float
+    agreement_reference: float | None = None
+    agreement_teacher: float | None = None
+    max_abs_logit_diff: float | None = None
+    mean_abs_logit_diff: float | None = None
+    mean_kl: float | None = None  # KL(reference softmax || model softmax), mean over rows
+
+
+class ContractCheck(_Model):
+    name: str
+    ok: bool
+    detail: str
+
+
+class Verdict(_Model):
+    status: Literal["PASS", "FAIL", "NOT RUN", "REFERENCE"]
+    reasons: list[str] = []
+
+
+class ModelEntry(_Model):
+    role: Literal["teacher", "reference", "artifact"]
+    name: str
+    target: str  # "torch" for the teacher and the reference
+    precision: str
+    path: str
+    sequence_length: int
+    size_bytes: int
+    status: Literal["ran", "not-run", "contract-failed"] = "ran"
+    note: str | None = None
+    contract: list[ContractCheck] = []
+    accuracy: Accuracy | None = None
+    performance: Performance | None = None
+    verdict: Verdict | None = None
+    teacher_retention: float | None = None  # accuracy / teacher accuracy: the chained budget
+    diagnosis: dict | None = None
+
+
+class BenchReport(_Model):
+    kind: str = SCHEMA
+    schema_version: int = SCHEMA_VERSION
+    created_at: str
+    device: dict
+    data: dict
+    settings: dict
+    thresholds: dict
+    chain: dict = {}
+    models: list[ModelEntry]
+    baseline: dict | None = None
+    verdict: Literal["PASS", "FAIL"] = "PASS"
+
+    def artifacts(self) -> list[ModelEntry]:
+        return [model for model in self.models if model.role == "artifact"]
+
+    def entry(self, role: str) -> ModelEntry | None:
+        return next((model for model in self.models if model.role == role), None)
