@@ -355,7 +355,6 @@ def _cmd_bench(args) -> int:
     artifacts = expand_artifacts([Path(path) for path in args.artifacts])
     reference = _reference(args.reference, artifacts[0])
     teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
-    data = _prepared(args, reference)
     settings = _config(BenchConfig, "options", threads=_int_list(args.threads, "--threads"), runs=args.runs,
                        warmup=args.warmup, diagnose=not args.no_diagnose, baseline=args.baseline,
                        max_latency_increase=args.max_latency_increase,
@@ -363,6 +362,7 @@ def _cmd_bench(args) -> int:
     gate = _config(Gate2Config, "--max-drop/--min-agreement", max_accuracy_drop=_per_precision(args.max_drop, "--max-drop"),
                    min_agreement=_per_precision(args.min_agreement, "--min-agreement"),
                    min_teacher_retention=args.min_teacher_retention)
+    data = _prepared(args, reference)  # after the options: a typo fails before data is read
     seq_len = args.max_length or max(_manifest_length(path) for path in artifacts)
     output = Path(args.output_dir) if args.output_dir else artifacts[0].parent.parent / "bench"
     try:

@@ -21,7 +21,7 @@ from ..errors import ConfigError, GateFailure, ModelError
 from ..evaluate import agreement, classification_metrics
 from ..export.artifact import MANIFEST, read_manifest, tool_versions
 from ..runners import load_runner
-from .baseline import compare_with_baseline
+from .baseline import compare_with_baseline, load_report
 from .contract import check_contract
 from .gate2 import apply_gate
 from .measure import measure_performance
@@ -49,6 +49,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
     if not texts:
         raise ConfigError("bench needs labelled texts; the test split is empty")
     labels = np.asarray(labels)
+    baseline = load_report(Path(settings.baseline)) if settings.baseline else None  # a bad one fails before any work
     console = Console(stderr=True)
     timing_text = sorted(texts, key=len)[len(texts) // 2]  # a real text of median length
     with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
@@ -88,8 +89,8 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
     apply_gate(report, gate)
     if settings.diagnose:
         _diagnose_failures(report, reference, texts, labels)
-    if settings.baseline:
-        compare_with_baseline(report, Path(settings.baseline), settings)
+    if baseline is not None:
+        compare_with_baseline(report, Path(settings.baseline), settings, baseline)
     return report
 
 

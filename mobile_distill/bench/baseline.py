@@ -24,9 +24,9 @@ def load_report(path: Path) -> BenchReport:
     return report
 
 
-def compare_with_baseline(report: BenchReport, path: Path, settings: BenchConfig) -> None:
+def compare_with_baseline(report: BenchReport, path: Path, settings: BenchConfig, stored: BenchReport | None = None) -> None:
     """Record regressions in ``report.baseline``; a regressed artifact FAILs (and so does the report)."""
-    stored = load_report(path)
+    stored = stored or load_report(path)
     earlier = {entry.name: entry for entry in stored.models}
     regressions, compared = [], 0
     for entry in report.models:
