@@ -24,6 +24,7 @@ def _recipe(tmp_path, tiny_csv, teacher, **gate):
         "distill": {"train": {"epochs": 3, "learning_rate": 3e-3, "batch_size": 16, "save_steps": 40}},
         "gate": gate or {"min_retention": 0.9},
         "export": {"targets": ["onnx"], "precisions": ["fp32", "int8-static"], "seq_lens": [16, 32]},
+        "bench": {"threads": [1], "runs": 3, "warmup": 0},
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
@@ -47,6 +48,9 @@ def test_run_chains_the_stages_and_a_rerun_reuses_them(tmp_path, tiny_csv, capsy
     assert summary["artifacts"] == names and sorted(p.name for p in (run / "artifacts").iterdir()) == names
     made = {name: (run / "artifacts" / name / "manifest.json").read_text() for name in names}
     assert json.loads(made["onnx-int8-static-s32"])["source"]["hash"] == folder_hash(run / "student")
+    bench = json.loads((run / "bench" / "bench.json").read_text())
+    assert [m["name"] for m in bench["models"]] == ["pytorch teacher", "pytorch reference"] + names
+    assert summary["gate2"] == bench["verdict"] == "PASS" and (run / "bench" / "report.html").is_file()
 
     assert main(["run", str(recipe)]) == 0  # nothing is trained or exported again
     summary = json.loads((run / "run_summary.json").read_text())

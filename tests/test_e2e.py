@@ -21,6 +21,7 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     recipe["distill"]["train"].update(epochs=1, learning_rate=1e-4, batch_size=16, save_steps=30)
     recipe["gate"] = {"min_retention": 0.5}
     recipe["export"] = {"targets": ["onnx", "tflite"], "precisions": ["fp32", "int8-dynamic"]}
+    recipe["bench"] = {"threads": [1], "runs": 5}
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
 
@@ -58,3 +59,10 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     reference = model(**tokenizer(texts, padding="max_length", max_length=48, return_tensors="pt")).logits.detach().numpy()
     exported = load_runner(tmp_path / "run" / "artifacts" / "tflite-fp32-s48").predict(texts)
     assert abs(exported - reference).max() < 1e-3
+
+    bench = json.loads((tmp_path / "run" / "bench" / "bench.json").read_text())
+    by_name = {model["name"]: model for model in bench["models"]}
+    assert by_name["pytorch reference"]["accuracy"]["accuracy"] == report["student"]["test"]["accuracy"]
+    assert by_name["tflite-fp32-s48"]["accuracy"]["agreement_reference"] == 1.0
+    assert all(by_name[name]["verdict"]["status"] == "PASS" for name in artifacts)
+    assert "gate 2" in completed.stdout and "report.html" in completed.stdout
