@@ -157,6 +157,8 @@ class ExportOptions(QuantizationOptions):
     """The options of one artifact."""
 
     seq_len: int = Field(128, ge=8, le=4096, description="sequence length (static targets accept only this)")
+    keep_float: tuple[str, ...] = Field(
+        (), description="ONNX node names to leave unquantized (auto-fallback fills this with the most sensitive ones)")
 
 
 class ExportConfig(QuantizationOptions):

@@ -243,9 +243,10 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
     from rich.table import Table
 
     table = Table(title=f"gate 2 (each artifact vs its PyTorch reference): {report.verdict}")
-    for column in ("model", "accuracy", "agreement", "p50 ms (1t)", "MB", "vs teacher", "verdict", "why"):
-        table.add_column(column, justify="left" if column in ("model", "why") else "right", overflow="fold")
     reasons = {entry.name: lines for entry, lines in _failures(report)}
+    columns = ("model", "accuracy", "agreement", "p50 ms (1t)", "MB", "vs teacher", "verdict") + (("why",) if reasons else ())
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("model", "why") else "right", overflow="fold")
     threads = (report.settings.get("threads") or [1])[0]
     for entry in report.models:
         status = entry.verdict.status if entry.verdict else ""
@@ -254,7 +255,7 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
                       _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
                       _fmt(_latency(entry, threads), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
                       _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status}[/]",
-                      "; ".join(reasons.get(entry.name, [])))
+                      *(("; ".join(reasons.get(entry.name, [])),) if reasons else ()))
     console = Console()
     console.print(table)
     console.print(f"chain: {_chain_line(report)}")

@@ -63,10 +63,12 @@ def _quantize_dynamic(context: ExportContext, path: Path) -> dict:
 
     weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[context.options.onnx_weight_type]
     staged = _pre_process(path)
-    quantize_dynamic(str(staged), str(path), weight_type=weight_type, per_channel=context.options.per_channel)
+    quantize_dynamic(str(staged), str(path), weight_type=weight_type, per_channel=context.options.per_channel,
+                     nodes_to_exclude=list(context.options.keep_float))
     staged.unlink()
     return {"scheme": "int8-dynamic", "tool": "onnxruntime.quantization.quantize_dynamic",
-            "weight_type": context.options.onnx_weight_type, "per_channel": context.options.per_channel}
+            "weight_type": context.options.onnx_weight_type, "per_channel": context.options.per_channel,
+            "kept_float": list(context.options.keep_float)}
 
 
 def _pre_process(path: Path) -> Path:
@@ -102,9 +104,9 @@ def _quantize_static(context: ExportContext, path: Path) -> dict:
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=context.options.per_channel,
         calibrate_method=CalibrationMethod.MinMax,
         # Matrix products carry the compute and quantize well; LayerNorm, Softmax and GELU stay float.
-        op_types_to_quantize=["MatMul", "Gemm"],
+        op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=list(context.options.keep_float),
     )
     staged.unlink()
     return {"scheme": "int8-static", "format": "QDQ", "tool": "onnxruntime.quantization.quantize_static",
             "calibration_texts": len(texts), "calibrate_method": "MinMax", "per_channel": context.options.per_channel,
-            "quantized_ops": ["MatMul", "Gemm"]}
+            "quantized_ops": ["MatMul", "Gemm"], "kept_float": list(context.options.keep_float)}
