@@ -167,6 +167,7 @@ def _add_bench_parser(verbs) -> None:
     timing.add_argument("--threads", default="1,2", help="comma-separated thread counts to time (default: 1,2)")
     timing.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per thread count (default: 50)")
     timing.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
+    timing.add_argument("--no-timing", action="store_true", help="skip latency, load time and memory: accuracy and gate 2 only")
     gate = bench.add_argument_group("gate 2")
     gate.add_argument("--max-drop", action="append", default=[], metavar="PRECISION=POINTS",
                       help="accuracy points an artifact may lose vs the reference, e.g. int8-dynamic=1.0; repeatable "
@@ -356,7 +357,7 @@ def _cmd_bench(args) -> int:
     reference = _reference(args.reference, artifacts[0])
     teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
     settings = _config(BenchConfig, "options", threads=_int_list(args.threads, "--threads"), runs=args.runs,
-                       warmup=args.warmup, diagnose=not args.no_diagnose, baseline=args.baseline,
+                       warmup=args.warmup, timing=not args.no_timing, diagnose=not args.no_diagnose, baseline=args.baseline,
                        max_latency_increase=args.max_latency_increase,
                        max_baseline_accuracy_drop=args.max_baseline_accuracy_drop)
     gate = _config(Gate2Config, "--max-drop/--min-agreement", max_accuracy_drop=_per_precision(args.max_drop, "--max-drop"),

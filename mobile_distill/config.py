@@ -213,6 +213,7 @@ class BenchConfig(_Config):
     threads: tuple[int, ...] = Field((1, 2), min_length=1, description="thread counts to time")
     runs: int = Field(50, ge=1, description="timed batch-1 runs per thread count, after the warm-up")
     warmup: int = Field(5, ge=0, description="untimed runs before timing")
+    timing: bool = Field(True, description="measure latency, load time and memory (off: accuracy and gate 2 only)")
     diagnose: bool = Field(True, description="run diagnose on every artifact that fails gate 2")
     baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")

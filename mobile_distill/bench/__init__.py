@@ -76,7 +76,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
             progress.advance(task)
         for entry in models:
             step(f"bench: speed of {entry.name}")
-            if entry.status == "ran":
+            if entry.status == "ran" and settings.timing:
                 entry.performance = measure_performance(Path(entry.path), timing_text, settings.threads, settings.runs,
                                                         settings.warmup, entry.sequence_length)
             progress.advance(task)

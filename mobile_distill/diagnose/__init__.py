@@ -1,0 +1,146 @@
+"""Diagnose stage: when an exported artifact fails its accuracy gate, name the cause.
+
+BERT classifiers collapse after conversion for a handful of known reasons. Each check below
+looks for one of them by running the artifact through its own runtime (the runner interface;
+never inferred from PyTorch) next to the PyTorch reference, and most of them by a
+counterfactual: change the feed the way the suspected fault would, and see whether the
+artifact's agreement with the reference comes back. A cause whose counterfactual closes at least
+half of the disagreement is *confirmed* and ranked first.
+
+The feed checks share one probe batch: the texts tokenized by the *reference* tokenizer and
+shaped as the artifact takes them, padded past the longest text so the mask hides something.
+That keeps tokenizer and truncation effects out of them; those have checks of their own.
+
+input-binding   Every other order of the input feeds (ids, mask, segment ids). Inputs are bound
+                by name, and a graph whose names were swapped at export looks fine until its
+                numbers are checked; the order that restores agreement is named.
+id-dtype        The dtypes the model file takes (ONNX graph inputs, TFLite signature) against
+                the manifest's: int32 vs int64 makes runtimes refuse or misread the feed. The
+                artifact is rerun with the file's dtypes to show what that restores.
+id-range        Ids from the artifact's tokenizer past the embedding table; and ids wrapped to
+                8 or 16 bits (a narrowing Cast before the Gather): the reference is fed the
+                wrapped ids, and the width that reproduces the artifact is named.
+attention-mask  The reference run with no mask (all ones) and with the mask inverted: which
+                one the artifact matches (mask-ignored, mask-inverted). Also whether the
+                artifact's logits move at all when the mask is set to all ones.
+token-types     The reference run with segment ids all ones, and with its token-type embedding
+                dropped; for a reference without token types, whether the artifact (wrongly)
+                reacts to them.
+tokenizer       The artifact's bundled tokenizer files against the reference's tokenizer
+                (tokenizer-mismatch): settings (lower-casing, accents, special tokens and ids,
+                vocabulary, padding and truncation side, length limit), then both encode the
+                real texts and the rows that differ are counted; the artifact fed the
+                reference's ids shows how much of the disagreement that explains.
+padding-length  Texts longer than the artifact's sequence length are cut; whether cutting
+                changes the reference's own predictions, and whether the disagreements sit
+                among the cut texts.
+fp16-overflow   For artifacts that compute in fp16 (ONNX fp16, Core ML fp16 compute): the
+                reference's activations, via forward hooks, against fp16's 65504; the modules
+                that pass it are named.
+layers          For quantized ONNX artifacts (quantization-layer): every intermediate tensor
+                against an fp32 ONNX export of the reference, the first one (in topological
+                order) that diverges, and the quantized nodes ranked by the error they add
+                (`layer_sensitivity`, for keeping the worst ones in float). Other formats:
+                skipped, said plainly.
+
+A counterfactual only counts when the match is beyond chance (Cohen's kappa >= 0.5): a feed
+that makes the reference predict one class everywhere "agrees" with an artifact that has
+collapsed to that class, and explains nothing.
+
+A check that cannot apply (the artifact's runtime is unavailable here, e.g. Core ML off macOS;
+no padding to probe the mask with; an fp32 artifact for fp16 overflow) reports "skipped" and why.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..models import folder_hash
+from .binding import check_binding, check_mask, check_token_types
+from .context import Probe, agreement, one_line
+from .ids import check_id_dtype, check_id_range
+from .layers import LayerComparison, NodeSensitivity, TensorError, check_layers, compare_layers, layer_sensitivity
+from .numeric import check_fp16
+from .report import CODES, Cause, Check, Diagnosis, Outcome, plain, rank, skipped
+from .tokenizer import check_padding_length, check_tokenizer
+
+# Check name -> function, upstream first (the order the report lists them in).
+CHECKS: dict[str, Callable[[Probe], Outcome]] = {
+    "input-binding": check_binding,
+    "id-dtype": check_id_dtype,
+    "id-range": check_id_range,
+    "attention-mask": check_mask,
+    "token-types": check_token_types,
+    "tokenizer": check_tokenizer,
+    "padding-length": check_padding_length,
+    "fp16-overflow": check_fp16,
+    "layers": check_layers,
+}
+
+
+def diagnose(artifact_dir: Path, reference_dir: Path, texts: list[str], labels: list[int] | None = None,
+             threads: int | None = None) -> Diagnosis:
+    """Run every check on ``artifact_dir`` against the reference model at ``reference_dir``.
+
+    ``texts``: the texts the gate used (each check caps how many it runs); ``labels``: their
+    gold labels, for the accuracies in the report. Bad input (not an artifact folder, not a
+    model folder, no texts) raises ModelError / ConfigError with a one-line message.
+    """
+    if labels is not None and len(labels) != len(texts):
+        raise ConfigError(f"diagnose {artifact_dir}: {len(labels)} labels for {len(texts)} texts; give one per text")
+    probe = Probe(Path(artifact_dir), Path(reference_dir), list(texts), threads)
+    checks, causes = [], []
+    for name, function in CHECKS.items():
+        check, found_causes = _run_check(name, function, probe)
+        checks.append(check)
+        causes.extend(found_causes)
+    delivered = probe.delivered
+    return Diagnosis(
+        artifact=str(probe.artifact_dir), reference=str(probe.reference_dir), target=probe.manifest.target,
+        precision=probe.manifest.precision, texts=len(probe.texts),
+        agreement=agreement(delivered, probe.full_reference) if delivered is not None else None,
+        causes=rank(causes), checks=checks, accuracy=_accuracy(probe, labels), notes=_notes(probe),
+    )
+
+
+def _run_check(name: str, function, probe: Probe) -> tuple[Check, list[Cause]]:
+    start = time.perf_counter()
+    try:
+        outcome = function(probe)
+    except Exception as error:  # one broken check must not hide what the others found
+        outcome = skipped(f"the check could not run: {one_line(error)}")
+    seconds = round(time.perf_counter() - start, 3)
+    causes = [replace(cause, detail=plain(cause.detail)) for cause in outcome.causes]
+    return Check(name, outcome.status, outcome.summary, plain(outcome.detail), seconds), causes
+
+
+def _accuracy(probe: Probe, labels) -> dict:
+    if labels is None:
+        return {}
+    gold = np.asarray(labels)
+    result = {"reference": float(np.mean(probe.full_reference.argmax(-1) == gold))}
+    if probe.delivered is not None:
+        result["artifact"] = float(np.mean(probe.delivered.argmax(-1) == gold))
+    return result
+
+
+def _notes(probe: Probe) -> list[str]:
+    notes = []
+    if probe.unavailable:
+        notes.append(f"the artifact cannot be run here: {probe.unavailable}")
+    source, given = probe.manifest.source.get("hash"), folder_hash(probe.reference_dir)
+    if source and source != given:  # then every check compares with a different model
+        notes.append(f"{probe.reference_dir} is not the checkpoint the artifact was exported from "
+                     f"(hash {given}, the manifest says {source})")
+    return notes
+
+
+
+__all__ = ["CHECKS", "CODES", "Cause", "Check", "Diagnosis", "LayerComparison", "NodeSensitivity", "TensorError",
+           "compare_layers", "diagnose", "layer_sensitivity"]

@@ -1,0 +1,205 @@
+"""Planted collapses: tiny BERT classifiers whose predictions depend on the text, and the
+mutations that break a real exported artifact in each of the known ways.
+
+Every artifact here comes from a real `export()`; the collapse is then planted in the exported
+file or folder (the ONNX graph, the bundled tokenizer files) or in the model that is exported
+(an fp16-overflowing or quantization-hostile layer), never in a runner.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+
+from .conftest import FILLER, NEGATIVE, POSITIVE, SPECIAL
+
+# 300 made-up words after the 37 of conftest's vocabulary: the vocabulary is larger than 256, so
+# test texts use ids that an 8-bit wrap changes.
+EXTRA_WORDS = [f"{a}{b}{c}" for a in "bdfgkmprst" for b in "aeiou" for c in "lnrsxz"][:300]
+VOCAB = SPECIAL + sorted(set(POSITIVE + NEGATIVE + FILLER)) + ["##s", "##ly"] + EXTRA_WORDS
+LABELS = ("negative", "positive")
+HIDDEN, LAYERS, INTERMEDIATE = 16, 2, 32
+
+
+def planted_texts(count: int, seed: int = 0) -> list[str]:
+    """Texts of 4 to 14 words (so batches have padding), some capitalised, most with ids > 256."""
+    rng = random.Random(seed)
+    texts = []
+    for i in range(count):
+        words = (rng.sample(FILLER, rng.randint(1, 5)) + rng.sample(POSITIVE + NEGATIVE, 2)
+                 + rng.sample(EXTRA_WORDS, rng.randint(1, 7)))
+        rng.shuffle(words)
+        if i % 2:  # capitals where a cased tokenizer would see unknown words
+            words = [word.upper() if j % 3 == 0 else word.capitalize() for j, word in enumerate(words)]
+        texts.append(" ".join(words))
+    return texts
+
+
+def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None) -> Path:
+    """A tiny random BERT (about 10k parameters) saved with its WordPiece tokenizer.
+
+    Weights are drawn wider than BERT's 0.02 so the output depends on the text, and the
+    classifier bias is set to the median logit gap on ``texts``: the reference predicts both
+    classes in about equal numbers, so agreement measures something. ``mutate(model)`` plants a
+    numeric trap in the weights before the bias is set.
+    """
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(VOCAB), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
+        intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0, initializer_range=0.3, num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
+    model = BertForSequenceClassification(config).eval()
+    with torch.no_grad():
+        if mutate is not None:
+            mutate(model)
+        model.classifier.bias.zero_()
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+        gap = logits[:, 1] - logits[:, 0]
+        scale = 2.0 / float(gap.std())  # logit gaps of a few units: fp32 rounding never flips a class
+        model.classifier.weight.mul_(scale)
+        model.classifier.bias[1] = -float(gap.median()) * scale
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+# --- numeric traps planted in the model before export ---------------------------------------
+
+FP16_LAYER = "bert.encoder.layer.0.output.dense"
+OUTLIER_LAYER = "bert.encoder.layer.0.intermediate.dense"
+
+
+def overflow_fp16(model) -> None:
+    """Scale one Linear ahead of a LayerNorm so its outputs pass 65504 (fp16's largest value).
+
+    The LayerNorm right after divides the scale back out, so fp32 logits stay finite and
+    text-dependent; in fp16 the Linear's output is inf and the LayerNorm makes it NaN. The FFN
+    output is used because onnxruntime's CPU provider hands it to an fp16 LayerNorm: it computes
+    fp16 MatMuls in fp32 and removes the casts between them, so the same scaling on the attention
+    output projection (whose LayerNorm it runs in fp32) did not overflow there.
+    """
+    layer = model.get_submodule(FP16_LAYER)
+    layer.weight.mul_(6.0e4 / float(layer.weight.abs().max()))  # the weights themselves stay under 65504
+
+
+def outlier_weight(model) -> None:
+    """One huge weight, on an input feature that is always 0, in the first FFN layer.
+
+    In fp32 the outlier multiplies 0 and changes nothing. A per-tensor int8 scale is set by it
+    (1000 / 127), so every other weight of that layer rounds to 0 and the layer's output is lost;
+    per-channel scales confine the damage to the one output row.
+    """
+    norm = model.get_submodule("bert.encoder.layer.0.attention.output.LayerNorm")
+    norm.weight[0] = 0.0  # feature 0 of the FFN's input is exactly 0 on every token
+    norm.bias[0] = 0.0
+    model.get_submodule(OUTLIER_LAYER).weight[0, 0] = 1000.0
+
+
+# --- mutations of exported ONNX artifacts ----------------------------------------------------
+
+def _load(artifact: Path):
+    import onnx
+
+    return onnx.load(str(artifact / "model.onnx"))
+
+
+def _save(model, artifact: Path) -> None:
+    import onnx
+
+    onnx.checker.check_model(model)
+    onnx.save(model, str(artifact / "model.onnx"))
+
+
+def swap_onnx_inputs(artifact: Path, first: str = "input_ids", second: str = "attention_mask") -> None:
+    """Swap which graph input the nodes read (as if the inputs had been named in the wrong order);
+    the manifest and the input list are unchanged."""
+    model = _load(artifact)
+    swapped = {first: second, second: first}
+    for node in model.graph.node:  # inputs are bound by name: what used `first` now reads `second`'s feed
+        node.input[:] = [swapped.get(name, name) for name in node.input]
+    _save(model, artifact)
+
+
+def _reroute(model, source: str, new_nodes: list, result: str) -> None:
+    """Make every consumer of ``source`` read ``result`` (computed by ``new_nodes`` from it)."""
+    for node in model.graph.node:
+        node.input[:] = [result if name == source else name for name in node.input]
+    for node in reversed(new_nodes):
+        model.graph.node.insert(0, node)
+
+
+def ignore_onnx_mask(artifact: Path) -> None:
+    """The graph reads attention_mask * 0 + 1: the input stays, its values no longer matter."""
+    from onnx import TensorProto, helper
+
+    model = _load(artifact)
+    nodes = [
+        helper.make_node("Constant", [], ["planted_zero"], value=helper.make_tensor("z", TensorProto.INT64, [], [0])),
+        helper.make_node("Constant", [], ["planted_one"], value=helper.make_tensor("o", TensorProto.INT64, [], [1])),
+        helper.make_node("Mul", ["attention_mask", "planted_zero"], ["planted_mask_zero"]),
+        helper.make_node("Add", ["planted_mask_zero", "planted_one"], ["planted_mask_ones"]),
+    ]
+    _reroute(model, "attention_mask", nodes, "planted_mask_ones")
+    _save(model, artifact)
+
+
+def wrap_onnx_ids(artifact: Path, to: str = "UINT8") -> None:
+    """A Cast of input_ids to a narrow integer type and back, before any use: ids wrap modulo 2^bits."""
+    from onnx import TensorProto, helper
+
+    model = _load(artifact)
+    nodes = [
+        helper.make_node("Cast", ["input_ids"], ["planted_ids_narrow"], to=getattr(TensorProto, to)),
+        helper.make_node("Cast", ["planted_ids_narrow"], ["planted_ids_wrapped"], to=TensorProto.INT64),
+    ]
+    _reroute(model, "input_ids", nodes, "planted_ids_wrapped")
+    _save(model, artifact)
+
+
+def rename_onnx_inputs(artifact: Path, prefix: str = "args_") -> None:
+    """Give the graph's inputs positional names (as some exporters do); the manifest keeps the real ones."""
+    model = _load(artifact)
+    renamed = {value.name: f"{prefix}{i}" for i, value in enumerate(model.graph.input)}
+    for value in model.graph.input:
+        value.name = renamed[value.name]
+    for node in model.graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+    _save(model, artifact)
+
+
+def declare_int32(artifact: Path) -> None:
+    """The manifest says int32 (what phones feed); the ONNX file still takes int64."""
+    path = artifact / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for spec in manifest["inputs"]:
+        spec["dtype"] = "int32"
+    path.write_text(json.dumps(manifest, indent=2))
+
+
+def stop_lower_casing(artifact: Path) -> None:
+    """Make the bundled tokenizer cased. transformers 5 rebuilds the normalizer from
+    tokenizer_config.json's ``do_lower_case``, so both files are edited."""
+    config_file = artifact / "tokenizer_config.json"
+    config = json.loads(config_file.read_text())
+    config["do_lower_case"] = False
+    config_file.write_text(json.dumps(config, indent=2))
+    tokenizer_file = artifact / "tokenizer.json"
+    tokenizer = json.loads(tokenizer_file.read_text())
+    tokenizer["normalizer"]["lowercase"] = False
+    tokenizer_file.write_text(json.dumps(tokenizer, ensure_ascii=False))
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Same predicted class; a row with a NaN or inf logit never agrees."""
+    finite = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
+    return float(np.mean((a.argmax(-1) == b.argmax(-1)) & finite))
