@@ -178,6 +178,9 @@ def _add_bench_parser(verbs) -> None:
     gate.add_argument("--min-teacher-retention", type=float, default=0.96,
                       help="chained budget: artifact accuracy / teacher accuracy must reach this (default: 0.96)")
     gate.add_argument("--no-diagnose", action="store_true", help="do not diagnose failing artifacts")
+    gate.add_argument("--auto-fallback", action="store_true",
+                      help="re-quantize a failing int8 ONNX artifact with its most sensitive nodes in float (ranked by "
+                      "a per-layer comparison) until it passes; the passing one joins the report as NAME-fallback")
     baseline = bench.add_argument_group("baseline (release gating)")
     baseline.add_argument("--baseline", help="bench.json of an earlier run: fail on regressions against it")
     baseline.add_argument("--max-latency-increase", type=float, default=0.25,
@@ -357,7 +360,8 @@ def _cmd_bench(args) -> int:
     reference = _reference(args.reference, artifacts[0])
     teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
     settings = _config(BenchConfig, "options", threads=_int_list(args.threads, "--threads"), runs=args.runs,
-                       warmup=args.warmup, timing=not args.no_timing, diagnose=not args.no_diagnose, baseline=args.baseline,
+                       warmup=args.warmup, timing=not args.no_timing, diagnose=not args.no_diagnose,
+                       auto_fallback=args.auto_fallback, baseline=args.baseline,
                        max_latency_increase=args.max_latency_increase,
                        max_baseline_accuracy_drop=args.max_baseline_accuracy_drop)
     gate = _config(Gate2Config, "--max-drop/--min-agreement", max_accuracy_drop=_per_precision(args.max_drop, "--max-drop"),

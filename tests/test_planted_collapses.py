@@ -13,6 +13,7 @@ from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.diagnose import CODES, diagnose, layer_sensitivity
 from mobile_distill.errors import ConfigError, ModelError
 from mobile_distill.export import ExportOptions, export
+from mobile_distill.export.artifact import read_manifest
 from mobile_distill.runners import load_runner
 
 from . import planted
@@ -168,6 +169,24 @@ def test_destructive_quantization_layer_is_named(tmp_path):
     # the collapse (what is left is per-tensor int8 noise on a 16-wide model).
     repaired = _requantized(model, artifact, tmp_path, exclude=[node])
     assert _agreement(model, repaired) >= max(0.9, collapsed + 0.3)
+
+
+def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_path):
+    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight))
+    per_tensor = ExportOptions(seq_len=SEQ_LEN, per_channel=False)
+    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "int8", per_tensor, TRAIN, TEXTS[:8])
+    labels = _reference(model).argmax(-1)
+    settings = BenchConfig(timing=False, diagnose=False, auto_fallback=True)
+    report = run_bench([artifact], TEXTS, labels, model, None, settings, Gate2Config(), seq_len=REFERENCE_LEN,
+                       calibration_texts=TRAIN)
+    original, replacement = report.artifacts()
+    assert original.verdict.status == "FAIL" and replacement.verdict.status == "PASS" and report.verdict == "PASS"
+    assert replacement.name == "int8-fallback" and replacement.replaces == "int8"
+    kept = original.fallback["kept_float"]
+    assert kept[0] == "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # the planted outlier first
+    assert read_manifest(tmp_path / "int8-fallback").quantization["kept_float"] == kept
+    assert [a["verdict"] for a in original.fallback["attempts"]][-1] == "PASS"
+    assert "auto-fallback: int8-fallback passes with" in original.verdict.reasons[-1]
 
 
 def _requantized(model, artifact, tmp_path, exclude: list[str]):

@@ -23,7 +23,9 @@ from ..export.artifact import MANIFEST, read_manifest, tool_versions
 from ..runners import load_runner
 from .baseline import compare_with_baseline, load_report
 from .contract import check_contract
-from .gate2 import apply_gate
+from .fallback import can_fall_back, fall_back
+from .fallback import note as fallback_note
+from .gate2 import apply_gate, chain_summary, judge_one, overall_verdict
 from .measure import measure_performance
 from .schema import Accuracy, BenchReport, ModelEntry
 
@@ -44,8 +46,12 @@ def expand_artifacts(paths: list[Path]) -> list[Path]:
 
 def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, reference: Path,
               teacher: Path | None = None, settings: BenchConfig = BenchConfig(), gate: Gate2Config = Gate2Config(),
-              seq_len: int = 128, data_info: dict | None = None) -> BenchReport:
-    """Measure ``artifacts`` and the reference (and teacher) on ``texts``/``labels``; judge with gate 2."""
+              seq_len: int = 128, data_info: dict | None = None,
+              calibration_texts: list[str] | None = None) -> BenchReport:
+    """Measure ``artifacts`` and the reference (and teacher) on ``texts``/``labels``; judge with gate 2.
+
+    ``calibration_texts``: training texts, for --auto-fallback to re-quantize static int8 models.
+    """
     if not texts:
         raise ConfigError("bench needs labelled texts; the test split is empty")
     labels = np.asarray(labels)
@@ -76,9 +82,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
             progress.advance(task)
         for entry in models:
             step(f"bench: speed of {entry.name}")
-            if entry.status == "ran" and settings.timing:
-                entry.performance = measure_performance(Path(entry.path), timing_text, settings.threads, settings.runs,
-                                                        settings.warmup, entry.sequence_length)
+            _measure(entry, settings, timing_text)
             progress.advance(task)
     report = BenchReport(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
@@ -87,11 +91,38 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                   "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
         thresholds={}, models=models)
     apply_gate(report, gate)
+    if settings.auto_fallback:
+        def judge(folder: Path) -> ModelEntry:
+            attempt = _artifact_entry(folder, reference_runner, texts, labels, reference_logits, teacher_logits,
+                                      max(settings.threads))
+            return judge_one(report, attempt, gate)
+
+        _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
     if settings.diagnose:
         _diagnose_failures(report, reference, texts, labels)
     if baseline is not None:
         compare_with_baseline(report, Path(settings.baseline), settings, baseline)
     return report
+
+
+def _measure(entry: ModelEntry, settings: BenchConfig, timing_text: str) -> None:
+    if entry.status == "ran" and settings.timing:
+        entry.performance = measure_performance(Path(entry.path), timing_text, settings.threads, settings.runs,
+                                                settings.warmup, entry.sequence_length)
+
+
+def _auto_fallback(report: BenchReport, judge, settings: BenchConfig, texts: list[str], calibration_texts: list[str],
+                   timing_text: str) -> None:
+    for original in [entry for entry in report.artifacts() if can_fall_back(entry)]:
+        replacement, record = fall_back(original, judge, texts, calibration_texts)
+        original.fallback = record
+        original.verdict.reasons.append(fallback_note(record, original, replacement))
+        if replacement is not None:
+            replacement.replaces = original.name
+            _measure(replacement, settings, timing_text)
+            report.models.append(replacement)
+    report.verdict = overall_verdict(report)
+    report.chain = chain_summary(report)
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray | None, teacher: np.ndarray | None) -> Accuracy:
@@ -181,7 +212,8 @@ def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path |
                           "(in logit order); bench needs the data the model was trained for")
     report = run_bench(artifacts, list(test["text"]), np.asarray(test["label"]), Path(reference), teacher, settings,
                        gate, seq_len, {"source": data.info.get("source"), "split": "test",
-                                       "fingerprint": data.info.get("fingerprint")})
+                                       "fingerprint": data.info.get("fingerprint")},
+                       calibration_texts=list(data.splits["train"]["text"]))
     paths = write_reports(report, Path(output_dir))
     if report.verdict == "FAIL":
         failed = [entry.name for entry in report.artifacts() if entry.verdict.status == "FAIL"]

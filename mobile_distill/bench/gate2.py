@@ -31,21 +31,33 @@ def judge_artifact(entry: ModelEntry, reference: ModelEntry, teacher: ModelEntry
     return Verdict(status="FAIL" if reasons else "PASS", reasons=reasons)
 
 
+def judge_one(report: BenchReport, entry: ModelEntry, config: Gate2Config) -> ModelEntry:
+    """Set ``entry``'s retention vs the report's teacher and its verdict; returns it."""
+    reference, teacher = report.entry("reference"), report.entry("teacher")
+    if teacher is not None and entry.accuracy is not None and teacher.accuracy.accuracy > 0:
+        entry.teacher_retention = round(entry.accuracy.accuracy / teacher.accuracy.accuracy, 4)
+    entry.verdict = judge_artifact(entry, reference, teacher, config)
+    return entry
+
+
 def apply_gate(report: BenchReport, config: Gate2Config) -> BenchReport:
     """Fill in every artifact's verdict, the chain summary and the overall verdict."""
-    reference, teacher = report.entry("reference"), report.entry("teacher")
     for entry in report.models:
         if entry.role != "artifact":
             entry.verdict = Verdict(status="REFERENCE")
             continue
-        if teacher is not None and entry.accuracy is not None and teacher.accuracy.accuracy > 0:
-            entry.teacher_retention = round(entry.accuracy.accuracy / teacher.accuracy.accuracy, 4)
-        entry.verdict = judge_artifact(entry, reference, teacher, config)
+        judge_one(report, entry, config)
     report.thresholds = config.model_dump(mode="json")
     report.chain = chain_summary(report)
-    failed = [entry for entry in report.artifacts() if entry.verdict.status == "FAIL"]
-    report.verdict = "FAIL" if failed else "PASS"
+    report.verdict = overall_verdict(report)
     return report
+
+
+def overall_verdict(report: BenchReport) -> str:
+    """FAIL when an artifact failed and no passing fallback artifact stands in for it."""
+    replaced = {e.replaces for e in report.artifacts() if e.replaces and e.verdict and e.verdict.status == "PASS"}
+    failed = [e for e in report.artifacts() if e.verdict and e.verdict.status == "FAIL" and e.name not in replaced]
+    return "FAIL" if failed else "PASS"
 
 
 def chain_summary(report: BenchReport) -> dict:

@@ -21,7 +21,8 @@ of meaning bumps the version.
         verdict     PASS | FAIL | NOT RUN | REFERENCE, with the reasons
         diagnosis   what `diagnose` found when the artifact failed
       baseline      comparison with an earlier bench.json, when one was given
-      verdict       PASS when no artifact failed (NOT RUN is not a failure, and never a PASS)
+      verdict       PASS when no artifact failed, or each failed one has a passing <name>-fallback
+                    (NOT RUN is not a failure, and never a PASS)
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ class ModelEntry(_Model):
     verdict: Verdict | None = None
     teacher_retention: float | None = None  # accuracy / teacher accuracy: the chained budget
     diagnosis: dict | None = None
+    fallback: dict | None = None  # --auto-fallback: the ranking, every attempt, the nodes kept float
+    replaces: str | None = None  # set on a fallback artifact: the failed artifact it stands in for
 
 
 class BenchReport(_Model):
