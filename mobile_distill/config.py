@@ -246,6 +246,16 @@ class Recipe(_Config):
             raise ValueError(f"recipe version {value} is not supported; this mobile-distill reads version {RECIPE_VERSION}")
         return value
 
+    @model_validator(mode="after")
+    def _one_chained_budget(self):
+        # The chain teacher -> student -> artifact cannot end above the floor its first link allows:
+        # a recipe that loosens gate 1 must loosen the chained floor too, or every artifact fails gate 2.
+        chained, first = self.gate2.min_teacher_retention, self.gate.min_retention
+        if "bench" in self.stages and chained is not None and chained > first:
+            raise ValueError(f"gate2.min_teacher_retention {chained} is above gate.min_retention {first}: a student "
+                             f"gate 1 passes could fail every artifact; set it at most {first} (or null)")
+        return self
+
 
 def format_validation_error(source: str, error: ValidationError) -> str:
     """One line per problem, each naming the field path, e.g. ``distill.temperature: ...``."""

@@ -4,6 +4,12 @@ from mobile_distill.config import Recipe, builtin_recipe_names, load_recipe, rec
 from mobile_distill.errors import ConfigError
 
 
+def test_a_chained_floor_above_gate_1_is_refused():
+    with pytest.raises(ConfigError, match="gate2.min_teacher_retention 0.96 is above gate.min_retention 0.5"):
+        recipe_from_dict({"gate": {"min_retention": 0.5}})
+    assert recipe_from_dict({"gate": {"min_retention": 0.5}, "gate2": {"min_teacher_retention": None}})
+
+
 def test_builtin_recipes_load_and_validate():
     assert {"default", "quick"} <= set(builtin_recipe_names())
     default = load_recipe("default")

@@ -20,6 +20,7 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=30)
     recipe["distill"]["train"].update(epochs=1, learning_rate=1e-4, batch_size=16, save_steps=30)
     recipe["gate"] = {"min_retention": 0.5}
+    recipe["gate2"] = {"min_teacher_retention": 0.49}
     recipe["export"] = {"targets": ["onnx", "tflite"], "precisions": ["fp32", "int8-dynamic"]}
     recipe["bench"] = {"threads": [1], "runs": 5}
     path = tmp_path / "recipe.yaml"
