@@ -247,7 +247,7 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"gate 2 (each artifact vs its PyTorch reference): {report.verdict}")
+    table = Table(title=f"gate 2: {report.verdict} (each artifact vs its PyTorch reference)")
     reasons = {entry.name: lines for entry, lines in _failures(report)}
     columns = ("model", "accuracy", "agreement", "p50 ms (1t)", "MB", "vs teacher", "verdict") + (("why",) if reasons else ())
     for column in columns:
@@ -263,6 +263,7 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
                       *(("; ".join(reasons.get(entry.name, [])),) if reasons else ()))
     console = Console()
     console.print(table)
-    console.print(f"chain: {_chain_line(report)}")
+    console.print(f"chain: {_chain_line(report)}", soft_wrap=True)  # soft_wrap: never break a path in a CI log
     if paths:
-        console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name}, {paths['junit'].name})")
+        console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name}, "
+                      f"{paths['junit'].name})", soft_wrap=True)
