@@ -52,10 +52,10 @@ def main() -> int:
                                             run / "handmade" / f"onnx-handmade-ort-int8-s{length}")
     start = time.perf_counter()
     try:
-        report, paths = bench_prepared(result.artifacts + [handmade], PreparedData.load(run / "data"), run / "student",
+        report, _ = bench_prepared(result.artifacts + [handmade], PreparedData.load(run / "data"), run / "student",
                                        run / "teacher", recipe.bench, recipe.gate2, length, run / "bench")
     except GateFailure as failure:  # the table is the point; a failing artifact is one of its rows
-        report, paths = BenchReport.model_validate(failure.report), {"html": run / "bench" / "report.html"}
+        report = BenchReport.model_validate(failure.report)
     bench_seconds = time.perf_counter() - start
     print_verdicts(report)
     publish("teacher, student and every artifact, one bench", _about(result, report, pipeline_seconds, bench_seconds, info),

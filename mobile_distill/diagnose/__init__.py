@@ -141,6 +141,5 @@ def _notes(probe: Probe) -> list[str]:
     return notes
 
 
-
 __all__ = ["CHECKS", "CODES", "Cause", "Check", "Diagnosis", "LayerComparison", "NodeSensitivity", "TensorError",
            "compare_layers", "diagnose", "layer_sensitivity"]
