@@ -204,12 +204,15 @@ def accuracy_vs_latency(report: BenchReport) -> bytes:
     plt = _figure()
     figure, axis = plt.subplots(figsize=(8, 5))
     threads = (report.settings.get("threads") or [1])[0]
-    for entry in report.models:
-        p50 = _latency(entry, threads)
-        if entry.accuracy is None or p50 is None:
-            continue
-        axis.scatter(p50, entry.accuracy.accuracy, color=_colour(entry), s=40)
-        axis.annotate(entry.name, (p50, entry.accuracy.accuracy), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    points = [(entry, _latency(entry, threads)) for entry in report.models]
+    points = sorted([(e, p50) for e, p50 in points if e.accuracy is not None and p50 is not None], key=lambda x: x[1])
+    seen: dict[float, int] = {}
+    for entry, p50 in points:
+        accuracy = entry.accuracy.accuracy
+        stack = seen[round(accuracy, 4)] = seen.get(round(accuracy, 4), -1) + 1  # equal accuracies: stack labels
+        axis.scatter(p50, accuracy, color=_colour(entry), s=40)
+        axis.annotate(entry.name, (p50, accuracy), fontsize=7, xytext=(6, 4 + 10 * stack), textcoords="offset points",
+                      arrowprops={"arrowstyle": "-", "color": "#bbb", "lw": 0.5} if stack else None)
     axis.set(xlabel=f"p50 latency, batch 1, {threads} thread(s) (ms)", ylabel="test accuracy",
              title="accuracy vs latency (colour: verdict)")
     return _png(plt, figure)
