@@ -391,7 +391,7 @@ def _cmd_diagnose(args) -> int:
     test = _prepared(args, reference).splits["test"]
     rows = min(args.limit, len(test))
     found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
-    console = Console()
+    console = Console(soft_wrap=True)  # findings name paths and graph nodes: never broken across lines
     console.print(f"{artifact}: agreement with the reference {found.agreement:.4f} on {rows} test texts")
     for check in found.checks:
         colour = {"found": "red", "clear": "green"}.get(check.status, "yellow")

@@ -212,3 +212,16 @@ def test_bench_cli_bad_input_is_one_line(exported, capsys, argv, needle):
 def test_expand_artifacts_rejects_a_folder_without_any(tmp_path):
     with pytest.raises(ConfigError, match="not an artifact folder"):
         expand_artifacts([tmp_path])
+
+
+def test_diagnose_cli_reports_a_healthy_artifact_and_writes_json(exported, tmp_path, tiny_csv, capsys):
+    _, artifacts = exported
+    out = tmp_path / "diagnosis.json"
+    code = main(["diagnose", str(artifacts / "onnx-int8-dynamic-s32"), "--data", str(tiny_csv), "--text-column",
+                 "review", "--label-column", "sentiment", "--limit", "40", "-o", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0 and "agreement with the reference" in printed and "on 40 test texts" in printed
+    found = json.loads(out.read_text())
+    assert {check["name"] for check in found["checks"]} >= {"input-binding", "attention-mask", "tokenizer", "layers"}
+    if not found["causes"]:
+        assert "no known cause found" in printed
