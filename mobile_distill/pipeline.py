@@ -99,8 +99,10 @@ def prepare_data(config: DataConfig, folder: Path, seed: int) -> PreparedData:
 @contextmanager
 def _timed(result: RunResult, stage: str):
     start = time.perf_counter()
-    yield
-    result.seconds[stage] = round(time.perf_counter() - start, 1)
+    try:
+        yield
+    finally:  # a stage that ends in a gate FAIL still took its time: run_summary.json shows it
+        result.seconds[stage] = round(time.perf_counter() - start, 1)
 
 
 def run_recipe(recipe: Recipe) -> RunResult:
