@@ -118,11 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--target", default="onnx", help="target format, or 'all' (default: onnx)")
     export.add_argument("--precision", default="fp32", help="precision, or 'all' for every one the target supports (default: fp32)")
     export.add_argument("--seq-len", type=int, action="append", help="sequence length; repeat for several (default: 128)")
-    export.add_argument("--data", help="texts for the sample batch, int8 calibration (train split) and the golden "
-                        "tokenizer file (test split): a prepared data folder, built-in dataset or file. "
-                        "Default: MODEL/../data if it exists, else rotten_tomatoes")
-    export.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
-    export.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    _add_labelled_data_options(export, "texts for the sample batch, int8 calibration (train split) and the golden "
+                               "tokenizer file (test split): a prepared data folder, built-in dataset or file. "
+                               "Default: MODEL/../data if it exists, else rotten_tomatoes")
     export.add_argument("--onnx-weight-type", choices=["qint8", "quint8"], default="quint8",
                         help="ONNX int8-dynamic weight type (default: quint8, the most accurate when measured)")
     export.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True,
@@ -143,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_labelled_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
+    """--data and its columns, for the verbs that read labelled data already split (export, bench, diagnose)."""
+    parser.add_argument("--data", help=data_help)
+    parser.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
+    parser.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+
+
 def _add_bench_parser(verbs) -> None:
     bench = verbs.add_parser(
         "bench", help="gate 2: run artifacts on the test split in their own runtimes; latency, memory, reports",
@@ -154,10 +159,8 @@ def _add_bench_parser(verbs) -> None:
         "and report.html to OUTPUT. Exits 1 when any artifact fails (Core ML off macOS is NOT RUN, not a failure).")
     bench.add_argument("artifacts", nargs="+", help="artifact folders, or folders holding them")
     bench.add_argument("-o", "--output-dir", help="where the reports go (default: RUN/bench beside RUN/artifacts)")
-    bench.add_argument("--data", help="prepared data folder (RUN/data) or data source; its test split is used "
-                       "(default: the reference's RUN/data)")
-    bench.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
-    bench.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    _add_labelled_data_options(bench, "prepared data folder (RUN/data) or data source; its test split is used "
+                               "(default: the reference's RUN/data)")
     bench.add_argument("--reference", help="PyTorch model the artifacts came from (default: the path in their manifest)")
     bench.add_argument("--teacher", help="teacher classifier, shown for context and the chained budget "
                        "(default: RUN/teacher beside the reference, if it exists; 'none' to leave it out)")
@@ -198,10 +201,8 @@ def _add_diagnose_parser(verbs) -> None:
         "diverges. Prints what it finds; writes diagnosis.json with -o. `bench` runs it on every failure.")
     diagnose.add_argument("artifact", help="artifact folder")
     diagnose.add_argument("--reference", help="PyTorch model it came from (default: the path in its manifest)")
-    diagnose.add_argument("--data", help="prepared data folder or data source; its test split is used "
-                          "(default: the reference's RUN/data)")
-    diagnose.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
-    diagnose.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+    _add_labelled_data_options(diagnose, "prepared data folder or data source; its test split is used "
+                               "(default: the reference's RUN/data)")
     diagnose.add_argument("--limit", type=int, default=300, help="test texts to probe with (default: 300)")
     diagnose.add_argument("-o", "--output", help="write the findings to this JSON file")
 
@@ -245,10 +246,10 @@ def _cmd_run(args) -> int:
         result = run_recipe(recipe)
     except GateFailure as failure:
         if failure.report.get("kind") == "mobile-distill-bench":
-            from .bench.report import print_verdicts
+            from .bench.report import print_verdicts, report_paths
             from .bench.schema import BenchReport
 
-            print_verdicts(BenchReport.model_validate(failure.report), _report_paths(Path(recipe.output_dir) / "bench"))
+            print_verdicts(BenchReport.model_validate(failure.report), report_paths(Path(recipe.output_dir) / "bench"))
         else:
             _print_gate(failure.report)
         raise
@@ -340,20 +341,13 @@ def _cmd_export(args) -> int:
 
 def _export_texts(args, model: Path) -> tuple[list[str], list[str]]:
     """Training texts (sample batch, calibration) and test texts (golden file) for an export."""
-    from .data import PreparedData, load_data
-
-    source = args.data or (str(model.parent / "data") if (model.parent / "data" / "data.json").is_file() else "rotten_tomatoes")
-    if (Path(source) / "data.json").is_file():
-        data = PreparedData.load(Path(source))
-    else:
-        data = load_data(_config(DataConfig, "--data", source=source, text_column=args.text_column,
-                                 label_column=args.label_column))
+    data = _prepared(args, model, fallback="rotten_tomatoes")
     return list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
 
 
 def _cmd_bench(args) -> int:
     from .bench import bench_prepared, expand_artifacts
-    from .bench.report import print_verdicts
+    from .bench.report import print_verdicts, report_paths
     from .config import BenchConfig, Gate2Config
 
     artifacts = expand_artifacts([Path(path) for path in args.artifacts])
@@ -375,7 +369,7 @@ def _cmd_bench(args) -> int:
     except GateFailure as failure:
         from .bench.schema import BenchReport
 
-        print_verdicts(BenchReport.model_validate(failure.report), _report_paths(output))
+        print_verdicts(BenchReport.model_validate(failure.report), report_paths(output))
         raise
     print_verdicts(report, paths)
     return 0
@@ -421,13 +415,14 @@ def _beside(model: Path, name: str) -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
-def _prepared(args, reference: Path):
-    """Labelled data for bench/diagnose: --data (a prepared folder or a source), else RUN/data beside the model."""
+def _prepared(args, model: Path, fallback: str | None = None):
+    """Labelled data: --data (a prepared folder or a source), else RUN/data beside the model, else ``fallback``."""
     from .data import PreparedData, load_data
 
-    source = args.data or (str(reference.parent / "data") if (reference.parent / "data" / "data.json").is_file() else None)
+    beside = model.parent / "data"
+    source = args.data or (str(beside) if (beside / "data.json").is_file() else fallback)
     if source is None:
-        raise ConfigError(f"no labelled data: pass --data (no prepared data beside {reference})")
+        raise ConfigError(f"no labelled data: pass --data (no prepared data beside {model})")
     if (Path(source) / "data.json").is_file():
         return PreparedData.load(Path(source))
     return load_data(_config(DataConfig, "--data", source=source, text_column=args.text_column,
@@ -438,12 +433,6 @@ def _manifest_length(artifact: Path) -> int:
     from .export.artifact import read_manifest
 
     return read_manifest(artifact).sequence_length
-
-
-def _report_paths(output: Path) -> dict[str, Path]:
-    from .bench.report import BENCH_JSON, HTML, JUNIT, MARKDOWN
-
-    return {"json": output / BENCH_JSON, "junit": output / JUNIT, "markdown": output / MARKDOWN, "html": output / HTML}
 
 
 def _int_list(text: str, option: str) -> tuple[int, ...]:

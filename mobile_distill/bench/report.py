@@ -19,6 +19,11 @@ BENCH_JSON, JUNIT, MARKDOWN, HTML = "bench.json", "junit.xml", "report.md", "rep
 COLOURS = {"PASS": "#2e7d32", "FAIL": "#c62828", "NOT RUN": "#9e9e9e", "REFERENCE": "#1565c0"}
 
 
+def report_paths(folder: Path) -> dict[str, Path]:
+    """Where `write_reports` puts each format (also what to print when a FAIL interrupted the caller)."""
+    return {"json": folder / BENCH_JSON, "junit": folder / JUNIT, "markdown": folder / MARKDOWN, "html": folder / HTML}
+
+
 def write_reports(report: BenchReport, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / BENCH_JSON, report.model_dump(mode="json"))
@@ -28,7 +33,7 @@ def write_reports(report: BenchReport, folder: Path) -> dict[str, Path]:
         (folder / f"{name}.png").write_bytes(png)
     _write_text(folder / MARKDOWN, markdown(report, {name: f"{name}.png" for name in plots}))
     _write_text(folder / HTML, html_page(report, plots))
-    return {"json": folder / BENCH_JSON, "junit": folder / JUNIT, "markdown": folder / MARKDOWN, "html": folder / HTML}
+    return report_paths(folder)
 
 
 def _write_text(path: Path, text: str) -> None:
