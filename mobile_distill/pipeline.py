@@ -27,7 +27,8 @@ from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump
 from .data import PreparedData, load_data, load_transfer_texts
 from .distill import DISTILL_LOG, distill, distill_settings
 from .errors import GateFailure
-from .bench import bench_prepared, expand_artifacts
+from .bench import BenchReport, bench_prepared, expand_artifacts
+from .bench.schema import SCHEMA
 from .export import export_all, plan_exports
 from .gate import gate_student
 from .models import read_labels, resolve_model_path
@@ -74,7 +75,7 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
     gate_report: dict | None = None
     artifacts: list[Path] = field(default_factory=list)
-    bench_report: object | None = None  # bench.schema.BenchReport
+    bench_report: BenchReport | None = None
     report_paths: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
@@ -131,8 +132,8 @@ def run_recipe(recipe: Recipe) -> RunResult:
         if "bench" in recipe.stages and is_main_process():
             _bench_stage(recipe, data, teacher_path, layout, result)
     except GateFailure as failure:
-        if failure.report.get("kind") == "mobile-distill-bench":
-            result.bench_report = failure.report
+        if failure.report.get("kind") == SCHEMA:
+            result.bench_report = BenchReport.model_validate(failure.report)
         else:
             result.gate_report = failure.report
         raise
@@ -140,7 +141,7 @@ def run_recipe(recipe: Recipe) -> RunResult:
         if is_main_process():
             write_json(layout.summary, {"recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
                                         "gate": (result.gate_report or {}).get("verdict"),
-                                        "gate2": _bench_verdict(result.bench_report),
+                                        "gate2": result.bench_report.verdict if result.bench_report else None,
                                         "artifacts": [path.name for path in result.artifacts]})
     return result
 
@@ -191,9 +192,3 @@ def _bench_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout:
         result.bench_report, result.report_paths = bench_prepared(
             artifacts, data, layout.student, teacher, recipe.bench, recipe.gate2, recipe.data.max_length,
             layout.bench)
-
-
-def _bench_verdict(report) -> str | None:
-    if report is None:
-        return None
-    return report["verdict"] if isinstance(report, dict) else report.verdict
