@@ -113,10 +113,10 @@ def test_contract_check_fails_a_manifest_that_lies_and_a_swapped_tokenizer(expor
     assert "tokenise differently" in checks["tokenizer"].detail
 
 
-def _entry(precision: str, accuracy: float, agreement: float, role="artifact") -> ModelEntry:
+def _entry(precision: str, accuracy: float, agreement: float, role="artifact", rows=1000) -> ModelEntry:
     return ModelEntry(role=role, name=f"x-{precision}", target="onnx", precision=precision, path="x",
                       sequence_length=32, size_bytes=1,
-                      accuracy=Accuracy(rows=1000, accuracy=accuracy, macro_f1=accuracy, agreement_reference=agreement))
+                      accuracy=Accuracy(rows=rows, accuracy=accuracy, macro_f1=accuracy, agreement_reference=agreement))
 
 
 @pytest.mark.parametrize("precision,accuracy,agreement,passes", [
@@ -139,6 +139,18 @@ def test_chained_budget_fails_an_artifact_far_below_the_teacher():
     artifact.teacher_retention = 0.90 / 0.95
     verdict = judge_artifact(artifact, reference, teacher, Gate2Config(min_teacher_retention=0.96))
     assert verdict.status == "FAIL" and "retention vs teacher 0.9474 < 0.96" in verdict.reasons[0]
+
+
+@pytest.mark.parametrize("rows,warned", [(1000, []), (150, ["fp32"]), (60, ["fp32", "int8-dynamic"])])
+def test_gate2_warns_when_one_test_row_is_coarser_than_a_threshold(rows, warned):
+    from mobile_distill.bench.gate2 import resolution_warnings
+
+    report = BenchReport(created_at="now", device={}, data={}, settings={}, thresholds={},
+                         models=[_entry("fp32", 0.9, 1.0, "reference", rows), _entry("fp32", 0.9, 1.0, rows=rows),
+                                 _entry("int8-dynamic", 0.9, 1.0, rows=rows)])
+    warnings = resolution_warnings(report, Gate2Config())
+    assert [w.split("so for ")[1].split(" ")[0] for w in warnings] == warned  # 150 rows: 0.67 points > 0.5, < 1.0
+    assert all(f"{rows} test rows" in w for w in warnings)
 
 
 def test_every_registered_precision_has_gate2_thresholds():

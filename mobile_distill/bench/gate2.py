@@ -48,6 +48,7 @@ def apply_gate(report: BenchReport, config: Gate2Config) -> BenchReport:
             continue
         judge_one(report, entry, config)
     report.thresholds = config.model_dump(mode="json")
+    report.warnings = resolution_warnings(report, config)
     report.chain = chain_summary(report)
     report.verdict = overall_verdict(report)
     return report
@@ -72,3 +73,24 @@ def chain_summary(report: BenchReport) -> dict:
         chain["worst_artifact"] = worst.name
         chain["worst_artifact_retention"] = worst.teacher_retention
     return chain
+
+
+def resolution_warnings(report: BenchReport, config: Gate2Config) -> list[str]:
+    """A threshold finer than one test row is decided by a single borderline row, not by the model.
+
+    The gate still applies it (a user who set it gets it), but says so: a flaky FAIL on a small
+    split should point at the split, not send someone hunting a conversion bug.
+    """
+    reference = report.entry("reference")
+    rows = reference.accuracy.rows if reference and reference.accuracy else 0
+    if not rows:
+        return []
+    one_row = 100 / rows
+    warnings = []
+    for precision in sorted({entry.precision for entry in report.artifacts()} & set(config.max_accuracy_drop)):
+        drop, agreement = config.max_accuracy_drop[precision], config.min_agreement[precision]
+        if one_row > drop or 1 / rows > 1 - agreement:
+            warnings.append(f"{rows} test rows: one row is {one_row:.2f} points, so for {precision} (max drop {drop} "
+                            f"points, min agreement {agreement}) a single borderline row decides the verdict; "
+                            f"bench more rows or widen the {precision} thresholds")
+    return warnings

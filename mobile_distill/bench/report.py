@@ -121,6 +121,8 @@ def markdown(report: BenchReport, images: dict[str, str]) -> str:
         lines += ["", "## Failed or not run", ""]
         for entry, reasons in failures:
             lines.append(f"- **{entry.name}** ({entry.verdict.status}): " + "; ".join(reasons))
+    if report.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in report.warnings]
     if report.baseline:
         lines += ["", f"Baseline {report.baseline['path']}: {len(report.baseline['regressions'])} regression(s) "
                   f"over {report.baseline['compared']} models."]
@@ -137,6 +139,7 @@ def html_page(report: BenchReport, plots: dict[str, bytes]) -> str:
     body = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(row, COLUMNS)) + "</tr>" for row in table_rows(report))
     failures = "".join(f"<li><b>{html.escape(e.name)}</b> ({e.verdict.status}): {html.escape('; '.join(r))}</li>"
                        for e, r in _failures(report))
+    warnings = "".join(f"<li>{html.escape(warning)}</li>" for warning in report.warnings)
     images = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                      f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, png in plots.items())
     colour = COLOURS["PASS" if report.verdict == "PASS" else "FAIL"]
@@ -151,6 +154,7 @@ img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><b
 <p>Chain: {html.escape(_chain_line(report))}</p>
 <table><tr>{header}</tr>{body}</table>
 {'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
+{'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
 {images}
 </body></html>
 """
@@ -272,6 +276,8 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
     console = Console()
     console.print(table)
     console.print(f"chain: {_chain_line(report)}", soft_wrap=True)  # soft_wrap: never break a path in a CI log
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     if paths:
         console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name}, "
                       f"{paths['junit'].name})", soft_wrap=True)

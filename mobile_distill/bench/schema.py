@@ -21,6 +21,8 @@ of meaning bumps the version.
         verdict     PASS | FAIL | NOT RUN | REFERENCE, with the reasons
         diagnosis   what `diagnose` found when the artifact failed
       baseline      comparison with an earlier bench.json, when one was given
+      warnings      what makes the verdict less certain than it looks (e.g. a test split too small
+                    for a threshold to be resolved: one borderline row decides it)
       verdict       PASS when no artifact failed, or each failed one has a passing <name>-fallback
                     (NOT RUN is not a failure, and never a PASS)
 """
@@ -114,6 +116,7 @@ class BenchReport(_Model):
     chain: dict = {}
     models: list[ModelEntry]
     baseline: dict | None = None
+    warnings: list[str] = []
     verdict: Literal["PASS", "FAIL"] = "PASS"
 
     def artifacts(self) -> list[ModelEntry]:
