@@ -77,6 +77,7 @@ def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=Non
 
 FP16_LAYER = "bert.encoder.layer.0.output.dense"
 OUTLIER_LAYER = "bert.encoder.layer.0.intermediate.dense"
+ROW_OUTLIER_LAYER = "bert.encoder.layer.0.output.dense"
 
 
 def overflow_fp16(model) -> None:
@@ -103,6 +104,21 @@ def outlier_weight(model) -> None:
     norm.weight[0] = 0.0  # feature 0 of the FFN's input is exactly 0 on every token
     norm.bias[0] = 0.0
     model.get_submodule(OUTLIER_LAYER).weight[0, 0] = 1000.0
+
+
+def outlier_every_row(model) -> None:
+    """A huge weight in every output row of the first FFN output layer, on an input feature that is
+    always 0 (a GELU of a dead intermediate unit).
+
+    Every per-channel int8 scale is then set by the outlier (1000 / 127), so all other weights
+    round to 0 and the layer's output is lost; fp32 is unchanged. Unlike ``outlier_weight`` it
+    survives litert-torch, which folds a LayerNorm's scale into the next layer's weights (the
+    zeroed LayerNorm feature would zero the outlier there).
+    """
+    unit = model.get_submodule(OUTLIER_LAYER)
+    unit.weight[0] = 0.0
+    unit.bias[0] = 0.0
+    model.get_submodule(ROW_OUTLIER_LAYER).weight[:, 0] = 1000.0
 
 
 # --- mutations of exported ONNX artifacts ----------------------------------------------------

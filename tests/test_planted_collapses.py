@@ -189,6 +189,35 @@ def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_
     assert "auto-fallback: int8-fallback passes with" in original.verdict.reasons[-1]
 
 
+def test_destructive_tflite_quantization_layer_is_named_and_auto_fallback_repairs_it(tmp_path):
+    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_every_row))
+    artifact = export(model, "tflite", "int8-dynamic", tmp_path / "int8", ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
+    assert _gate_fails(_agreement(model, artifact), "int8-dynamic")
+    cause = _first_cause(artifact, model, "quantization-layer")
+    assert "FULLY_CONNECTED" in cause.summary and planted.ROW_OUTLIER_LAYER in cause.summary
+
+    labels = _reference(model).argmax(-1)
+    settings = BenchConfig(timing=False, diagnose=False, auto_fallback=True)
+    report = run_bench([artifact], TEXTS, labels, model, None, settings, Gate2Config(), seq_len=REFERENCE_LEN,
+                       calibration_texts=TRAIN)
+    original, replacement = report.artifacts()
+    assert original.verdict.status == "FAIL" and replacement.verdict.status == "PASS" and report.verdict == "PASS"
+    worst = original.fallback["ranking"][0]  # layer_sensitivity's ranking
+    assert worst["module"] == planted.ROW_OUTLIER_LAYER and worst["error"] > 0.5
+    kept = original.fallback["kept_float"]
+    assert kept[0] == worst["node"]  # the output tensor name, which ai-edge-quantizer's recipe scopes match
+    assert read_manifest(tmp_path / "int8-fallback").quantization["kept_float"] == kept
+    assert f"({planted.ROW_OUTLIER_LAYER}" in original.verdict.reasons[-1]  # the note names modules, not scopes
+
+
+def test_tflite_keep_float_rejects_an_unknown_tensor(plain, tmp_path):
+    options = ExportOptions(seq_len=SEQ_LEN, keep_float=("no/such/tensor",))
+    message = _one_line(lambda: export(plain, "tflite", "int8-dynamic", tmp_path / "x", options, TRAIN, TEXTS[:8]),
+                        ConfigError)
+    assert "keep_float: 'no/such/tensor' is not a tensor of this TFLite model" in message
+    assert not (tmp_path / "x").exists()
+
+
 def _requantized(model, artifact, tmp_path, exclude: list[str]):
     """The artifact's int8 model exported again with ``exclude`` kept in float."""
     import onnx
@@ -212,8 +241,7 @@ def test_healthy_artifacts_have_no_cause(plain, tmp_path, target):
     assert statuses["input-binding"] == statuses["attention-mask"] == statuses["tokenizer"] == "clear"
     assert set(result.accuracy) == {"artifact", "reference"} and not result.notes
     layers = next(check for check in result.checks if check.name == "layers")
-    expected = "not quantized" if target == "onnx" else "per-layer comparison is implemented for ONNX"
-    assert expected in layers.summary
+    assert "not quantized" in layers.summary
     assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["causes"] == []
 
 

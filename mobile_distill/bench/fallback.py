@@ -1,8 +1,9 @@
 """Accuracy-aware quantization fallback (``--auto-fallback``).
 
-When an int8 ONNX artifact fails gate 2, rank its quantized nodes by the error each adds
-(diagnose.layer_sensitivity, a per-layer comparison with a float twin), keep the top 1, 2, 4, ...
-in float, re-export from the same checkpoint with the same options, and judge each attempt with
+When an int8 artifact of a target with a per-layer comparison (ONNX, TFLite; see
+``diagnose.layers.LAYER_TARGETS``) fails gate 2, rank its quantized layers by the error each adds
+(diagnose.layer_sensitivity, a per-layer comparison with a float twin in the same runtime), keep
+the top 1, 2, 4, ... in float (``ExportOptions.keep_float``, in the target's own names), re-export from the same checkpoint with the same options, and judge each attempt with
 the same gate, until one passes or every quantized node is float. The passing attempt joins the
 bench as ``<name>-fallback`` (speed and memory measured like any artifact), so its size and
 latency cost sits beside the failed original in the report.
@@ -27,7 +28,9 @@ SENSITIVITY_TEXTS = 32  # per-layer comparison runs text by text: a few dozen ra
 
 
 def can_fall_back(entry: ModelEntry) -> bool:
-    return (entry.role == "artifact" and entry.target == "onnx" and entry.precision.startswith("int8")
+    from ..diagnose.layers import LAYER_TARGETS
+
+    return (entry.role == "artifact" and entry.target in LAYER_TARGETS and entry.precision.startswith("int8")
             and entry.status == "ran" and entry.verdict is not None and entry.verdict.status == "FAIL")
 
 
@@ -78,7 +81,9 @@ def _schedule(count: int) -> list[int]:
 def note(record: dict, original: ModelEntry, replacement: ModelEntry | None) -> str:
     if replacement is None:
         return f"auto-fallback: no attempt passed ({len(record['attempts'])} tried, up to every quantized node in float)"
-    return (f"auto-fallback: {replacement.name} passes with {len(record['kept_float'])} node(s) in float "
-            f"({', '.join(record['kept_float'][:4])}{', ...' if len(record['kept_float']) > 4 else ''}); "
+    kept = record["kept_float"]
+    modules = {item["node"]: item["module"] for item in record["ranking"]}
+    shown = [modules.get(name) or name for name in kept[:4]]  # TFLite's handles are whole scope paths
+    return (f"auto-fallback: {replacement.name} passes with {len(kept)} node(s) in float "
+            f"({', '.join(shown)}{', ...' if len(kept) > 4 else ''}); "
             f"size {original.size_bytes / 1e6:.1f} -> {replacement.size_bytes / 1e6:.1f} MB")
-

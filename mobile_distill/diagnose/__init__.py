@@ -37,11 +37,11 @@ padding-length  Texts longer than the artifact's sequence length are cut; whethe
 fp16-overflow   For artifacts that compute in fp16 (ONNX fp16, Core ML fp16 compute): the
                 reference's activations, via forward hooks, against fp16's 65504; the modules
                 that pass it are named.
-layers          For quantized ONNX artifacts (quantization-layer): every intermediate tensor
-                against an fp32 ONNX export of the reference, the first one (in topological
-                order) that diverges, and the quantized nodes ranked by the error they add
-                (`layer_sensitivity`, for keeping the worst ones in float). Other formats:
-                skipped, said plainly.
+layers          For quantized ONNX and TFLite artifacts (quantization-layer): every
+                intermediate tensor against an fp32 export of the reference to the same format,
+                run in the same runtime, the first one (in execution order) that diverges, and
+                the quantized nodes ranked by the error they add (`layer_sensitivity`, for
+                keeping the worst ones in float). Other formats: skipped, said plainly.
 
 A counterfactual only counts when the match is beyond chance (Cohen's kappa >= 0.5): a feed
 that makes the reference predict one class everywhere "agrees" with an artifact that has

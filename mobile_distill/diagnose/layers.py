@@ -1,5 +1,9 @@
-"""Per-layer comparison of an ONNX artifact with an fp32 ONNX export of its reference: the first
-tensor where the artifact leaves the float model, and which quantized nodes add the most error.
+"""Per-layer comparison of a quantized artifact with an fp32 export of its reference to the same
+format: the first tensor where the artifact leaves the float model, and which quantized nodes add
+the most error. ``compare_layers`` picks the target's comparison; ONNX's is here, TFLite's in
+``layers_tflite``. Each ranks nodes under the names its exporter's ``keep_float`` takes.
+
+ONNX:
 
 Why tensor names can be matched: the fp32 twin is made by the same exporter from the same
 checkpoint, and onnxruntime's quantizers keep the activation names of the float graph
@@ -38,6 +42,7 @@ from .report import Cause, Outcome, clear, found, skipped
 # (layer 0's FFN), 1.0 at a layer whose per-tensor int8 weights round to zero.
 DIVERGED = 0.3
 LAYER_TEXTS = 16
+LAYER_TARGETS = ("onnx", "tflite")  # the targets whose quantized layers can be compared and kept float
 QUANT_OPS = frozenset({
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
     "QLinearMatMul", "QLinearConv", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QAttention",
@@ -76,18 +81,30 @@ class LayerComparison:
 
 def layer_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str],
                       threads: int | None = None) -> list[NodeSensitivity]:
-    """The quantized nodes of an ONNX artifact, the most error-adding first (for --auto-fallback)."""
+    """The quantized layers of an artifact, the most error-adding first (for --auto-fallback).
+    Each ``node`` is the name ``ExportOptions.keep_float`` takes for the artifact's target."""
     return compare_layers(artifact_dir, reference_dir, texts, threads).sensitivity
 
 
 def compare_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], threads: int | None = None,
                    threshold: float = DIVERGED) -> LayerComparison:
+    """The per-layer comparison of the artifact's target (see ``LAYER_TARGETS``)."""
+    target = read_manifest(Path(artifact_dir)).target
+    if target == "onnx":
+        return compare_onnx_layers(artifact_dir, reference_dir, texts, threads, threshold)
+    if target == "tflite":
+        from .layers_tflite import compare_tflite_layers
+
+        return compare_tflite_layers(artifact_dir, reference_dir, texts, threads, threshold)
+    raise ConfigError(f"{artifact_dir}: per-layer comparison is implemented for {', '.join(LAYER_TARGETS)} "
+                      f"artifacts (this is {target})")
+
+
+def compare_onnx_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], threads: int | None = None,
+                        threshold: float = DIVERGED) -> LayerComparison:
     import onnx
 
     manifest = read_manifest(Path(artifact_dir))
-    if manifest.target != "onnx":
-        raise ConfigError(f"{artifact_dir}: per-layer comparison is implemented for ONNX artifacts only "
-                          f"(this is {manifest.target})")
     if not texts:
         raise ConfigError(f"layer comparison of {artifact_dir}: no texts given")
     check_model_folder(Path(reference_dir))
@@ -248,8 +265,8 @@ def module_of(node: str) -> str:
 
 def check_layers(probe: Probe) -> Outcome:
     manifest = probe.manifest
-    if manifest.target != "onnx":
-        return skipped(f"per-layer comparison is implemented for ONNX (this is {manifest.target})")
+    if manifest.target not in LAYER_TARGETS:
+        return skipped(f"per-layer comparison is implemented for {', '.join(LAYER_TARGETS)} (this is {manifest.target})")
     if not manifest.precision.startswith("int8"):
         return skipped(f"the artifact is not quantized ({manifest.precision})")
     comparison = compare_layers(probe.artifact_dir, probe.reference_dir, probe.sample, probe.threads)
@@ -261,9 +278,9 @@ def check_layers(probe: Probe) -> Outcome:
         return skipped("the artifact shares no tensor names with an fp32 export of the reference")
     if comparison.first is None:
         worst = max(comparison.tensors, key=lambda t: t.error)
-        blame = (f"; the quantized node adding the most is '{top[0].node}' (+{top[0].added_error:.3f})" if top else "")
+        blame = f"; the quantized node adding the most is {_short(top[0])} (+{top[0].added_error:.3f})" if top else ""
         return clear(f"no tensor's relative error exceeds {comparison.threshold} (largest {worst.error:.3f} at "
-                     f"{worst.tensor}, of {len(comparison.tensors)} compared){blame}", detail)
+                     f"{_clip(worst.tensor)}, of {len(comparison.tensors)} compared){blame}", detail)
     return found(Cause("quantization-layer", _summary(comparison), detail), detail=detail)
 
 
@@ -272,12 +289,30 @@ def _summary(comparison: LayerComparison) -> str:
     worst = ranking[0] if ranking else None
     if worst is not None and worst.output == first.tensor:
         upstream = worst.error - worst.added_error
-        nxt = f" (next: {ranking[1].node} +{ranking[1].added_error:.2f})" if len(ranking) > 1 else ""
-        return (f"int8 quantization breaks at node '{worst.node}' ({worst.op_type}"
-                f"{', module ' + worst.module if worst.module else ''}): relative error {worst.error:.2f} at its "
+        nxt = f" (next: {_short(ranking[1])} +{ranking[1].added_error:.2f})" if len(ranking) > 1 else ""
+        return (f"int8 quantization breaks at {_label(worst)}: relative error {worst.error:.2f} at its "
                 f"output vs {upstream:.2f} at its input, the most error added by any of the {len(ranking)} "
                 f"quantized nodes{nxt}")
-    blame = (f"; the quantized node adding the most error is '{worst.node}' (+{worst.added_error:.2f})"
+    blame = (f"; the quantized node adding the most error is {_short(worst)} (+{worst.added_error:.2f})"
              if worst is not None else "")
-    return (f"the artifact first diverges from its fp32 twin at tensor '{first.tensor}' (node '{first.node}', "
-            f"{first.op_type}): relative error {first.error:.2f} > {comparison.threshold}{blame}")
+    return (f"the artifact first diverges from its fp32 twin at tensor '{_clip(first.tensor)}' (node "
+            f"'{_clip(first.node)}', {first.op_type}): relative error {first.error:.2f} > {comparison.threshold}{blame}")
+
+
+# TFLite's handles are whole module-scope paths (hundreds of characters): a summary names the
+# module instead, and the detail's ranking keeps the full handle that keep_float takes.
+LONG_NAME = 120
+
+
+def _label(item: NodeSensitivity) -> str:
+    if len(item.node) > LONG_NAME and item.module:
+        return f"module {item.module} ({item.op_type})"
+    return f"node '{item.node}' ({item.op_type}{', module ' + item.module if item.module else ''})"
+
+
+def _short(item: NodeSensitivity) -> str:
+    return item.module if len(item.node) > LONG_NAME and item.module else f"'{_clip(item.node)}'"
+
+
+def _clip(name: str) -> str:
+    return name if len(name) <= LONG_NAME else "..." + name[-LONG_NAME:]

@@ -11,11 +11,13 @@ BERT text-classifier metadata that MediaPipe Tasks reads.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError
 from .artifact import TensorSpec, write_vocab
 from .context import ExportContext, ExportedModel
 
@@ -97,10 +99,34 @@ def _quantize(source: Path, target: Path, context: ExportContext) -> dict:
         details = {"scheme": "int8-dynamic-range", "recipe": "dynamic_wi8_afp32"}
     else:
         details = _static_int8_recipe(engine, TFLOperationName, AlgorithmName)
+    if precision.startswith("int8"):
+        details["kept_float"] = _keep_float(engine, source, context.options.keep_float, TFLOperationName, AlgorithmName)
+    if precision == "int8-static":
         calibration = _calibrate(source, engine, context)
         details["calibration_texts"] = len(context.calibration_texts())
     engine.quantize(calibration, enable_progress_report=False).export_model(str(target), overwrite=True)
     return {**details, "tool": "ai_edge_quantizer"}
+
+
+def _keep_float(engine, source: Path, names: tuple[str, ...], op, algorithm) -> list[str]:
+    """Leave the ops writing these tensors unquantized (auto-fallback's most sensitive ones).
+
+    ai-edge-quantizer scopes a recipe entry by a regex over the op's output tensor names joined
+    with ';' (plus a trailing ';'); the latest matching entry wins, so these go last.
+    """
+    if not names:
+        return []
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
+
+    graph = flatbuffer.read_model(str(source)).subgraphs[0]
+    known = {flatbuffer.get_tensor_name(tensor) for tensor in graph.tensors}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"keep_float: {unknown[0]!r} is not a tensor of this TFLite model; keep_float takes the "
+                          f"output tensor names the TFLite layer comparison ranks (mobile-distill diagnose)")
+    for name in names:
+        engine.update_quantization_recipe(f"^{re.escape(name)};$", op.ALL_SUPPORTED, algorithm_key=algorithm.NO_QUANTIZE)
+    return list(names)
 
 
 def _static_int8_recipe(engine, op, algorithm) -> dict:

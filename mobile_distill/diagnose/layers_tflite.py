@@ -1,0 +1,201 @@
+"""Per-layer comparison of a TFLite artifact with an fp32 TFLite export of its reference: the
+first tensor where the artifact leaves the float model, and which quantized ops add the most error.
+
+Both files run in the TFLite interpreter itself, with every intermediate tensor preserved
+(ai-edge-quantizer's interpreter helpers, the ones its own ``validate()`` uses; XNNPACK off,
+because a delegated subgraph keeps no intermediate tensors). ai-edge-quantizer's
+``compare_model`` is not used directly: it averages one metric per sample, and a relative error
+needs the error and the norm summed over the texts separately.
+
+Why tensors can be matched by name: the fp32 twin is converted by the same exporter from the
+same checkpoint, and ai-edge-quantizer rewrites ops in place, keeping every activation's name
+(measured on BERT: an int8 FULLY_CONNECTED writes the same output tensor as the float one). An
+op counts as quantized when one of its inputs is int8 (dynamic range: the weights; static: the
+weights and the activation from a QUANTIZE op). Its handle is its output tensor's name, which is
+what ai-edge-quantizer's recipe scopes match, so ``ExportOptions.keep_float`` takes it as is.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..export.artifact import read_manifest
+from ..models import check_model_folder, load_tokenizer
+from .layers import DIVERGED, LAYER_TEXTS, LayerComparison, NodeSensitivity, TensorError
+
+QUANTIZED_TYPES = frozenset({3, 9, 17})  # TensorType UINT8, INT8, INT4
+NOT_RANKED = frozenset({"QUANTIZE", "DEQUANTIZE"})  # they move values between types; the op they serve is ranked
+SIGNATURE = "serving_default"
+
+
+@dataclass(frozen=True)
+class _Op:
+    op_type: str
+    inputs: tuple[str, ...]  # activations only (constants dropped)
+    outputs: tuple[str, ...]
+    quantized: bool
+
+
+def compare_tflite_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], threads: int | None = None,
+                          threshold: float = DIVERGED) -> LayerComparison:
+    manifest = read_manifest(Path(artifact_dir))
+    if not texts:
+        raise ConfigError(f"layer comparison of {artifact_dir}: no texts given")
+    check_model_folder(Path(reference_dir))
+    artifact = Path(artifact_dir) / manifest.model_file
+    with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
+        twin = _float_twin(Path(reference_dir), manifest.sequence_length, texts, Path(scratch))
+        ops = _ops(artifact)
+        errors = _relative_errors(twin, artifact, _feeds(reference_dir, texts, manifest.sequence_length), threads)
+    tensors = [TensorError(out, out, op.op_type, errors[out]) for op in ops for out in op.outputs if out in errors]
+    first = next((t for t in tensors if t.error > threshold), None)
+    return LayerComparison(tensors, _rank(ops, errors, _module_names(Path(reference_dir))), first, threshold)
+
+
+def tflite_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str],
+                       threads: int | None = None) -> list[NodeSensitivity]:
+    """The quantized ops of a TFLite artifact, the most error-adding first (for --auto-fallback)."""
+    return compare_tflite_layers(artifact_dir, reference_dir, texts, threads).sensitivity
+
+
+def _float_twin(reference_dir: Path, seq_len: int, texts: list[str], scratch: Path) -> bytes:
+    from ..export import ExportOptions, export
+
+    folder = export(reference_dir, "tflite", "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len),
+                    texts=list(texts[:16]), golden_texts=list(texts[:16]))
+    return (folder / "model.tflite").read_bytes()
+
+
+def _ops(path: Path) -> list[_Op]:
+    """The main subgraph's ops in execution order, with tensor names."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
+
+    model = flatbuffer.read_model(str(path))
+    graph = model.subgraphs[0]  # the exporter writes one subgraph: the serving_default signature
+
+    def constant(index: int) -> bool:
+        data = model.buffers[graph.tensors[index].buffer].data
+        return data is not None and len(data) > 0
+
+    def name(index: int) -> str:
+        return flatbuffer.get_tensor_name(graph.tensors[index])
+
+    ops = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex].builtinCode
+        op_type = getattr(flatbuffer.TFL_OP_CODE_TO_NAME.get(code), "value", str(code))
+        inputs = [i for i in op.inputs if i >= 0]
+        ops.append(_Op(op_type, tuple(name(i) for i in inputs if not constant(i)), tuple(name(i) for i in op.outputs),
+                       any(graph.tensors[i].type in QUANTIZED_TYPES for i in inputs)))
+    return ops
+
+
+def _feeds(reference_dir: Path, texts: list[str], seq_len: int) -> list[dict[str, np.ndarray]]:
+    """Padded to the static length, as the artifact always sees text."""
+    from ..export.tflite import INPUT_NAMES
+
+    tokenizer = load_tokenizer(Path(reference_dir))
+    feeds = []
+    for text in texts[:LAYER_TEXTS]:
+        encoded = tokenizer([text], padding="max_length", truncation=True, max_length=seq_len,
+                            return_token_type_ids=True, return_tensors="np")
+        feeds.append({name: encoded[name].astype(np.int32) for name in INPUT_NAMES})
+    return feeds
+
+
+def _relative_errors(twin: bytes, artifact: Path, feeds, threads: int | None) -> dict[str, float]:
+    """||artifact - float|| / ||float|| per shared activation tensor, summed over the feeds."""
+    from ai_edge_quantizer.utils import tfl_interpreter_utils as interpreters
+
+    runs = []
+    for model in (twin, artifact.read_bytes()):
+        interpreter = interpreters.create_tfl_interpreter(model, use_xnnpack=False, num_threads=threads or 1,
+                                                          preserve_all_tensors=True)
+        subgraph = interpreters.get_signature_main_subgraph_index(interpreter, SIGNATURE)
+        runs.append((interpreter, subgraph, interpreters.get_tensor_name_to_details_map(interpreter, subgraph)))
+    (theirs, theirs_graph, theirs_details), (ours, ours_graph, ours_details) = runs
+    shared = [name for name, detail in theirs_details.items()
+              if name in ours_details and np.issubdtype(detail["dtype"], np.floating)]
+    square_error, square_norm = dict.fromkeys(shared, 0.0), dict.fromkeys(shared, 0.0)
+    for feed in feeds:
+        interpreters.invoke_interpreter_signature(theirs, feed, SIGNATURE)
+        interpreters.invoke_interpreter_signature(ours, feed, SIGNATURE)
+        for name in list(square_error):
+            b = interpreters.get_tensor_data(theirs, theirs_details[name], theirs_graph).astype(np.float64)
+            a = interpreters.get_tensor_data(ours, ours_details[name], ours_graph).astype(np.float64)
+            if a.shape != b.shape:
+                del square_error[name]
+                continue
+            square_error[name] += float(np.sum((a - b) ** 2))
+            square_norm[name] += float(np.sum(b ** 2))
+    errors = {}
+    for name, error in square_error.items():
+        value = np.sqrt(error / square_norm[name]) if square_norm[name] > 0 else (0.0 if error == 0 else 1.0)
+        errors[name] = float(np.nan_to_num(value, nan=np.inf))
+    return errors
+
+
+def _rank(ops: list[_Op], errors: dict[str, float], modules: list[str]) -> list[NodeSensitivity]:
+    """Quantized ops by the error they add: at their output minus the worst of their float inputs
+    (an input the twin lacks, such as a QUANTIZE op's int8 output, is traced back to one it has)."""
+    producers = {out: op for op in ops for out in op.outputs}
+    ranked = []
+    for op in ops:
+        out = op.outputs[0] if op.outputs else None
+        if not op.quantized or op.op_type in NOT_RANKED or out not in errors:
+            continue
+        upstream = max((_upstream_error(name, producers, errors) for name in op.inputs), default=0.0)
+        ranked.append(NodeSensitivity(out, op.op_type, module_of(out, modules), out, errors[out], errors[out] - upstream))
+    return sorted(ranked, key=lambda item: -item.added_error)
+
+
+def _upstream_error(name: str, producers: dict[str, _Op], errors: dict[str, float]) -> float:
+    seen = set()
+    stack = [name]
+    found = []
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in errors:
+            found.append(errors[current])
+        elif current in producers:
+            stack.extend(producers[current].inputs)
+    return max(found, default=0.0)
+
+
+def _module_names(reference_dir: Path) -> list[str]:
+    """The reference's module paths, from its safetensors keys (no model load)."""
+    from safetensors import safe_open
+
+    with safe_open(str(reference_dir / "model.safetensors"), framework="np") as weights:
+        return sorted({key.rsplit(".", 1)[0] for key in weights.keys()})
+
+
+def module_of(tensor: str, modules: list[str]) -> str:
+    """'.../BertLayer_0/...BertIntermediate_intermediate/torch.nn.modules.linear.Linear_dense;1' ->
+    'bert.encoder.layer.0.intermediate.dense'; '' when no module of the reference matches.
+
+    litert-torch names tensors by the module scope: '<class>_<attribute>' per level, without the
+    ModuleList's own attribute ('layer'); the reference's module paths fill that gap. A tensor
+    several modules wrote has their scopes joined by ';;': the last one that names a module wins.
+    """
+    for scope in reversed(tensor.split(";;")):
+        parts = [segment.rsplit(".", 1)[-1].split(";")[0].split("_", 1)[-1] for segment in scope.split("/")]
+        parts = [part for part in parts[2:] if part and part != "model"]  # _NamedIO, the export wrapper, its HF model
+        matches = [module for module in modules
+                   if parts and module.split(".")[-1] == parts[-1] and _subsequence(parts, module.split("."))]
+        if matches:
+            return min(matches, key=len)
+    return ""
+
+
+def _subsequence(parts: list[str], path: list[str]) -> bool:
+    remaining = iter(path)
+    return all(part in remaining for part in parts) and len(path) - len(parts) <= path.count("layer")
