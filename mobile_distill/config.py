@@ -158,7 +158,8 @@ class ExportOptions(QuantizationOptions):
 
     seq_len: int = Field(128, ge=8, le=4096, description="sequence length (static targets accept only this)")
     keep_float: tuple[str, ...] = Field(
-        (), description="ONNX node names to leave unquantized (auto-fallback fills this with the most sensitive ones)")
+        (), description="layers to leave unquantized, in the target's own names: ONNX node names, TFLite output "
+                        "tensor names, ExecuTorch module names (auto-fallback fills this with the most sensitive ones)")
 
 
 class ExportConfig(QuantizationOptions):

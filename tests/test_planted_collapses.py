@@ -210,11 +210,13 @@ def test_destructive_tflite_quantization_layer_is_named_and_auto_fallback_repair
     assert f"({planted.ROW_OUTLIER_LAYER}" in original.verdict.reasons[-1]  # the note names modules, not scopes
 
 
-def test_tflite_keep_float_rejects_an_unknown_tensor(plain, tmp_path):
-    options = ExportOptions(seq_len=SEQ_LEN, keep_float=("no/such/tensor",))
-    message = _one_line(lambda: export(plain, "tflite", "int8-dynamic", tmp_path / "x", options, TRAIN, TEXTS[:8]),
+@pytest.mark.parametrize("target,kind", [("onnx", "node"), ("tflite", "tensor")])
+def test_keep_float_rejects_an_unknown_name(plain, tmp_path, target, kind):
+    """The quantizers skip unknown names silently: a typo would quantize every layer."""
+    options = ExportOptions(seq_len=SEQ_LEN, keep_float=("no/such/layer",))
+    message = _one_line(lambda: export(plain, target, "int8-dynamic", tmp_path / "x", options, TRAIN, TEXTS[:8]),
                         ConfigError)
-    assert "keep_float: 'no/such/tensor' is not a tensor of this TFLite model" in message
+    assert f"keep_float: 'no/such/layer' is not a {kind} of this" in message
     assert not (tmp_path / "x").exists()
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .context import ExportContext, ExportedModel
+from ..errors import ConfigError
 from .artifact import TensorSpec
+from .context import ExportContext, ExportedModel
 
 OPSET = 17
 _FILE = "model.onnx"
@@ -63,6 +64,7 @@ def _quantize_dynamic(context: ExportContext, path: Path) -> dict:
 
     weight_type = {"qint8": QuantType.QInt8, "quint8": QuantType.QUInt8}[context.options.onnx_weight_type]
     staged = _pre_process(path)
+    _check_keep_float(staged, context.options.keep_float)
     quantize_dynamic(str(staged), str(path), weight_type=weight_type, per_channel=context.options.per_channel,
                      nodes_to_exclude=list(context.options.keep_float))
     staged.unlink()
@@ -83,6 +85,19 @@ def _pre_process(path: Path) -> Path:
     return staged
 
 
+def _check_keep_float(path: Path, names: tuple[str, ...]) -> None:
+    """onnxruntime skips unknown names in nodes_to_exclude silently: a typo would quantize everything."""
+    if not names:
+        return
+    import onnx
+
+    known = {node.name for node in onnx.load(str(path), load_external_data=False).graph.node}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ConfigError(f"keep_float: {unknown[0]!r} is not a node of this ONNX model; keep_float takes the node "
+                          f"names the ONNX layer comparison ranks (mobile-distill diagnose)")
+
+
 class _Calibration:
     """onnxruntime's CalibrationDataReader protocol over real tokenized texts, one text at a time."""
 
@@ -99,6 +114,7 @@ def _quantize_static(context: ExportContext, path: Path) -> dict:
     texts = context.calibration_texts()
     batches = [{name: tensor.numpy() for name, tensor in context.encode([text], torch.int64).items()} for text in texts]
     staged = _pre_process(path)
+    _check_keep_float(staged, context.options.keep_float)
     quantize_static(
         str(staged), str(path), _Calibration(batches), quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=context.options.per_channel,
