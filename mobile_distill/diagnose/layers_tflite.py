@@ -36,7 +36,8 @@ SIGNATURE = "serving_default"
 @dataclass(frozen=True)
 class _Op:
     op_type: str
-    inputs: tuple[str, ...]  # activations only (constants dropped)
+    inputs: tuple[str, ...]  # activations only
+    constants: tuple[str, ...]  # weights: named by the module that owns them, unlike joined activation scopes
     outputs: tuple[str, ...]
     quantized: bool
 
@@ -54,7 +55,8 @@ def compare_tflite_layers(artifact_dir: Path, reference_dir: Path, texts: list[s
         errors = _relative_errors(twin, artifact, _feeds(reference_dir, texts, manifest.sequence_length), threads)
     tensors = [TensorError(out, out, op.op_type, errors[out]) for op in ops for out in op.outputs if out in errors]
     first = next((t for t in tensors if t.error > threshold), None)
-    return LayerComparison(tensors, _rank(ops, errors, _module_names(Path(reference_dir))), first, threshold)
+    modules = _weight_owners(twin, Path(reference_dir))
+    return LayerComparison(tensors, _rank(ops, errors, modules), first, threshold)
 
 
 def tflite_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str],
@@ -75,7 +77,7 @@ def _ops(path: Path) -> list[_Op]:
     """The main subgraph's ops in execution order, with tensor names."""
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
 
-    model = flatbuffer.read_model(str(path))
+    model = flatbuffer.read_model(Path(path))
     graph = model.subgraphs[0]  # the exporter writes one subgraph: the serving_default signature
 
     def constant(index: int) -> bool:
@@ -90,8 +92,8 @@ def _ops(path: Path) -> list[_Op]:
         code = model.operatorCodes[op.opcodeIndex].builtinCode
         op_type = getattr(flatbuffer.TFL_OP_CODE_TO_NAME.get(code), "value", str(code))
         inputs = [i for i in op.inputs if i >= 0]
-        ops.append(_Op(op_type, tuple(name(i) for i in inputs if not constant(i)), tuple(name(i) for i in op.outputs),
-                       any(graph.tensors[i].type in QUANTIZED_TYPES for i in inputs)))
+        ops.append(_Op(op_type, tuple(name(i) for i in inputs if not constant(i)), tuple(name(i) for i in inputs if constant(i)),
+                       tuple(name(i) for i in op.outputs), any(graph.tensors[i].type in QUANTIZED_TYPES for i in inputs)))
     return ops
 
 
@@ -140,17 +142,19 @@ def _relative_errors(twin: bytes, artifact: Path, feeds, threads: int | None) ->
     return errors
 
 
-def _rank(ops: list[_Op], errors: dict[str, float], modules: list[str]) -> list[NodeSensitivity]:
+def _rank(ops: list[_Op], errors: dict[str, float], owners: dict[str, str]) -> list[NodeSensitivity]:
     """Quantized ops by the error they add: at their output minus the worst of their float inputs
     (an input the twin lacks, such as a QUANTIZE op's int8 output, is traced back to one it has)."""
     producers = {out: op for op in ops for out in op.outputs}
+    modules = sorted(set(owners.values()))
     ranked = []
     for op in ops:
         out = op.outputs[0] if op.outputs else None
         if not op.quantized or op.op_type in NOT_RANKED or out not in errors:
             continue
         upstream = max((_upstream_error(name, producers, errors) for name in op.inputs), default=0.0)
-        ranked.append(NodeSensitivity(out, op.op_type, module_of(out, modules), out, errors[out], errors[out] - upstream))
+        module = next((owners[name] for name in op.constants if name in owners), None) or module_of(out, modules)
+        ranked.append(NodeSensitivity(out, op.op_type, module, out, errors[out], errors[out] - upstream))
     return sorted(ranked, key=lambda item: -item.added_error)
 
 
@@ -170,12 +174,42 @@ def _upstream_error(name: str, producers: dict[str, _Op], errors: dict[str, floa
     return max(found, default=0.0)
 
 
-def _module_names(reference_dir: Path) -> list[str]:
-    """The reference's module paths, from its safetensors keys (no model load)."""
+def _weight_owners(twin: bytes, reference_dir: Path) -> dict[str, str]:
+    """Constant tensor name -> the reference module whose weight it is, by value.
+
+    Names alone are ambiguous: litert-torch names DistilBERT's k_lin and v_lin weights after the
+    attention block only, and joins scopes into the names of their outputs. Values are not:
+    a weight is the module's own, or (when the converter folded the preceding LayerNorm's scale
+    into it, measured on q/k/v and the FFN input of BERT and DistilBERT) the module's times one
+    factor per input column. Every module path is also returned, for ``module_of``.
+    """
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
     from safetensors import safe_open
 
     with safe_open(str(reference_dir / "model.safetensors"), framework="np") as weights:
-        return sorted({key.rsplit(".", 1)[0] for key in weights.keys()})
+        arrays = {key.rsplit(".", 1)[0]: weights.get_tensor(key).astype(np.float32) for key in weights.keys()}
+    matrices = {module: array for module, array in arrays.items() if array.ndim == 2}
+    model = flatbuffer.read_model(twin)
+    owners = {name: name for name in arrays}
+    for tensor in model.subgraphs[0].tensors:
+        data = flatbuffer.get_tensor_data(tensor, model.buffers)
+        if data is None or data.ndim != 2 or data.dtype != np.float32:
+            continue
+        owner = next((module for module, weight in matrices.items() if _same_up_to_column_scale(data, weight)), None)
+        if owner is not None:
+            owners[flatbuffer.get_tensor_name(tensor)] = owner
+    return owners
+
+
+def _same_up_to_column_scale(folded: np.ndarray, weight: np.ndarray) -> bool:
+    if folded.shape != weight.shape:
+        return False
+    if np.array_equal(folded, weight):
+        return True
+    usable = np.abs(weight) > 1e-6
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.nanmedian(np.where(usable, folded / weight, np.nan), axis=0)
+    return bool(np.all(np.isfinite(scale)) and np.allclose(folded, weight * scale, rtol=1e-3, atol=1e-6))
 
 
 def module_of(tensor: str, modules: list[str]) -> str:

@@ -118,7 +118,7 @@ def _keep_float(engine, source: Path, names: tuple[str, ...], op, algorithm) -> 
         return []
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
 
-    graph = flatbuffer.read_model(str(source)).subgraphs[0]
+    graph = flatbuffer.read_model(Path(source)).subgraphs[0]
     known = {flatbuffer.get_tensor_name(tensor) for tensor in graph.tensors}
     unknown = [name for name in names if name not in known]
     if unknown:
