@@ -1,6 +1,6 @@
 """Accuracy-aware quantization fallback (``--auto-fallback``).
 
-When an int8 artifact of a target with a per-layer comparison (ONNX, TFLite; see
+When an int8 artifact of a target with a per-layer comparison (ONNX, TFLite, ExecuTorch; see
 ``diagnose.layers.LAYER_TARGETS``) fails gate 2, rank its quantized layers by the error each adds
 (diagnose.layer_sensitivity, a per-layer comparison with a float twin in the same runtime), keep
 the top 1, 2, 4, ... in float (``ExportOptions.keep_float``, in the target's own names), re-export from the same checkpoint with the same options, and judge each attempt with

@@ -41,7 +41,9 @@ layers          For quantized ONNX and TFLite artifacts (quantization-layer): ev
                 intermediate tensor against an fp32 export of the reference to the same format,
                 run in the same runtime, the first one (in execution order) that diverges, and
                 the quantized nodes ranked by the error they add (`layer_sensitivity`, for
-                keeping the worst ones in float). Other formats: skipped, said plainly.
+                keeping the worst ones in float). ExecuTorch int8: every quantized Linear's
+                output in the PT2E simulation the .pte was lowered from (its XNNPACK delegate
+                exposes no intermediate tensor). Core ML: skipped, said plainly.
 
 A counterfactual only counts when the match is beyond chance (Cohen's kappa >= 0.5): a feed
 that makes the reference predict one class everywhere "agrees" with an artifact that has

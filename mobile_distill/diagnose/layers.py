@@ -1,7 +1,8 @@
 """Per-layer comparison of a quantized artifact with an fp32 export of its reference to the same
 format: the first tensor where the artifact leaves the float model, and which quantized nodes add
 the most error. ``compare_layers`` picks the target's comparison; ONNX's is here, TFLite's in
-``layers_tflite``. Each ranks nodes under the names its exporter's ``keep_float`` takes.
+``layers_tflite``, ExecuTorch's (on the PT2E simulation: the XNNPACK delegate is opaque) in
+``layers_executorch``. Each ranks nodes under the names its exporter's ``keep_float`` takes.
 
 ONNX:
 
@@ -42,7 +43,7 @@ from .report import Cause, Outcome, clear, found, skipped
 # (layer 0's FFN), 1.0 at a layer whose per-tensor int8 weights round to zero.
 DIVERGED = 0.3
 LAYER_TEXTS = 16
-LAYER_TARGETS = ("onnx", "tflite")  # the targets whose quantized layers can be compared and kept float
+LAYER_TARGETS = ("onnx", "tflite", "executorch")  # the targets whose quantized layers can be compared and kept float
 QUANT_OPS = frozenset({
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
     "QLinearMatMul", "QLinearConv", "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QGemm", "QAttention",
@@ -96,6 +97,10 @@ def compare_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], th
         from .layers_tflite import compare_tflite_layers
 
         return compare_tflite_layers(artifact_dir, reference_dir, texts, threads, threshold)
+    if target == "executorch":
+        from .layers_executorch import compare_executorch_layers
+
+        return compare_executorch_layers(artifact_dir, reference_dir, texts, threads, threshold)
     raise ConfigError(f"{artifact_dir}: per-layer comparison is implemented for {', '.join(LAYER_TARGETS)} "
                       f"artifacts (this is {target})")
 
