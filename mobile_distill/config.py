@@ -216,8 +216,8 @@ class BenchConfig(_Config):
     warmup: int = Field(5, ge=0, description="untimed runs before timing")
     timing: bool = Field(True, description="measure latency, load time and memory (off: accuracy and gate 2 only)")
     diagnose: bool = Field(True, description="run diagnose on every artifact that fails gate 2")
-    auto_fallback: bool = Field(False, description="re-quantize a failing int8 ONNX artifact with its most sensitive "
-                                "nodes in float until it passes gate 2")
+    auto_fallback: bool = Field(False, description="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact "
+                                "with its most sensitive layers in float until it passes gate 2")
     baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")
     max_baseline_accuracy_drop: float = Field(0.5, ge=0, description="baseline mode: allowed accuracy loss, points")
