@@ -182,8 +182,9 @@ def _add_bench_parser(verbs) -> None:
                       help="chained budget: artifact accuracy / teacher accuracy must reach this (default: 0.96)")
     gate.add_argument("--no-diagnose", action="store_true", help="do not diagnose failing artifacts")
     gate.add_argument("--auto-fallback", action="store_true",
-                      help="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact with its most sensitive layers in float (ranked by "
-                      "a per-layer comparison) until it passes; the passing one joins the report as NAME-fallback")
+                      help="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact with its most sensitive "
+                      "layers in float (ranked by a per-layer comparison) until it passes; the passing one joins the "
+                      "report as NAME-fallback")
     baseline = bench.add_argument_group("baseline (release gating)")
     baseline.add_argument("--baseline", help="bench.json of an earlier run: fail on regressions against it")
     baseline.add_argument("--max-latency-increase", type=float, default=0.25,

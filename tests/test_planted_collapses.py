@@ -171,16 +171,22 @@ def test_destructive_quantization_layer_is_named(tmp_path):
     assert _agreement(model, repaired) >= max(0.9, collapsed + 0.3)
 
 
-def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_path):
-    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight))
-    per_tensor = ExportOptions(seq_len=SEQ_LEN, per_channel=False)
-    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "int8", per_tensor, TRAIN, TEXTS[:8])
+def _bench_with_fallback(model, artifact):
+    """bench --auto-fallback on ``artifact``: it FAILs, its fallback PASSes and stands in for it in the verdict."""
     labels = _reference(model).argmax(-1)
     settings = BenchConfig(timing=False, diagnose=False, auto_fallback=True)
     report = run_bench([artifact], TEXTS, labels, model, None, settings, Gate2Config(), seq_len=REFERENCE_LEN,
                        calibration_texts=TRAIN)
     original, replacement = report.artifacts()
     assert original.verdict.status == "FAIL" and replacement.verdict.status == "PASS" and report.verdict == "PASS"
+    return original, replacement
+
+
+def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_path):
+    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight))
+    per_tensor = ExportOptions(seq_len=SEQ_LEN, per_channel=False)
+    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "int8", per_tensor, TRAIN, TEXTS[:8])
+    original, replacement = _bench_with_fallback(model, artifact)
     assert replacement.name == "int8-fallback" and replacement.replaces == "int8"
     kept = original.fallback["kept_float"]
     assert kept[0] == "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # the planted outlier first
@@ -195,13 +201,7 @@ def test_destructive_tflite_quantization_layer_is_named_and_auto_fallback_repair
     assert _gate_fails(_agreement(model, artifact), "int8-dynamic")
     cause = _first_cause(artifact, model, "quantization-layer")
     assert "FULLY_CONNECTED" in cause.summary and planted.ROW_OUTLIER_LAYER in cause.summary
-
-    labels = _reference(model).argmax(-1)
-    settings = BenchConfig(timing=False, diagnose=False, auto_fallback=True)
-    report = run_bench([artifact], TEXTS, labels, model, None, settings, Gate2Config(), seq_len=REFERENCE_LEN,
-                       calibration_texts=TRAIN)
-    original, replacement = report.artifacts()
-    assert original.verdict.status == "FAIL" and replacement.verdict.status == "PASS" and report.verdict == "PASS"
+    original, replacement = _bench_with_fallback(model, artifact)
     worst = original.fallback["ranking"][0]  # layer_sensitivity's ranking
     assert worst["module"] == planted.ROW_OUTLIER_LAYER and worst["error"] > 0.5
     kept = original.fallback["kept_float"]

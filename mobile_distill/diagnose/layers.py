@@ -76,8 +76,12 @@ class NodeSensitivity:
 class LayerComparison:
     tensors: list[TensorError]  # in topological order
     sensitivity: list[NodeSensitivity]  # quantized nodes, most error-adding first
-    first: TensorError | None  # the first tensor whose error exceeds the threshold
     threshold: float
+
+    @property
+    def first(self) -> TensorError | None:
+        """The first tensor whose error exceeds the threshold."""
+        return next((tensor for tensor in self.tensors if tensor.error > self.threshold), None)
 
 
 def layer_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str],
@@ -109,29 +113,40 @@ def compare_onnx_layers(artifact_dir: Path, reference_dir: Path, texts: list[str
                         threshold: float = DIVERGED) -> LayerComparison:
     import onnx
 
-    manifest = read_manifest(Path(artifact_dir))
-    if not texts:
-        raise ConfigError(f"layer comparison of {artifact_dir}: no texts given")
-    check_model_folder(Path(reference_dir))
+    manifest = checked_inputs(artifact_dir, reference_dir, texts)
     artifact = onnx.load(str(Path(artifact_dir) / manifest.model_file))
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
-        twin = _float_twin(Path(reference_dir), manifest.sequence_length, texts, Path(scratch))
-        reference = onnx.load(str(twin))
+        reference = onnx.load(str(float_twin(Path(reference_dir), "onnx", manifest.sequence_length, texts, Path(scratch))))
     pairs = _pairs(reference.graph, artifact.graph)
     errors = _relative_errors(artifact, reference, pairs, _feeds(reference_dir, texts, manifest.sequence_length), threads)
     producers = {out: node for node in reference.graph.node for out in node.output}
     tensors = [TensorError(ours, producers[theirs].name, producers[theirs].op_type, errors[ours])
                for ours, theirs in pairs if ours in errors]
-    first = next((t for t in tensors if t.error > threshold), None)
-    return LayerComparison(tensors, _rank(reference.graph, artifact.graph, errors, dict(pairs)), first, threshold)
+    return LayerComparison(tensors, _rank(reference.graph, artifact.graph, errors, dict(pairs)), threshold)
 
 
-def _float_twin(reference_dir: Path, seq_len: int, texts: list[str], scratch: Path) -> Path:
+def checked_inputs(artifact_dir: Path, reference_dir: Path, texts: list[str]):
+    """The artifact's manifest, once the texts and the reference folder are known to be usable."""
+    manifest = read_manifest(Path(artifact_dir))
+    if not texts:
+        raise ConfigError(f"layer comparison of {artifact_dir}: no texts given")
+    check_model_folder(Path(reference_dir))
+    return manifest
+
+
+def float_twin(reference_dir: Path, target: str, seq_len: int, texts: list[str], scratch: Path) -> Path:
+    """The model file of an fp32 export of the reference to ``target``: what the artifact is compared with."""
     from ..export import ExportOptions, export
 
-    folder = export(reference_dir, "onnx", "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len),
+    folder = export(reference_dir, target, "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len),
                     texts=list(texts[:16]), golden_texts=list(texts[:16]))
-    return folder / "model.onnx"
+    return folder / read_manifest(folder).model_file
+
+
+def relative_error(square_error: float, square_norm: float) -> float:
+    """sqrt(sum of squared errors / sum of squared float values); NaN (a non-finite artifact) counts as inf."""
+    value = np.sqrt(square_error / square_norm) if square_norm > 0 else (0.0 if square_error == 0 else 1.0)
+    return float(np.nan_to_num(value, nan=np.inf))
 
 
 def _pairs(reference, artifact) -> list[tuple[str, str]]:
@@ -203,11 +218,7 @@ def _relative_errors(artifact, reference, pairs: list[tuple[str, str]], feeds, t
             b = b.astype(np.float64)
             square_error[ours] += float(np.sum((a.astype(np.float64) - b) ** 2))
             square_norm[ours] += float(np.sum(b ** 2))
-    errors = {}
-    for name, error in square_error.items():
-        value = np.sqrt(error / square_norm[name]) if square_norm[name] > 0 else (0.0 if error == 0 else 1.0)
-        errors[name] = float(np.nan_to_num(value, nan=np.inf))
-    return errors
+    return {name: relative_error(error, square_norm[name]) for name, error in square_error.items()}
 
 
 def _rank(reference, artifact, errors: dict[str, float], pairs: dict[str, str]) -> list[NodeSensitivity]:

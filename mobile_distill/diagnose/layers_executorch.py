@@ -24,7 +24,6 @@ import torch
 
 from ..config import ExportOptions
 from ..errors import ConfigError
-from ..export.artifact import read_manifest
 from ..export.context import ExportContext
 from ..export.executorch import (
     export_sample,
@@ -34,8 +33,8 @@ from ..export.executorch import (
     traceable_wrapper,
 )
 from ..export.wrapper import ClassifierWrapper, uses_token_types
-from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
-from .layers import DIVERGED, LayerComparison, NodeSensitivity, TensorError
+from ..models import load_classifier, load_tokenizer, read_labels
+from .layers import DIVERGED, LayerComparison, NodeSensitivity, TensorError, checked_inputs, relative_error
 
 LAYER_TEXTS = 32
 
@@ -65,19 +64,15 @@ def compare_executorch_layers(artifact_dir: Path, reference_dir: Path, texts: li
         sums = _squared_sums(reference, simulated, batches, {key for pair in pairs.values() for key in pair[:2]})
     tensors = [TensorError(name, module, "Linear", _relative(sums.get(output)))
                for module, (output, _, name) in pairs.items()]  # pairs are in graph order
-    first = next((tensor for tensor in tensors if tensor.error > threshold), None)
-    return LayerComparison(tensors, _rank(pairs, sums), first, threshold)
+    return LayerComparison(tensors, _rank(pairs, sums), threshold)
 
 
 def _context(artifact_dir: Path, reference_dir: Path, texts: list[str]) -> ExportContext:
     """The export context the artifact was made with: its options and length, the reference's weights."""
-    manifest = read_manifest(artifact_dir)
+    manifest = checked_inputs(artifact_dir, reference_dir, texts)
     if (manifest.target, manifest.precision) != ("executorch", "int8-dynamic"):
         raise ConfigError(f"{artifact_dir}: ExecuTorch sensitivity needs an executorch int8-dynamic artifact "
                           f"(this is {manifest.target} {manifest.precision})")
-    if not texts:
-        raise ConfigError(f"layer sensitivity of {artifact_dir}: no texts given")
-    check_model_folder(reference_dir)
     options = ExportOptions(**(manifest.options or {"seq_len": manifest.sequence_length}))
     model = load_classifier(reference_dir).eval()
     wrapper = ClassifierWrapper(model, uses_token_types(model))
@@ -142,10 +137,7 @@ def _squared_sums(reference, simulated, batches, keys) -> dict:
 
 
 def _relative(total: list[float] | None) -> float:
-    if total is None:
-        return 0.0
-    error, norm = total
-    return (error / norm) ** 0.5 if norm > 0 else (0.0 if error == 0 else 1.0)
+    return relative_error(*total) if total is not None else 0.0
 
 
 def _rank(pairs: dict[str, tuple], sums: dict) -> list[NodeSensitivity]:

@@ -23,10 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..export.artifact import read_manifest
-from ..models import check_model_folder, load_tokenizer
-from .layers import DIVERGED, LAYER_TEXTS, LayerComparison, NodeSensitivity, TensorError
+from ..models import load_tokenizer
+from .layers import (
+    DIVERGED,
+    LAYER_TEXTS,
+    LayerComparison,
+    NodeSensitivity,
+    TensorError,
+    checked_inputs,
+    float_twin,
+    relative_error,
+)
 
 QUANTIZED_TYPES = frozenset({3, 9, 17})  # TensorType UINT8, INT8, INT4
 NOT_RANKED = frozenset({"QUANTIZE", "DEQUANTIZE"})  # they move values between types; the op they serve is ranked
@@ -44,33 +51,21 @@ class _Op:
 
 def compare_tflite_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], threads: int | None = None,
                           threshold: float = DIVERGED) -> LayerComparison:
-    manifest = read_manifest(Path(artifact_dir))
-    if not texts:
-        raise ConfigError(f"layer comparison of {artifact_dir}: no texts given")
-    check_model_folder(Path(reference_dir))
+    manifest = checked_inputs(artifact_dir, reference_dir, texts)
     artifact = Path(artifact_dir) / manifest.model_file
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
-        twin = _float_twin(Path(reference_dir), manifest.sequence_length, texts, Path(scratch))
-        ops = _ops(artifact)
-        errors = _relative_errors(twin, artifact, _feeds(reference_dir, texts, manifest.sequence_length), threads)
+        twin = float_twin(Path(reference_dir), "tflite", manifest.sequence_length, texts, Path(scratch)).read_bytes()
+    ops = _ops(artifact)
+    errors = _relative_errors(twin, artifact, _feeds(reference_dir, texts, manifest.sequence_length), threads)
     tensors = [TensorError(out, out, op.op_type, errors[out]) for op in ops for out in op.outputs if out in errors]
-    first = next((t for t in tensors if t.error > threshold), None)
     modules = _weight_owners(twin, Path(reference_dir))
-    return LayerComparison(tensors, _rank(ops, errors, modules), first, threshold)
+    return LayerComparison(tensors, _rank(ops, errors, modules), threshold)
 
 
 def tflite_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str],
                        threads: int | None = None) -> list[NodeSensitivity]:
     """The quantized ops of a TFLite artifact, the most error-adding first (for --auto-fallback)."""
     return compare_tflite_layers(artifact_dir, reference_dir, texts, threads).sensitivity
-
-
-def _float_twin(reference_dir: Path, seq_len: int, texts: list[str], scratch: Path) -> bytes:
-    from ..export import ExportOptions, export
-
-    folder = export(reference_dir, "tflite", "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len),
-                    texts=list(texts[:16]), golden_texts=list(texts[:16]))
-    return (folder / "model.tflite").read_bytes()
 
 
 def _ops(path: Path) -> list[_Op]:
@@ -135,11 +130,7 @@ def _relative_errors(twin: bytes, artifact: Path, feeds, threads: int | None) ->
                 continue
             square_error[name] += float(np.sum((a - b) ** 2))
             square_norm[name] += float(np.sum(b ** 2))
-    errors = {}
-    for name, error in square_error.items():
-        value = np.sqrt(error / square_norm[name]) if square_norm[name] > 0 else (0.0 if error == 0 else 1.0)
-        errors[name] = float(np.nan_to_num(value, nan=np.inf))
-    return errors
+    return {name: relative_error(error, square_norm[name]) for name, error in square_error.items()}
 
 
 def _rank(ops: list[_Op], errors: dict[str, float], owners: dict[str, str]) -> list[NodeSensitivity]:
