@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from mobile_distill.config import load_recipe
-from mobile_distill.errors import GateFailure
+from mobile_distill.errors import Gate1Failure
 from mobile_distill.models import count_parameters, load_classifier, load_tokenizer, forward_inputs
 from mobile_distill.pipeline import run_recipe
 from common import publish  # benchmarks/common.py (the script's own folder is on sys.path)
@@ -65,33 +65,33 @@ def main() -> int:
     try:
         result = run_recipe(recipe)
         report = result.gate_report
-    except GateFailure as failure:
-        report, result = failure.report, None
+    except Gate1Failure as failure:
+        report, result = failure.report, getattr(failure, "result", None)
     total = time.perf_counter() - start
     seconds = result.seconds if result else {}
 
-    teacher_dir, student_dir = Path(report["teacher"]["path"]), Path(report["student"]["path"])
+    teacher_dir, student_dir = Path(report.teacher.path), Path(report.student.path)
     models = {"teacher": load_classifier(teacher_dir), "student": load_classifier(student_dir)}
     times = latency_ms(models, load_tokenizer(student_dir), args.runs)
     medians = {name: statistics.median(values) for name, values in times.items()}
 
     rows = []
     for name in ("teacher", "student"):
-        part = report[name]
-        rows.append(f"| {name} | {part['model_type']} | {part['layers']} | {count_parameters(models[name]):,} | "
-                    f"{part['test']['accuracy']:.4f} | {part['test']['macro_f1']:.4f} | {medians[name]:.2f} |")
+        part = getattr(report, name)
+        rows.append(f"| {name} | {part.model_type} | {part.layers} | {count_parameters(models[name]):,} | "
+                    f"{part.test.accuracy:.4f} | {part.test.macro_f1:.4f} | {medians[name]:.2f} |")
     publish(f"recipe `{recipe.name}`",
             [f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
              f"torch {torch.__version__}. Latency: batch 1, sequence 128, 1 thread, median of {args.runs} runs, "
              "teacher and student interleaved."],
             ["model", "type", "layers", "parameters", "test accuracy", "macro-F1", "latency p50 (ms)"], rows,
-            [f"Gate 1: **{report['verdict']}**, retention {report['retention']:.4f} "
-             f"(floor {report['thresholds']['min_retention']}), agreement {report['agreement']:.4f}, "
-             f"test rows {report['student']['test']['examples']}. Student/teacher: "
+            [f"Gate 1: **{report.verdict}**, retention {report.retention:.4f} "
+             f"(floor {report.thresholds['min_retention']}), agreement {report.agreement:.4f}, "
+             f"test rows {report.student.test.examples}. Student/teacher: "
              f"{count_parameters(models['student']) / count_parameters(models['teacher']):.2f}x parameters, "
              f"{medians['teacher'] / medians['student']:.2f}x faster.  ",
              "Stage wall time (s): " + ", ".join(f"{k} {v}" for k, v in seconds.items()) + f"; total {total:.0f}."])
-    return 0 if report["verdict"] == "PASS" else 1
+    return 0 if report.verdict == "PASS" else 1
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mobile_distill.export.artifact import Manifest, TensorSpec, read_manifest, tool_versions, write_manifest
-from mobile_distill.training import atomic_folder
+from mobile_distill.atomic import atomic_folder
 
 MODEL_TYPE = "bert"  # what the tutorials pass for BERT and DistilBERT alike (onnxruntime has no "distilbert" type)
 _ONNX_DTYPES = {1: "float32", 6: "int32", 7: "int64", 10: "float16"}  # onnx.TensorProto element types
@@ -95,7 +95,7 @@ def make_handmade_artifact(onnx_fp32_artifact: Path, out: Path, *, student: Path
     """Build an artifact folder at `out` (copy of the fp32 artifact folder with model.onnx replaced by the
     optimized+quantized model, manifest.json updated: precision "int8-dynamic", quantization dict describing
     the route: optimizer fusions applied (counts from optimizer.get_fused_operator_statistics()), weight type,
-    per_channel), written atomically (mobile_distill.training.atomic_folder). Returns (folder, info).
+    per_channel), written atomically (mobile_distill.atomic.atomic_folder). Returns (folder, info).
 
     ``student``: the HF folder whose config.json gives num_heads/hidden_size; default: the manifest's source path.
     ``fuse=False`` skips the optimizer (the ablation: the same quantize_dynamic call on the unfused graph).

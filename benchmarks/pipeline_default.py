@@ -28,7 +28,7 @@ from mobile_distill.bench.report import print_verdicts
 from mobile_distill.bench.schema import BenchReport
 from mobile_distill.config import load_recipe
 from mobile_distill.data import PreparedData
-from mobile_distill.errors import GateFailure
+from mobile_distill.errors import Gate2Failure
 from mobile_distill.pipeline import run_recipe
 
 
@@ -54,8 +54,8 @@ def main() -> int:
     try:
         report, _ = bench_prepared(result.artifacts + [handmade], PreparedData.load(run / "data"), run / "student",
                                        run / "teacher", recipe.bench, recipe.gate2, length, run / "bench")
-    except GateFailure as failure:  # the table is the point; a failing artifact is one of its rows
-        report = BenchReport.model_validate(failure.report)
+    except Gate2Failure as failure:  # the table is the point; a failing artifact is one of its rows
+        report = failure.report
     bench_seconds = time.perf_counter() - start
     print_verdicts(report)
     publish("teacher, student and every artifact, one bench", _about(result, report, pipeline_seconds, bench_seconds, info),

@@ -1,154 +1,248 @@
 """`mobile-distill`: a thin command line over the Python API. It parses, builds typed configs, calls
-one API function per verb, and prints results. Errors the user can fix are one line, no traceback."""
+one API function per verb, and prints results. Errors the user can fix are one line, no traceback.
+
+Every option defaults to "not given" (None): only what the user set is passed to the pydantic
+configs, so every default lives once, in `config.py` (the help texts read it from there). Each
+option's ``dest`` is the config field it sets (``train.epochs`` is stored as ``train__epochs``),
+which is also how a message naming a config field is rewritten with the option's flag.
+
+Importing this module imports nothing heavy (no torch): ``mobile-distill --help`` answers at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from .config import (
-    STAGES,
-    DataConfig,
-    DistillConfig,
-    GateConfig,
-    LossWeights,
-    StudentConfig,
-    TeacherConfig,
-    TrainConfig,
-    builtin_recipe_names,
-    format_validation_error,
-    load_recipe,
-)
-from .errors import ConfigError, GateFailure, MobileDistillError
-from .training import is_main_process
+from . import config as cfg
+from .errors import ConfigError, Gate1Failure, Gate2Failure, GateFailure, MobileDistillError
+from .layout import RunLayout, is_prepared_data
+from .precisions import PRECISION_NAMES
+from .runtime import OFFLINE_ENVIRONMENT, is_main_process
+from .targets import TARGET_NAMES
 
-_OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+ALL = "all"
 
 
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
+# ---- declaring options: dest = config field, default = not given, help names the config default ----
+
+def _field_default(model: type[BaseModel] | BaseModel, field: str):
+    if isinstance(model, BaseModel):
+        return getattr(model, field)
+    return model.model_fields[field].get_default(call_default_factory=True)
+
+
+def _shown(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(map(str, value)) if value else "none"
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def _option(group, flags, dest: str, help: str, default_from=None, **kwargs):
+    """An option that sets config field ``dest`` (dotted); ``default_from``: (model or instance, field)."""
+    if default_from is not None:
+        help = f"{help} (default: {_shown(_field_default(*default_from))})"
+    flags = [flags] if isinstance(flags, str) else flags
+    if kwargs.get("action") in (None, "append") and "choices" not in kwargs:
+        kwargs.setdefault("metavar", flags[-1].lstrip("-").replace("-", "_").upper())
+    group.add_argument(*flags, dest=dest.replace(".", "__"), default=None, help=help, **kwargs)
+
+
+def _given(args, prefix: str) -> dict:
+    """The values the user gave for the fields under ``prefix`` (``"train"`` -> ``{"epochs": 3}``)."""
+    start = prefix.replace(".", "__") + "__"
+    return {key[len(start):]: value for key, value in vars(args).items()
+            if key.startswith(start) and "__" not in key[len(start):] and value is not None}
+
+
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Config field (dotted) -> the flag that sets it, for this verb."""
+    return {action.dest.replace("__", "."): action.option_strings[-1] if action.option_strings else action.dest
+            for action in parser._actions if action.dest not in ("help", argparse.SUPPRESS)}
+
+
+def _verbosity_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument("-q", "--quiet", action="store_const", const=0, dest="verbosity",
+                       help="print only the verdicts and errors")
+    group.add_argument("-v", "--verbose", action="store_const", const=2, dest="verbosity",
+                       help="also print what the libraries print (trainer logs, converter and runtime output)")
+
+
+def _data_options(parser, labelled_only: bool = False, data_help: str | None = None) -> None:
     group = parser.add_argument_group("data")
-    group.add_argument("--data", help="prepared data folder (RUN/data), built-in dataset (rotten_tomatoes, imdb), "
-                       "CSV/TSV/JSONL/Parquet file, or a folder saved with datasets' save_to_disk. "
-                       "Default: OUTPUT/data if it exists, else rotten_tomatoes")
-    group.add_argument("--text-column", default="text", help="column holding the text (default: text)")
-    group.add_argument("--text-pair-column", help="column holding the second text of a pair, if any")
-    group.add_argument("--label-column", default="label", help="column holding the label, string or integer (default: label)")
-    group.add_argument("--max-length", type=int, default=64, help="tokens per text; longer texts are truncated and counted (default: 64)")
-    group.add_argument("--limit", type=int, help="use a stratified subsample of this many labelled rows")
-    group.add_argument("--seed", type=int, default=42, help="seed for splits and training (default: 42)")
+    source = _field_default(cfg.DataConfig, "source")
+    _option(group, "--data", "data.source", (data_help or "prepared data folder (RUN/data), built-in dataset "
+            "(rotten_tomatoes, imdb), CSV/TSV/JSONL/Parquet file, or a folder saved with datasets' save_to_disk; "
+            "default: OUTPUT/data if it exists, else") + (f" {source}" if (data_help or "else").endswith("else") else ""))
+    _option(group, "--text-column", "data.text_column", "column holding the text", (cfg.DataConfig, "text_column"))
+    _option(group, "--label-column", "data.label_column", "column holding the label, string or integer",
+            (cfg.DataConfig, "label_column"))
+    if labelled_only:
+        return
+    _option(group, "--text-pair-column", "data.text_pair_column", "column holding the second text of a pair, if any")
+    _option(group, "--max-length", "data.max_length", "tokens per text; longer texts are truncated and counted",
+            (cfg.DataConfig, "max_length"), type=int)
+    _option(group, "--limit", "data.limit", "use a stratified subsample of this many labelled rows", type=int)
+    _option(group, "--seed", "run.seed", "seed for splits and training", (cfg.Recipe, "seed"), type=int)
 
 
-def _add_train_options(parser: argparse.ArgumentParser, epochs: float, learning_rate: float) -> None:
+def _train_options(parser, defaults: cfg.TrainConfig) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=float, default=epochs, help=f"passes over the training split (default: {epochs})")
-    group.add_argument("--learning-rate", type=float, default=learning_rate, help=f"peak learning rate (default: {learning_rate})")
-    group.add_argument("--batch-size", type=int, default=32, help="examples per step per process (default: 32)")
-    group.add_argument("--gradient-accumulation-steps", type=int, default=1, help="steps to accumulate before an update (default: 1)")
-    group.add_argument("--save-steps", type=int, default=200, help="checkpoint (and evaluate) every N steps; a rerun resumes from the last (default: 200)")
-    group.add_argument("--no-group-by-length", action="store_true",
-                       help="sample batches at random instead of grouping texts of similar length (less padding)")
-    group.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    _option(group, "--epochs", "train.epochs", "passes over the training split", (defaults, "epochs"), type=float)
+    _option(group, "--learning-rate", "train.learning_rate", "peak learning rate", (defaults, "learning_rate"),
+            type=float)
+    _option(group, "--batch-size", "train.batch_size", "examples per step per process", (defaults, "batch_size"),
+            type=int)
+    _option(group, "--gradient-accumulation-steps", "train.gradient_accumulation_steps",
+            "steps to accumulate before an update", (defaults, "gradient_accumulation_steps"), type=int)
+    _option(group, "--save-steps", "train.save_steps", "checkpoint (and evaluate) every N steps; a rerun resumes "
+            "from the last", (defaults, "save_steps"), type=int)
+    _option(group, "--no-group-by-length", "train.group_by_length", "sample batches at random instead of grouping "
+            "texts of similar length (less padding)", action="store_const", const=False)
+    _option(group, "--threads", "run.threads", "torch CPU threads", (cfg.Recipe, "threads"), type=int)
 
 
-def _add_gate_options(parser: argparse.ArgumentParser) -> None:
+def _gate_options(parser) -> None:
     group = parser.add_argument_group("gate 1")
-    group.add_argument("--min-retention", type=float, default=0.97, help="student/teacher test accuracy must reach this (default: 0.97)")
-    group.add_argument("--min-agreement", type=float, help="optional floor on the fraction of identical predictions")
+    _option(group, "--min-retention", "gate.min_retention", "student/teacher test accuracy must reach this",
+            (cfg.GateConfig, "min_retention"), type=float)
+    _option(group, "--min-agreement", "gate.min_agreement", "floor on the fraction of identical predictions",
+            (cfg.GateConfig, "min_agreement"), type=float)
+    _option(group, "--min-gain-over-majority", "gate.min_gain_over_majority", "the student's accuracy must exceed "
+            "the test split's majority-class rate by this much", (cfg.GateConfig, "min_gain_over_majority"), type=float)
+
+
+def _quantization_options(group) -> None:
+    _option(group, "--onnx-weight-type", "export.onnx_weight_type", "ONNX int8-dynamic weight type",
+            (cfg.QuantizationOptions, "onnx_weight_type"), choices=["qint8", "quint8"])
+    _option(group, "--per-channel", "export.per_channel", "per-channel int8 weight scales; --no-per-channel for "
+            "per-tensor", (cfg.QuantizationOptions, "per_channel"), action=argparse.BooleanOptionalAction)
+    _option(group, "--calibration-size", "export.calibration_size", "training texts used to calibrate static int8",
+            (cfg.QuantizationOptions, "calibration_size"), type=int)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors on one line like every other error of this tool."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mobile-distill",
-        description="Distil BERT text classifiers into small students and gate them on accuracy. "
-        "Each verb is one pipeline stage; `run` chains them from a recipe file.",
-    )
+        description="Distil BERT text classifiers into small students, export them for phones, and gate every "
+        "exported file on accuracy in its own runtime. Each verb is one pipeline stage; `run` chains them from a "
+        "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for add in (_add_run, _add_fine_tune, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose):
+        _verbosity_options(add(verbs))
+    return parser
 
+
+def _add_run(verbs):
     run = verbs.add_parser("run", help="run the stages a recipe names (default: the built-in default recipe)",
-                           description="Run a recipe: " + " -> ".join(STAGES) + ". The resolved recipe is copied into "
-                           "the output folder. Built-in recipes: " + ", ".join(builtin_recipe_names()) + ".")
+                           description="Run a recipe: " + " -> ".join(cfg.STAGES) + ". The resolved recipe is "
+                           "copied into the output folder. Built-in recipes: " + ", ".join(cfg.builtin_recipe_names()))
     run.add_argument("recipe", nargs="?", default="default", help="recipe YAML file or built-in name (default: default)")
-    run.add_argument("--quick", action="store_true", help="use the built-in quick recipe (a small subsample, a few minutes)")
-    run.add_argument("-o", "--output-dir", help="override the recipe's output_dir")
-    run.add_argument("--cache-dir", help="override the recipe's cache_dir (fine-tuned teachers)")
+    run.add_argument("--quick", action="store_true", help="use the built-in quick recipe (a small subsample)")
+    _option(run, ["-o", "--output-dir"], "run.output_dir", "override the recipe's output_dir")
+    _option(run, "--cache-dir", "run.cache_dir", "override the recipe's cache_dir (fine-tuned teachers)")
+    return run
 
+
+def _add_fine_tune(verbs):
     fine_tune = verbs.add_parser("fine-tune", help="fine-tune a teacher classifier on labelled data",
                                  description="Fine-tune a local BERT-family model (or a built-in encoder) into the "
                                  "teacher at OUTPUT/teacher. Results are cached by a hash of model, data and settings.")
-    fine_tune.add_argument("model", nargs="?", default="all-minilm-l6-v2", help="built-in encoder name or local model folder (default: all-minilm-l6-v2)")
-    fine_tune.add_argument("-o", "--output-dir", required=True, help="run folder; the teacher goes to OUTPUT/teacher")
-    fine_tune.add_argument("--cache-dir", default="runs/cache", help="cache of fine-tuned teachers (default: runs/cache)")
-    _add_data_options(fine_tune)
-    _add_train_options(fine_tune, epochs=2.0, learning_rate=5e-5)
+    fine_tune.add_argument("model", nargs="?", default=None, help="built-in encoder name or local model folder "
+                           f"(default: {cfg.TeacherConfig.model_fields['model'].default})")
+    _option(fine_tune, ["-o", "--output-dir"], "run.output_dir", "run folder; the teacher goes to OUTPUT/teacher",
+            required=True)
+    _option(fine_tune, "--cache-dir", "run.cache_dir", "cache of fine-tuned teachers", (cfg.Recipe, "cache_dir"))
+    _data_options(fine_tune)
+    _train_options(fine_tune, cfg.TeacherConfig().fine_tune)
+    return fine_tune
 
+
+def _add_distill(verbs):
     distill = verbs.add_parser("distill", help="distil a teacher into a student and run gate 1",
                                description="Build a student from TEACHER (a local classifier folder), distil it on the "
                                "data, write it to OUTPUT/student, then compare it with the teacher on the test split "
                                "(gate 1). Exits 1 when the gate fails.")
     distill.add_argument("teacher", help="teacher classifier folder (e.g. RUN/teacher)")
-    distill.add_argument("-o", "--output-dir", required=True, help="run folder; the student goes to OUTPUT/student")
-    _add_data_options(distill)
-    _add_train_options(distill, epochs=3.0, learning_rate=1e-4)
+    _option(distill, ["-o", "--output-dir"], "run.output_dir", "run folder; the student goes to OUTPUT/student",
+            required=True)
+    _data_options(distill)
+    _train_options(distill, cfg.DistillConfig().train)
     student = distill.add_argument_group("student and losses")
-    student.add_argument("--recipe", choices=["distilbert", "bert"], default="distilbert",
-                         help="distilbert: DistilBERT class, no token types; bert: teacher's class, fewer layers (default: distilbert)")
-    student.add_argument("--layers", help="teacher layers to copy, comma-separated, 0-based (default: every other, ending at the last)")
-    student.add_argument("--temperature", type=float, default=2.0, help="softmax temperature of the soft targets (default: 2.0)")
-    for name, default, text in [("kd", 1.0, "soft-target KL"), ("ce", 0.5, "hard-label cross-entropy"),
-                                ("cos", 1.0, "hidden-state cosine"), ("hidden-mse", 0.0, "hidden-state MSE"),
-                                ("attention-mse", 0.0, "attention-map MSE")]:
-        student.add_argument(f"--alpha-{name}", type=float, default=default, help=f"weight of the {text} loss (default: {default})")
-    student.add_argument("--transfer", help="unlabeled transfer set (built-in name or file) taught by soft targets only")
-    student.add_argument("--transfer-column", default="text", help="text column of the transfer set (default: text)")
-    student.add_argument("--transfer-limit", type=int, help="use at most this many transfer texts")
+    _option(student, "--recipe", "student.recipe", "distilbert: DistilBERT class, no token types; bert: the "
+            "teacher's class, fewer layers", (cfg.StudentConfig, "recipe"), choices=["distilbert", "bert"])
+    _option(student, "--layers", "student.layers", "teacher layers to copy, comma-separated, 0-based; default: every "
+            "other, ending at the last", type=_int_tuple)
+    _option(student, "--temperature", "distill.temperature", "softmax temperature of the soft targets",
+            (cfg.DistillConfig, "temperature"), type=float)
+    for field, description in [("kd", "soft-target KL"), ("ce", "hard-label cross-entropy"),
+                               ("cos", "hidden-state cosine"), ("hidden_mse", "hidden-state MSE"),
+                               ("attention_mse", "attention-map MSE")]:
+        _option(student, f"--alpha-{field.replace('_', '-')}", f"weights.{field}", f"weight of the {description} loss",
+                (cfg.LossWeights, field), type=float)
+    _option(student, "--transfer", "transfer.source", "unlabeled transfer set (built-in name or file) taught by "
+            "soft targets only")
+    _option(student, "--transfer-column", "transfer.text_column", "text column of the transfer set",
+            (cfg.TransferConfig, "text_column"))
+    _option(student, "--transfer-limit", "transfer.limit", "use at most this many transfer texts", type=int)
     student.add_argument("--no-gate", action="store_true", help="skip gate 1 (e.g. to gate later with `mobile-distill gate`)")
-    _add_gate_options(distill)
+    _gate_options(distill)
+    return distill
 
-    export = verbs.add_parser("export", help="export a classifier to ONNX, TFLite, Core ML or ExecuTorch at one or more precisions",
-                              description="Export MODEL (a local HF classifier folder, e.g. RUN/student) to an artifact "
-                              "folder: model file, manifest.json, tokenizer files, labels.txt, tokenizer_golden.json. "
-                              "One pair writes OUTPUT itself; --target/--precision all or several --seq-len write "
-                              "OUTPUT/<target>-<precision>-s<len>/. A failed export leaves nothing behind.")
-    export.add_argument("model", help="classifier folder to export (e.g. RUN/student)")
-    export.add_argument("-o", "--output-dir", required=True, help="artifact folder (or parent folder for several)")
-    export.add_argument("--target", default="onnx", help="target format, or 'all' (default: onnx)")
-    export.add_argument("--precision", default="fp32", help="precision, or 'all' for every one the target supports (default: fp32)")
-    export.add_argument("--seq-len", type=int, action="append", help="sequence length; repeat for several (default: 128)")
-    _add_labelled_data_options(export, "texts for the sample batch, int8 calibration (train split) and the golden "
-                               "tokenizer file (test split): a prepared data folder, built-in dataset or file. "
-                               "Default: MODEL/../data if it exists, else rotten_tomatoes")
-    export.add_argument("--onnx-weight-type", choices=["qint8", "quint8"], default="quint8",
-                        help="ONNX int8-dynamic weight type (default: quint8, the most accurate when measured)")
-    export.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=True,
-                        help="per-channel int8 weight scales; --no-per-channel for per-tensor (default: per-channel)")
-    export.add_argument("--calibration-size", type=int, default=200, help="texts used to calibrate static int8 (default: 200)")
 
-    _add_bench_parser(verbs)
-    _add_diagnose_parser(verbs)
-
+def _add_gate(verbs):
     gate = verbs.add_parser("gate", help="gate 1: compare a student with its teacher on the test split",
                             description="Evaluate TEACHER and STUDENT on the same test split; write "
                             "STUDENT/distill_report.json and a model card. Exits 1 on FAIL.")
     gate.add_argument("teacher", help="teacher classifier folder")
     gate.add_argument("student", help="student classifier folder")
-    gate.add_argument("--data", required=True, help="prepared data folder (RUN/data) holding the test split")
-    gate.add_argument("--max-length", type=int, default=64, help="tokens per text (default: 64)")
-    _add_gate_options(gate)
-    return parser
+    _option(gate, "--data", "data.source", "prepared data folder (RUN/data) holding the test split", required=True)
+    _option(gate, "--max-length", "data.max_length", "tokens per text", (cfg.DataConfig, "max_length"), type=int)
+    _gate_options(gate)
+    return gate
 
 
-def _add_labelled_data_options(parser: argparse.ArgumentParser, data_help: str) -> None:
-    """--data and its columns, for the verbs that read labelled data already split (export, bench, diagnose)."""
-    parser.add_argument("--data", help=data_help)
-    parser.add_argument("--text-column", default="text", help="text column when --data is a file (default: text)")
-    parser.add_argument("--label-column", default="label", help="label column when --data is a file (default: label)")
+def _add_export(verbs):
+    export = verbs.add_parser(
+        "export", help="export a classifier to ONNX, TFLite, Core ML or ExecuTorch at one or more precisions",
+        description="Export MODEL (a local HF classifier folder, e.g. RUN/student) to artifact folders: model file, "
+        "manifest.json, tokenizer files, labels.txt, tokenizer_golden.json. One target, precision and length writes "
+        "OUTPUT itself; more write OUTPUT/<target>-<precision>-s<len>/. A failed export leaves nothing behind.")
+    export.add_argument("model", help="classifier folder to export (e.g. RUN/student)")
+    _option(export, ["-o", "--output-dir"], "run.output_dir", "artifact folder (or parent folder for several)",
+            required=True)
+    _option(export, "--target", "export.targets", "target format; repeat for several", (cfg.ExportConfig, "targets"),
+            action="append", choices=[*TARGET_NAMES, ALL])
+    _option(export, "--precision", "export.precisions", "precision; repeat for several; default: every one each "
+            "target makes", action="append", choices=[*PRECISION_NAMES, ALL])
+    _option(export, "--seq-len", "export.seq_lens", "static sequence length; repeat for several",
+            (cfg.ExportOptions, "seq_len"), action="append", type=int)
+    _data_options(export, labelled_only=True, data_help="texts for the sample batch, int8 calibration (train split) "
+                  "and the golden tokenizer file (test split): a prepared data folder, built-in dataset or file; "
+                  "default: MODEL/../data if it exists, else")
+    quantization = export.add_argument_group("quantization")
+    _quantization_options(quantization)
+    _option(quantization, "--keep-float", "export.keep_float", "leave this layer unquantized (the target's own name, "
+            "as diagnose ranks them); repeatable", action="append")
+    return export
 
 
-def _add_bench_parser(verbs) -> None:
+def _add_bench(verbs):
     bench = verbs.add_parser(
         "bench", help="gate 2: run artifacts on the test split in their own runtimes; latency, memory, reports",
         description="Run every ARTIFACT (an artifact folder, or a folder of them such as RUN/artifacts) on the same "
@@ -158,244 +252,341 @@ def _add_bench_parser(verbs) -> None:
         "of its own. Gate 2 judges every artifact; failures are diagnosed. Writes bench.json, junit.xml, report.md "
         "and report.html to OUTPUT. Exits 1 when any artifact fails (Core ML off macOS is NOT RUN, not a failure).")
     bench.add_argument("artifacts", nargs="+", help="artifact folders, or folders holding them")
-    bench.add_argument("-o", "--output-dir", help="where the reports go (default: RUN/bench beside RUN/artifacts)")
-    _add_labelled_data_options(bench, "prepared data folder (RUN/data) or data source; its test split is used "
-                               "(default: the reference's RUN/data)")
+    _option(bench, ["-o", "--output-dir"], "run.output_dir", "where the reports go (default: RUN/bench beside "
+            "RUN/artifacts)")
+    _data_options(bench, labelled_only=True, data_help="prepared data folder (RUN/data) or data source; its test "
+                  "split is used; default: the reference's RUN/data")
     bench.add_argument("--reference", help="PyTorch model the artifacts came from (default: the path in their manifest)")
     bench.add_argument("--teacher", help="teacher classifier, shown for context and the chained budget "
                        "(default: RUN/teacher beside the reference, if it exists; 'none' to leave it out)")
     bench.add_argument("--max-length", type=int, help="tokens per text for the PyTorch models (default: the "
                        "longest artifact sequence length)")
     timing = bench.add_argument_group("timing")
-    timing.add_argument("--threads", default="1,2", help="comma-separated thread counts to time (default: 1,2)")
-    timing.add_argument("--runs", type=int, default=50, help="timed batch-1 runs per thread count (default: 50)")
-    timing.add_argument("--warmup", type=int, default=5, help="untimed runs first (default: 5)")
-    timing.add_argument("--no-timing", action="store_true", help="skip latency, load time and memory: accuracy and gate 2 only")
+    _option(timing, "--threads", "bench.threads", "comma-separated thread counts to time", (cfg.BenchConfig, "threads"),
+            type=_int_tuple)
+    _option(timing, "--runs", "bench.runs", "timed batch-1 runs per thread count", (cfg.BenchConfig, "runs"), type=int)
+    _option(timing, "--warmup", "bench.warmup", "untimed runs first", (cfg.BenchConfig, "warmup"), type=int)
+    _option(timing, "--no-timing", "bench.timing", "skip latency, load time and memory: accuracy and gate 2 only",
+            action="store_const", const=False)
     gate = bench.add_argument_group("gate 2")
-    gate.add_argument("--max-drop", action="append", default=[], metavar="PRECISION=POINTS",
-                      help="accuracy points an artifact may lose vs the reference, e.g. int8-dynamic=1.0; repeatable "
-                      "(defaults: 0.5 for fp32/fp16, 1.0 for int8 kinds and palettized)")
-    gate.add_argument("--min-agreement", action="append", default=[], metavar="PRECISION=FRACTION",
-                      help="floor on identical predictions with the reference, e.g. fp16=0.995; repeatable "
-                      "(defaults: 0.995 for fp32/fp16, 0.98 for int8 kinds and palettized)")
-    gate.add_argument("--min-teacher-retention", type=float, default=0.96,
-                      help="chained budget: artifact accuracy / teacher accuracy must reach this (default: 0.96)")
-    gate.add_argument("--no-diagnose", action="store_true", help="do not diagnose failing artifacts")
-    gate.add_argument("--auto-fallback", action="store_true",
-                      help="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact with its most sensitive "
-                      "layers in float (ranked by a per-layer comparison) until it passes; the passing one joins the "
-                      "report as NAME-fallback")
+    _option(gate, "--max-drop", "gate2.max_accuracy_drop", "accuracy points an artifact may lose vs the reference, "
+            "e.g. int8-dynamic=1.0; repeatable; defaults: " + _per_precision_defaults("max_accuracy_drop"),
+            action="append", metavar="PRECISION=POINTS")
+    _option(gate, "--min-agreement", "gate2.min_agreement", "floor on identical predictions with the reference, "
+            "e.g. fp16=0.995; repeatable; defaults: " + _per_precision_defaults("min_agreement"),
+            action="append", metavar="PRECISION=FRACTION")
+    _option(gate, "--min-teacher-retention", "gate2.min_teacher_retention", "chained budget: artifact accuracy / "
+            "teacher accuracy must reach this", (cfg.Gate2Config, "min_teacher_retention"), type=float)
+    _option(gate, "--no-diagnose", "bench.diagnose", "do not diagnose failing artifacts", action="store_const",
+            const=False)
+    _option(gate, "--auto-fallback", "bench.auto_fallback", "re-quantize a failing int8 ONNX, TFLite or ExecuTorch "
+            "artifact with its most sensitive layers in float (ranked by a per-layer comparison) until it passes; "
+            "the passing one joins the report as NAME-fallback", action="store_const", const=True)
     baseline = bench.add_argument_group("baseline (release gating)")
-    baseline.add_argument("--baseline", help="bench.json of an earlier run: fail on regressions against it")
-    baseline.add_argument("--max-latency-increase", type=float, default=0.25,
-                          help="allowed relative p50 latency increase over the baseline (default: 0.25)")
-    baseline.add_argument("--max-baseline-accuracy-drop", type=float, default=0.5,
-                          help="allowed accuracy loss against the baseline, in points (default: 0.5)")
+    _option(baseline, "--baseline", "bench.baseline", "bench.json of an earlier run: fail on regressions against it")
+    _option(baseline, "--max-latency-increase", "bench.max_latency_increase", "allowed relative p50 latency increase "
+            "over the baseline", (cfg.BenchConfig, "max_latency_increase"), type=float)
+    _option(baseline, "--max-baseline-accuracy-drop", "bench.max_baseline_accuracy_drop", "allowed accuracy loss "
+            "against the baseline, in points", (cfg.BenchConfig, "max_baseline_accuracy_drop"), type=float)
+    return bench
 
 
-def _add_diagnose_parser(verbs) -> None:
+def _add_diagnose(verbs):
     diagnose = verbs.add_parser(
         "diagnose", help="name the cause of a collapsed artifact (input binding, mask, dtype, tokenizer, fp16, layer)",
         description="Probe ARTIFACT against the PyTorch model it came from for the known causes of post-conversion "
         "collapse: inputs bound in the wrong order, attention mask ignored or inverted, token types, integer dtype "
-        "and range, tokenizer mismatch, padding length, fp16 overflow, and the first layer where a quantized model "
-        "diverges. Prints what it finds; writes diagnosis.json with -o. `bench` runs it on every failure.")
+        "and range, tokenizer mismatch, padding length, fp16 overflow, labels in another order, a manifest the file "
+        "contradicts, and the first layer where a quantized model diverges. Prints what it finds; writes "
+        "diagnosis.json with -o. `bench` runs it on every failure.")
     diagnose.add_argument("artifact", help="artifact folder")
     diagnose.add_argument("--reference", help="PyTorch model it came from (default: the path in its manifest)")
-    _add_labelled_data_options(diagnose, "prepared data folder or data source; its test split is used "
-                               "(default: the reference's RUN/data)")
-    diagnose.add_argument("--limit", type=int, default=300, help="test texts to probe with (default: 300)")
+    _data_options(diagnose, labelled_only=True, data_help="prepared data folder or data source; its test split is "
+                  "used; default: the reference's RUN/data")
+    _option(diagnose, "--texts", "diagnose.texts", "test texts to probe with", (cfg.DiagnoseConfig, "texts"), type=int)
     diagnose.add_argument("-o", "--output", help="write the findings to this JSON file")
+    return diagnose
 
 
-def _config(model, where: str, /, **values):
+def _per_precision_defaults(field: str) -> str:
+    return ", ".join(f"{name}={value}" for name, value in _field_default(cfg.Gate2Config, field).items())
+
+
+def _int_tuple(text: str) -> tuple[int, ...]:
     try:
-        return model(**values)
-    except ValidationError as error:
-        raise ConfigError(format_validation_error(where, error)) from None
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated whole numbers, e.g. 1,2") from None
 
 
-def _train_config(args) -> TrainConfig:
-    return _config(TrainConfig, "options", epochs=args.epochs, learning_rate=args.learning_rate,
-                   batch_size=args.batch_size, gradient_accumulation_steps=args.gradient_accumulation_steps,
-                   save_steps=args.save_steps, group_by_length=not args.no_group_by_length)
+# ---- building configs from what was given ----
+
+class _Verb:
+    """One invocation: the parsed arguments and the flag of every config field this verb sets."""
+
+    def __init__(self, args, flags: dict[str, str]):
+        self.args = args
+        self.flags = flags
+
+    def given(self, prefix: str) -> dict:
+        return _given(self.args, prefix)
+
+    def value(self, field: str, default=None):
+        value = getattr(self.args, field.replace(".", "__"), None)
+        return default if value is None else value
+
+    def build(self, config_class: type[BaseModel], prefix: str, base: BaseModel | None = None, /, **extra):
+        """``config_class`` from ``base`` (or its defaults), the given options under ``prefix`` that are its
+        fields, and ``extra``."""
+        given = {key: value for key, value in self.given(prefix).items() if key in config_class.model_fields}
+        values = {**(base.model_dump() if base is not None else {}), **given, **extra}
+        try:
+            return config_class.model_validate(values)
+        except ValidationError as error:
+            raise ConfigError(self.explain(error, prefix)) from None
+
+    def explain(self, error: ValidationError, prefix: str) -> str:
+        problems = []
+        for item in error.errors():
+            parts = [str(part) for part in item["loc"] if not isinstance(part, int) and part != "[key]"]
+            where = ".".join(parts)
+            for size in range(len(parts), 0, -1):  # the option setting the longest leading part of the path
+                flag = self.flags.get(".".join([prefix, *parts[:size]]))
+                if flag:
+                    where = " ".join([flag, *parts[size:]])
+                    break
+            message = "unknown option" if item["type"] == "extra_forbidden" else item["msg"]
+            problems.append(f"{where}: {message}")
+        return "; ".join(problems)
+
+    def flagged(self, error: MobileDistillError) -> str:
+        """The error's message with the config fields it names written as this verb's flags."""
+        message = str(error)
+        for field in error.fields:
+            flag = next((flag for path, flag in self.flags.items()  # "seq_len" is set by the list "export.seq_lens"
+                         if path.split(".")[-1] in (field, field + "s")), None)
+            if flag:
+                message = re.sub(rf"(?<![\w.-]){re.escape(field)}(?![\w-])", flag, message)
+        return message
 
 
-def _data(args, output_dir: Path):
+def _train(verb: _Verb, base: cfg.TrainConfig) -> cfg.TrainConfig:
+    return verb.build(cfg.TrainConfig, "train", base)
+
+
+def _data(verb: _Verb, output_dir: Path):
+    """Labelled data for fine-tune and distill: --data (a prepared folder or a source), else OUTPUT/data if
+    it was prepared there, else the default source."""
     from .data import PreparedData
     from .pipeline import prepare_data
 
-    source = args.data
-    if source is None and (output_dir / "data" / "data.json").is_file():
-        source = str(output_dir / "data")
-    if source is not None and (Path(source) / "data.json").is_file():
+    source = verb.value("data.source")
+    if source is None and is_prepared_data(RunLayout(output_dir).data):
+        source = str(RunLayout(output_dir).data)
+    if is_prepared_data(source):
         return PreparedData.load(Path(source))
-    config = _config(DataConfig, "options", source=source or "rotten_tomatoes", text_column=args.text_column,
-                     text_pair_column=args.text_pair_column, label_column=args.label_column,
-                     max_length=args.max_length, limit=args.limit)
-    return prepare_data(config, output_dir / "data", args.seed)
+    config = verb.build(cfg.DataConfig, "data")
+    return prepare_data(config, RunLayout(output_dir).data, verb.value("run.seed", _field_default(cfg.Recipe, "seed")))
 
 
-def _cmd_run(args) -> int:
+def _prepared(verb: _Verb, model: Path, fallback: str | None = None):
+    """Labelled data already split: --data (a prepared folder or a source), else RUN/data of the run the
+    model belongs to, else ``fallback``."""
+    from .data import PreparedData, load_data
+
+    beside = RunLayout.of_model(model).data
+    source = verb.value("data.source") or (str(beside) if is_prepared_data(beside) else fallback)
+    if source is None:
+        raise ConfigError(f"no labelled data: pass --data (no prepared data beside {model})")
+    if is_prepared_data(source):
+        return PreparedData.load(Path(source))
+    return load_data(verb.build(cfg.DataConfig, "data", source=source))
+
+
+# ---- the verbs ----
+
+def _cmd_run(verb: _Verb) -> int:
     from .pipeline import run_recipe
 
-    recipe = load_recipe("quick" if args.quick else args.recipe)
-    overrides = {k: v for k, v in {"output_dir": args.output_dir, "cache_dir": args.cache_dir}.items() if v}
-    recipe = recipe.model_copy(update=overrides)
-    _say(f"recipe [bold]{recipe.name}[/] -> {recipe.output_dir}")
+    args = verb.args
+    recipe = cfg.load_recipe("quick" if args.quick else args.recipe)
+    recipe = recipe.model_copy(update=verb.given("run"))
     try:
         result = run_recipe(recipe)
-    except GateFailure as failure:
-        if failure.report.get("kind") == "mobile-distill-bench":
-            from .bench.report import print_verdicts, report_paths
-            from .bench.schema import BenchReport
-
-            print_verdicts(BenchReport.model_validate(failure.report), report_paths(Path(recipe.output_dir) / "bench"))
-        else:
-            _print_gate(failure.report)
+    except (Gate1Failure, Gate2Failure) as failure:
+        _print_verdicts(getattr(failure, "result", None))
         raise
-    if result.gate_report:
-        _print_gate(result.gate_report)
-    if result.bench_report is not None:
-        from .bench.report import print_verdicts
-
-        print_verdicts(result.bench_report, result.report_paths)
-    _say(f"stage seconds: {result.seconds}" + (f"; reused: {', '.join(result.skipped)}" if result.skipped else ""))
+    _print_verdicts(result)
     return 0
 
 
-def _cmd_fine_tune(args) -> int:
+def _print_verdicts(result) -> None:
+    """The gate tables at the end of a run: gate 1, then gate 2."""
+    from . import ui
+
+    if result is None:
+        return
+    if result.gate_report is not None:
+        ui.print_gate1(result.gate_report)
+    if result.bench_report is not None:
+        from .bench.report import print_verdicts, report_paths
+
+        print_verdicts(result.bench_report, result.report_paths or report_paths(result.layout.bench))
+    ui.print_run_summary(result)
+
+
+def _cmd_fine_tune(verb: _Verb) -> int:
+    from . import ui
+    from .runtime import torch_threads
     from .teacher import prepare_teacher
 
-    _threads(args)
-    output_dir = Path(args.output_dir)
-    data = _data(args, output_dir)
-    config = _config(TeacherConfig, "options", model=args.model, fine_tune=_train_config(args))
-    result = prepare_teacher(config, data, output_dir / "teacher", output_dir / "checkpoints",
-                             Path(args.cache_dir), args.seed, args.max_length)
+    output_dir = Path(verb.value("run.output_dir"))
+    layout = RunLayout(output_dir)
+    with torch_threads(verb.value("run.threads")):
+        data = _data(verb, output_dir)
+        config = verb.build(cfg.TeacherConfig, "teacher", model=verb.args.model or cfg.TeacherConfig().model,
+                            fine_tune=_train(verb, cfg.TeacherConfig().fine_tune))
+        result = prepare_teacher(config, data, layout.teacher, layout.checkpoints,
+                                 Path(verb.value("run.cache_dir", _field_default(cfg.Recipe, "cache_dir"))),
+                                 verb.value("run.seed", _field_default(cfg.Recipe, "seed")),
+                                 verb.value("data.max_length", _field_default(cfg.DataConfig, "max_length")))
     accuracy = result.report.get("validation", {}).get("accuracy")
-    _say(f"teacher -> {result.path}" + (" (from cache)" if result.from_cache else "")
-         + (f"; validation accuracy {accuracy:.4f}" if accuracy is not None else ""))
+    ui.say(f"teacher -> {result.path}" + (" (from cache)" if result.from_cache else "")
+           + (f"; validation accuracy {accuracy:.4f}" if accuracy is not None else ""))
     return 0
 
 
-def _cmd_distill(args) -> int:
-    from .config import TransferConfig
+def _cmd_distill(verb: _Verb) -> int:
+    from . import ui
     from .data import load_transfer_texts
     from .distill import distill
+    from .runtime import torch_threads
 
-    _threads(args)
-    output_dir = Path(args.output_dir)
-    data = _data(args, output_dir)
-    layers = tuple(int(x) for x in args.layers.split(",")) if args.layers else None
-    student = _config(StudentConfig, "--recipe/--layers", recipe=args.recipe, layers=layers)
-    weights = _config(LossWeights, "--alpha-*", kd=args.alpha_kd, ce=args.alpha_ce, cos=args.alpha_cos,
-                      hidden_mse=args.alpha_hidden_mse, attention_mse=args.alpha_attention_mse)
-    config = _config(DistillConfig, "options", train=_train_config(args), temperature=args.temperature, weights=weights)
-    transfer = None
-    if args.transfer:
-        transfer_config = _config(TransferConfig, "--transfer", source=args.transfer, text_column=args.transfer_column,
-                                  limit=args.transfer_limit)
-        transfer = load_transfer_texts(transfer_config, args.seed)
-    teacher = Path(args.teacher)
-    result = distill(teacher, data, config, student, output_dir / "student", output_dir / "checkpoints",
-                     args.seed, args.max_length, transfer)
-    if not is_main_process():  # under torchrun, rank 0 alone evaluates and writes the report
-        return 0
-    _say(f"student -> {result.path}")
-    if args.no_gate:
-        return 0
-    gate = _config(GateConfig, "--min-retention/--min-agreement", min_retention=args.min_retention,
-                   min_agreement=args.min_agreement)
-    return _gate_and_print(teacher, result.path, data, gate, args.max_length)
+    output_dir = Path(verb.value("run.output_dir"))
+    seed = verb.value("run.seed", _field_default(cfg.Recipe, "seed"))
+    max_length = verb.value("data.max_length", _field_default(cfg.DataConfig, "max_length"))
+    student = verb.build(cfg.StudentConfig, "student")
+    weights = verb.build(cfg.LossWeights, "weights")
+    config = verb.build(cfg.DistillConfig, "distill", train=_train(verb, cfg.DistillConfig().train), weights=weights)
+    gate = verb.build(cfg.GateConfig, "gate")
+    with torch_threads(verb.value("run.threads")):
+        data = _data(verb, output_dir)
+        transfer = None
+        if verb.value("transfer.source"):
+            transfer = load_transfer_texts(verb.build(cfg.TransferConfig, "transfer"), seed)
+        teacher = Path(verb.args.teacher)
+        result = distill(teacher, data, config, student, RunLayout(output_dir).student,
+                         RunLayout(output_dir).checkpoints, seed, max_length, transfer)
+        if not is_main_process():  # under torchrun, rank 0 alone evaluates and writes the report
+            return 0
+        ui.say(f"student -> {result.path}")
+        if verb.args.no_gate:
+            return 0
+        return _gate_and_print(teacher, result.path, data, gate, max_length)
 
 
-def _cmd_gate(args) -> int:
+def _cmd_gate(verb: _Verb) -> int:
     from .data import PreparedData
 
-    gate = _config(GateConfig, "--min-retention/--min-agreement", min_retention=args.min_retention,
-                   min_agreement=args.min_agreement)
-    data = PreparedData.load(Path(args.data))
-    return _gate_and_print(Path(args.teacher), Path(args.student), data, gate, args.max_length)
+    gate = verb.build(cfg.GateConfig, "gate")
+    source = Path(verb.value("data.source"))
+    if not is_prepared_data(source):
+        raise ConfigError(f"--data {source}: not a prepared data folder (RUN/data); gate compares the models on the "
+                          "test split a run prepared")
+    data = PreparedData.load(source)
+    max_length = verb.value("data.max_length", _field_default(cfg.DataConfig, "max_length"))
+    return _gate_and_print(Path(verb.args.teacher), Path(verb.args.student), data, gate, max_length)
 
 
-def _cmd_export(args) -> int:
-    from .export import ExportOptions, export, export_all
+def _gate_and_print(teacher: Path, student: Path, data, gate: cfg.GateConfig, max_length: int) -> int:
+    from . import ui
+    from .gate import gate_student
 
-    model = Path(args.model)
-    seq_lens = tuple(args.seq_len or [128])
-    options = _config(ExportOptions, "options", seq_len=seq_lens[0], onnx_weight_type=args.onnx_weight_type,
-                      per_channel=args.per_channel, calibration_size=args.calibration_size)
-    train_texts, test_texts = _export_texts(args, model)
-    single = args.target != "all" and args.precision != "all" and len(seq_lens) == 1
-    if single:
-        written = [export(model, args.target, args.precision, Path(args.output_dir), options, train_texts, test_texts)]
-    else:
-        targets = None if args.target == "all" else [args.target]
-        precisions = None if args.precision == "all" else [args.precision]
-        written = export_all(model, Path(args.output_dir), targets, seq_lens, options, train_texts, test_texts,
-                             precisions)
-    for path in written:
-        _say(f"exported -> {path}")
+    try:
+        report = gate_student(teacher, student, data, gate, max_length)
+    except Gate1Failure as failure:
+        ui.print_gate1(failure.report)
+        raise
+    ui.print_gate1(report)
     return 0
 
 
-def _export_texts(args, model: Path) -> tuple[list[str], list[str]]:
+def _cmd_export(verb: _Verb) -> int:
+    from . import ui
+    from .export import export, export_all
+
+    model = Path(verb.args.model)
+    given = verb.given("export")
+    targets = None if ALL in given.get("targets", [ALL]) else tuple(given["targets"])
+    precisions = None if ALL in given.get("precisions", [ALL]) else tuple(given["precisions"])
+    seq_lens = tuple(given.get("seq_lens") or [_field_default(cfg.ExportOptions, "seq_len")])
+    options = verb.build(cfg.ExportOptions, "export", seq_len=seq_lens[0],
+                         keep_float=tuple(given.get("keep_float") or ()))
+    train_texts, test_texts = _export_texts(verb, model)
+    output = Path(verb.value("run.output_dir"))
+    if targets and precisions and len(targets) == len(precisions) == len(seq_lens) == 1:
+        written = [export(model, targets[0], precisions[0], output, options, train_texts, test_texts)]
+    else:
+        written = export_all(model, output, list(targets) if targets else None, seq_lens, options, train_texts,
+                             test_texts, list(precisions) if precisions else None)
+    for path in written:
+        ui.say(f"exported -> {path}")
+    return 0
+
+
+def _export_texts(verb: _Verb, model: Path) -> tuple[list[str], list[str]]:
     """Training texts (sample batch, calibration) and test texts (golden file) for an export."""
-    data = _prepared(args, model, fallback="rotten_tomatoes")
+    data = _prepared(verb, model, fallback=_field_default(cfg.DataConfig, "source"))
     return list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
 
 
-def _cmd_bench(args) -> int:
+def _cmd_bench(verb: _Verb) -> int:
     from .bench import bench_prepared, expand_artifacts
-    from .bench.report import print_verdicts, report_paths
-    from .config import BenchConfig, Gate2Config
 
+    args = verb.args
     artifacts = expand_artifacts([Path(path) for path in args.artifacts])
     reference = _reference(args.reference, artifacts[0])
     teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
-    settings = _config(BenchConfig, "options", threads=_int_list(args.threads, "--threads"), runs=args.runs,
-                       warmup=args.warmup, timing=not args.no_timing, diagnose=not args.no_diagnose,
-                       auto_fallback=args.auto_fallback, baseline=args.baseline,
-                       max_latency_increase=args.max_latency_increase,
-                       max_baseline_accuracy_drop=args.max_baseline_accuracy_drop)
-    gate = _config(Gate2Config, "--max-drop/--min-agreement", max_accuracy_drop=_per_precision(args.max_drop, "--max-drop"),
-                   min_agreement=_per_precision(args.min_agreement, "--min-agreement"),
-                   min_teacher_retention=args.min_teacher_retention)
-    data = _prepared(args, reference)  # after the options: a typo fails before data is read
+    settings = verb.build(cfg.BenchConfig, "bench")
+    gate_values = verb.given("gate2")
+    for field in ("max_accuracy_drop", "min_agreement"):
+        if field in gate_values:
+            gate_values[field] = _per_precision(gate_values[field], verb.flags[f"gate2.{field}"])
+    try:
+        gate = cfg.Gate2Config.model_validate(gate_values)
+    except ValidationError as error:
+        raise ConfigError(verb.explain(error, "gate2")) from None
+    data = _prepared(verb, reference)  # after the options: a typo fails before data is read
     seq_len = args.max_length or max(_manifest_length(path) for path in artifacts)
-    output = Path(args.output_dir) if args.output_dir else artifacts[0].parent.parent / "bench"
+    output = Path(verb.value("run.output_dir")) if verb.value("run.output_dir") else RunLayout.of_artifact(artifacts[0]).bench
     try:
         report, paths = bench_prepared(artifacts, data, reference, teacher, settings, gate, seq_len, output)
-    except GateFailure as failure:
-        from .bench.schema import BenchReport
+    except Gate2Failure as failure:
+        from .bench.report import print_verdicts, report_paths
 
-        print_verdicts(BenchReport.model_validate(failure.report), report_paths(output))
+        print_verdicts(failure.report, report_paths(output))
         raise
+    from .bench.report import print_verdicts
+
     print_verdicts(report, paths)
     return 0
 
 
-def _cmd_diagnose(args) -> int:
-    from rich.console import Console
-
+def _cmd_diagnose(verb: _Verb) -> int:
+    from . import ui
     from .diagnose import diagnose
 
-    artifact = Path(args.artifact)
-    reference = _reference(args.reference, artifact)
-    test = _prepared(args, reference).splits["test"]
-    rows = min(args.limit, len(test))
+    artifact = Path(verb.args.artifact)
+    reference = _reference(verb.args.reference, artifact)
+    settings = verb.build(cfg.DiagnoseConfig, "diagnose")
+    test = _prepared(verb, reference).splits["test"]
+    rows = min(settings.texts, len(test))
     found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
-    console = Console(soft_wrap=True)  # findings name paths and graph nodes: never broken across lines
-    console.print(f"{artifact}: agreement with the reference {found.agreement:.4f} on {rows} test texts")
-    for check in found.checks:
-        colour = {"found": "red", "clear": "green"}.get(check.status, "yellow")
-        console.print(f"  [{colour}]{check.status:>7}[/] {check.name}: {check.summary}")
-    console.print("[red]cause: " + found.causes[0].summary + "[/]" if found.causes else "[green]no known cause found[/]")
-    if args.output:
-        from .training import write_json
+    ui.print_diagnosis(found, rows)
+    if verb.args.output:
+        from .atomic import write_json
 
-        write_json(Path(args.output), found.to_dict())
+        write_json(Path(verb.args.output), found.to_dict())
     return 0
 
 
@@ -416,32 +607,10 @@ def _beside(model: Path, name: str) -> Path | None:
     return folder if (folder / "config.json").is_file() else None
 
 
-def _prepared(args, model: Path, fallback: str | None = None):
-    """Labelled data: --data (a prepared folder or a source), else RUN/data beside the model, else ``fallback``."""
-    from .data import PreparedData, load_data
-
-    beside = model.parent / "data"
-    source = args.data or (str(beside) if (beside / "data.json").is_file() else fallback)
-    if source is None:
-        raise ConfigError(f"no labelled data: pass --data (no prepared data beside {model})")
-    if (Path(source) / "data.json").is_file():
-        return PreparedData.load(Path(source))
-    return load_data(_config(DataConfig, "--data", source=source, text_column=args.text_column,
-                             label_column=args.label_column))
-
-
 def _manifest_length(artifact: Path) -> int:
     from .export.artifact import read_manifest
 
     return read_manifest(artifact).sequence_length
-
-
-def _int_list(text: str, option: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: expected comma-separated whole numbers, e.g. 1,2") from None
-    return values
 
 
 def _per_precision(items: list[str], option: str) -> dict[str, float]:
@@ -455,48 +624,24 @@ def _per_precision(items: list[str], option: str) -> dict[str, float]:
     return values
 
 
-def _gate_and_print(teacher: Path, student: Path, data, gate: GateConfig, max_length: int) -> int:
-    from .gate import gate_student
-
-    try:
-        report = gate_student(teacher, student, data, gate, max_length)
-    except GateFailure as failure:
-        _print_gate(failure.report)
-        raise
-    _print_gate(report)
-    return 0
-
-
-def _threads(args) -> None:
-    if getattr(args, "threads", None):
-        import torch
-
-        torch.set_num_threads(args.threads)
-
-
-def _say(message: str) -> None:
-    from rich.console import Console
-
-    Console(stderr=True).print(message)
-
-
-def _print_gate(report: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"gate 1 (student vs teacher): {report['verdict']}")
-    for column in ("model", "layers", "parameters", "test accuracy", "macro-F1"):
-        table.add_column(column, justify="right" if column != "model" else "left")
-    for name in ("teacher", "student"):
-        part = report[name]
-        table.add_row(name, str(part["layers"]), f"{part['parameters']:,}", f"{part['test']['accuracy']:.4f}",
-                      f"{part['test']['macro_f1']:.4f}")
-    console = Console()
-    console.print(table)
-    colour = "green" if report["verdict"] == "PASS" else "red"
-    floor = report["thresholds"]["min_retention"]
-    console.print(f"[{colour}]{report['verdict']}[/]: retention {report['retention']:.4f} (floor {floor}), "
-                  f"agreement {report['agreement']:.4f}; report {report['student']['path']}/distill_report.json")
+def _log_file(verb: _Verb) -> Path | None:
+    """Where this command's library output goes (what it prints itself stays on the terminal)."""
+    args, output = verb.args, verb.value("run.output_dir")
+    if args.verb == "run":
+        try:
+            recipe = cfg.load_recipe("quick" if args.quick else args.recipe)
+        except ConfigError:
+            return None  # the command itself reports the bad recipe
+        return RunLayout(Path(output or recipe.output_dir)).logs / "run.log"
+    if args.verb in ("fine-tune", "distill"):
+        return RunLayout(Path(output)).logs / f"{args.verb}.log"
+    if args.verb == "gate":
+        return RunLayout.of_model(Path(args.student)).logs / "gate.log"
+    if args.verb == "export":
+        return Path(output).parent / "export.log"
+    if args.verb == "bench" and output:
+        return Path(output) / "bench.log"
+    return None
 
 
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate,
@@ -504,19 +649,29 @@ _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_disti
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    for key, value in _OFFLINE.items():  # no hub at run time; set here, never at import
-        os.environ.setdefault(key, value)
+    parser = build_parser()
     try:
-        return _COMMANDS[args.verb](args)
-    except MobileDistillError as error:
-        print(f"mobile-distill {args.verb}: {'FAIL' if isinstance(error, GateFailure) else 'error'}: {error}",
-              file=sys.stderr)
-        return error.exit_code
-    except KeyboardInterrupt:
-        print(f"mobile-distill {args.verb}: interrupted; run the same command again to resume from the last "
-              "checkpoint", file=sys.stderr)
-        return 130
+        args = parser.parse_args(argv)
+    except SystemExit as exit:  # --help, or a usage error already printed on one line
+        return exit.code if isinstance(exit.code, int) else 2
+    sub = next(action for action in parser._actions if action.dest == "verb").choices[args.verb]
+    verb = _Verb(args, _flags(sub))
+    for key, value in OFFLINE_ENVIRONMENT.items():  # no hub at run time; set here, never at import
+        os.environ.setdefault(key, value)
+    from . import ui
+
+    with ui.verbosity(args.verbosity if args.verbosity is not None else ui.NORMAL):
+        try:
+            with ui.library_output(_log_file(verb)):
+                return _COMMANDS[args.verb](verb)
+        except MobileDistillError as error:
+            kind = "FAIL" if isinstance(error, GateFailure) else "error"
+            print(f"mobile-distill {args.verb}: {kind}: {verb.flagged(error)}", file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt:
+            print(f"mobile-distill {args.verb}: interrupted; run the same command again to resume from the last "
+                  "checkpoint", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .precisions import MAX_ACCURACY_DROP, MIN_AGREEMENT, PRECISION_NAMES
+from .targets import TARGET_NAMES
 
 RECIPE_VERSION = 1
 STAGES = ("fine-tune", "distill", "gate", "export", "bench")
-TARGETS = ("onnx", "tflite", "coreml", "executorch")
-PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8-static", "int8", "palettized")
 BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
@@ -139,6 +139,9 @@ class DistillConfig(_Config):
 class GateConfig(_Config):
     min_retention: float = Field(0.97, gt=0, le=1.5, description="student accuracy / teacher accuracy must reach this")
     min_agreement: float | None = Field(None, ge=0, le=1, description="optional floor on identical predictions")
+    min_gain_over_majority: float | None = Field(
+        None, ge=0, le=1, description="optional: the student's accuracy must exceed the majority-class rate of the "
+        "test split by this much (catches a teacher and student that both collapsed to one class)")
 
 
 class QuantizationOptions(_Config):
@@ -165,8 +168,8 @@ class ExportOptions(QuantizationOptions):
 class ExportConfig(QuantizationOptions):
     """The recipe's export stage: every supported (target, precision) pair of these, at every length."""
 
-    targets: tuple[Literal[TARGETS], ...] = Field(TARGETS, min_length=1, description="formats to export")
-    precisions: tuple[Literal[PRECISIONS], ...] | None = Field(
+    targets: tuple[Literal[TARGET_NAMES], ...] = Field(TARGET_NAMES, min_length=1, description="formats to export")
+    precisions: tuple[Literal[PRECISION_NAMES], ...] | None = Field(
         None, min_length=1, description="precisions to export; null: every one each target supports")
     seq_lens: tuple[int, ...] | None = Field(
         None, min_length=1, description="static sequence lengths; null: data.max_length (what the gates measured)")
@@ -180,20 +183,13 @@ class ExportConfig(QuantizationOptions):
         return value
 
 
-# Gate 2 defaults per precision. MLPerf accepts quantized BERT at 99% of the fp32 reference; these
-# are stricter: an artifact may lose at most 0.5 (float) or 1.0 (int8 / compressed) accuracy points
-# against the PyTorch model it came from, and must predict the same class on 99.5% / 98% of rows.
-MAX_ACCURACY_DROP = {"fp32": 0.5, "fp16": 0.5, "int8-dynamic": 1.0, "int8-static": 1.0, "int8": 1.0, "palettized": 1.0}
-MIN_AGREEMENT = {"fp32": 0.995, "fp16": 0.995, "int8-dynamic": 0.98, "int8-static": 0.98, "int8": 0.98,
-                 "palettized": 0.98}
-
-
 class Gate2Config(_Config):
-    """Gate 2: an exported artifact against its PyTorch reference, thresholds per precision."""
+    """Gate 2: an exported artifact against its PyTorch reference, thresholds per precision (defaults in
+    `precisions.PRECISIONS`)."""
 
-    max_accuracy_drop: dict[Literal[PRECISIONS], float] = Field(
+    max_accuracy_drop: dict[Literal[PRECISION_NAMES], float] = Field(
         MAX_ACCURACY_DROP, description="accuracy points an artifact may lose against its reference, per precision")
-    min_agreement: dict[Literal[PRECISIONS], float] = Field(
+    min_agreement: dict[Literal[PRECISION_NAMES], float] = Field(
         MIN_AGREEMENT, description="fraction of rows where the artifact predicts the reference's class, per precision")
     min_teacher_retention: float | None = Field(
         0.96, gt=0, le=1.5, description="chained budget: artifact accuracy / teacher accuracy (null: not checked)")
@@ -221,6 +217,12 @@ class BenchConfig(_Config):
     baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")
     max_baseline_accuracy_drop: float = Field(0.5, ge=0, description="baseline mode: allowed accuracy loss, points")
+
+
+class DiagnoseConfig(_Config):
+    """The diagnose verb run on its own (bench diagnoses a failure on every row it benched)."""
+
+    texts: int = Field(300, ge=1, description="test texts to probe with")
 
 
 class Recipe(_Config):

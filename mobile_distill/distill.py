@@ -9,8 +9,6 @@ processes with half the batch each compute the same gradient as one process with
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -22,14 +20,16 @@ import torch.nn.functional as F
 from transformers import DataCollatorWithPadding, Trainer
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from . import ui
 from .config import DistillConfig, LossWeights, StudentConfig
 from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
-from .models import count_parameters, folder_hash, forward_inputs, load_classifier, load_tokenizer, require_labels
+from .hashing import folder_hash, settings_hash
+from .layout import DISTILL_LOG
+from .models import count_parameters, forward_inputs, load_classifier, load_tokenizer, require_labels
 from .student import build_student
-from .training import last_checkpoint, save_trained_model, training_arguments
+from .training import TRAINER_LOG, last_checkpoint, save_trained_model, show_progress, training_arguments
 
-DISTILL_LOG = "distill_log.json"
 
 
 def _per_example_token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -137,7 +137,7 @@ def distill_settings(teacher_path, data, config, student_config, seed, max_lengt
     parts = [folder_hash(teacher_path), data.fingerprint, config.model_dump(mode="json"),
              student_config.model_dump(mode="json"), seed, max_length,
              transfer_texts._fingerprint if transfer_texts is not None else None]
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
+    return settings_hash(*parts)
 
 
 @dataclass(frozen=True)
@@ -164,49 +164,54 @@ def distill(
     student (by validation accuracy) to ``output_dir`` atomically, with tokenizer, labels, loss log
     and loss-curve plot.
     """
-    start = time.perf_counter()
-    settings = distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts)
-    checkpoints_dir = checkpoints_dir / f"student-{settings}"
-    tokenizer = load_tokenizer(teacher_path)
-    attention = {"attn_implementation": "eager"} if config.weights.attention_mse > 0 else {}
-    teacher = load_classifier(teacher_path, **attention)
-    require_labels(teacher_path, data.labels)
-    student = build_student(teacher, student_config)
-    if attention:
-        student.model.set_attn_implementation("eager")  # sdpa kernels return no attention maps
-    student_tokenizer = _student_tokenizer(tokenizer, student.model)
-    train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
-    validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
-    train_set, transfer_count = _with_transfer(train.dataset, transfer_texts, tokenizer, max_length)
-    trainer = DistillationTrainer(
-        model=student.model,
-        args=training_arguments(config.train, checkpoints_dir, seed),
-        train_dataset=train_set,
-        eval_dataset=validation.dataset,
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=trainer_metrics,
-        teacher=teacher,
-        layer_map=student.layer_map,
-        temperature=config.temperature,
-        weights=config.weights,
-    )
-    trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints_dir))
-    log = {
-        "settings": settings,
-        "recipe": student.recipe,
-        "layer_map": list(student.layer_map),
-        "teacher": str(teacher_path),
-        "parameters": {"teacher": count_parameters(teacher), "student": count_parameters(trainer.model)},
-        "config": config.model_dump(mode="json"),
-        "examples": {"train": len(train.dataset), "transfer": transfer_count, "validation": len(validation.dataset)},
-        "truncated": {"train": train.truncated, "validation": validation.truncated, "max_length": max_length},
-        "steps": trainer.state.global_step,
-        "best_validation_accuracy": trainer.state.best_metric,
-        "seconds": round(time.perf_counter() - start, 1),
-        "log_history": trainer.state.log_history,
-    }
-    save_trained_model(trainer, student_tokenizer, data.labels, output_dir, DISTILL_LOG, log, "distillation")
+    epochs = f"{config.train.epochs:g} epoch(s)"
+    with ui.stage("distill", f"{student_config.recipe} student on {len(data.splits['train']):,} texts, {epochs}") as stage:
+        start = time.perf_counter()
+        settings = distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts)
+        checkpoints_dir = checkpoints_dir / f"student-{settings}"
+        tokenizer = load_tokenizer(teacher_path)
+        attention = {"attn_implementation": "eager"} if config.weights.attention_mse > 0 else {}
+        teacher = load_classifier(teacher_path, **attention)
+        require_labels(teacher_path, data.labels)
+        student = build_student(teacher, student_config)
+        if attention:
+            student.model.set_attn_implementation("eager")  # sdpa kernels return no attention maps
+        student_tokenizer = _student_tokenizer(tokenizer, student.model)
+        train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
+        validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
+        train_set, transfer_count = _with_transfer(train.dataset, transfer_texts, tokenizer, max_length)
+        trainer = DistillationTrainer(
+            model=student.model,
+            args=training_arguments(config.train, checkpoints_dir, seed),
+            train_dataset=train_set,
+            eval_dataset=validation.dataset,
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=trainer_metrics,
+            teacher=teacher,
+            layer_map=student.layer_map,
+            temperature=config.temperature,
+            weights=config.weights,
+        )
+        show_progress(trainer, "distilling", checkpoints_dir / TRAINER_LOG)
+        trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints_dir))
+        log = {
+            "settings": settings,
+            "recipe": student.recipe,
+            "layer_map": list(student.layer_map),
+            "teacher": str(teacher_path),
+            "parameters": {"teacher": count_parameters(teacher), "student": count_parameters(trainer.model)},
+            "config": config.model_dump(mode="json"),
+            "examples": {"train": len(train.dataset), "transfer": transfer_count, "validation": len(validation.dataset)},
+            "truncated": {"train": train.truncated, "validation": validation.truncated, "max_length": max_length},
+            "steps": trainer.state.global_step,
+            "best_validation_accuracy": trainer.state.best_metric,
+            "seconds": round(time.perf_counter() - start, 1),
+            "log_history": trainer.state.log_history,
+        }
+        save_trained_model(trainer, student_tokenizer, data.labels, output_dir, DISTILL_LOG, log, "distillation")
+        stage.summary = (f"{trainer.state.best_metric or 0:.4f} validation accuracy, "
+                         f"{log['parameters']['student']:,} parameters (teacher {log['parameters']['teacher']:,})")
     return DistillResult(path=output_dir, log=log)
 
 

@@ -1,12 +1,12 @@
-"""Run a PyTorch classifier over a tokenized split and score it; compare two models' predictions."""
+"""Run a PyTorch classifier over a tokenized split; score Trainer's evaluations (metrics in `metrics`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
 from transformers import DataCollatorWithPadding
 
+from .metrics import classification_metrics
 from .models import forward_inputs
 
 
@@ -30,20 +30,6 @@ def predict_logits(model, tokenizer, dataset, batch_size: int = 64, progress=Non
         if task is not None:
             progress.advance(task, len(rows))
     return logits
-
-
-def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    predictions = logits.argmax(-1)
-    return {
-        "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, average="macro")),
-        "examples": int(len(labels)),
-    }
-
-
-def agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> float:
-    """Fraction of rows on which two models predict the same class."""
-    return float(np.mean(logits_a.argmax(-1) == logits_b.argmax(-1)))
 
 
 def trainer_metrics(eval_prediction) -> dict[str, float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import json
 from pathlib import Path
@@ -11,9 +10,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelError
+from .layout import LABELS_FILE
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert")
-LABELS_FILE = "labels.json"
 
 
 def builtin_models() -> dict[str, Path]:
@@ -111,17 +110,6 @@ def require_labels(path: Path, labels, hint: str = "") -> None:
 
 def write_labels(path: Path, labels: list[str] | tuple[str, ...]) -> None:
     (path / LABELS_FILE).write_text(json.dumps({"labels": list(labels)}, indent=1))
-
-
-def folder_hash(path: Path) -> str:
-    """Hash of a model folder's config and weights: identifies the exact checkpoint."""
-    digest = hashlib.sha256()
-    for file in sorted([path / "config.json", *path.glob("*.safetensors")]):
-        digest.update(file.name.encode())
-        with open(file, "rb") as handle:
-            while chunk := handle.read(1 << 22):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]
 
 
 def forward_inputs(model: PreTrainedModel, batch: dict) -> dict:

@@ -1,93 +1,46 @@
-"""Chain the stages a recipe names, in one run folder, skipping work that is already done.
-
-Run folder layout (every stage reads and writes only these, so any stage can be re-run alone):
-
-    recipe.yaml          the recipe as resolved, every default spelled out
-    data/                prepared splits + data.json (source, seed, row indices of every split)
-    teacher/             teacher classifier (fine-tuned or copied from the cache)
-    student/             distilled student + distill_report.json + README.md model card
-    checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
-    artifacts/           one exported artifact folder per <target>-<precision>-s<length>
-    bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
-    run_summary.json     wall time of each stage and the verdicts
+"""Chain the stages a recipe names, in one run folder (`layout.RunLayout`), skipping work that is
+already done. Every stage reads and writes only files in that folder, so any stage can be re-run
+alone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
+from .atomic import write_json
+from .bench import BenchReport, bench_prepared, expand_artifacts
 from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump_recipe
 from .data import PreparedData, load_data, load_transfer_texts
-from .distill import DISTILL_LOG, distill, distill_settings
-from .errors import GateFailure
-from .bench import BenchReport, bench_prepared, expand_artifacts
-from .bench.schema import SCHEMA
+from .distill import distill, distill_settings
+from .errors import Gate1Failure, Gate2Failure
 from .export import export_all, plan_exports
-from .gate import gate_student
+from .gate import Gate1Report, gate_student
+from .hashing import settings_hash
+from .layout import DATA_INFO, DISTILL_LOG, RunLayout
 from .models import read_labels, resolve_model_path
+from .runtime import is_main_process, torch_threads
 from .teacher import prepare_teacher
-from .training import is_main_process, write_json
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    root: Path
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def teacher(self) -> Path:
-        return self.root / "teacher"
-
-    @property
-    def student(self) -> Path:
-        return self.root / "student"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def artifacts(self) -> Path:
-        return self.root / "artifacts"
-
-    @property
-    def bench(self) -> Path:
-        return self.root / "bench"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "run_summary.json"
 
 
 @dataclass
 class RunResult:
     layout: RunLayout
     seconds: dict[str, float] = field(default_factory=dict)
-    gate_report: dict | None = None
+    gate_report: Gate1Report | None = None
     artifacts: list[Path] = field(default_factory=list)
     bench_report: BenchReport | None = None
     report_paths: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
 
 
-def settings_hash(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 def prepare_data(config: DataConfig, folder: Path, seed: int) -> PreparedData:
     """Load the prepared splits from ``folder`` if they were made from the same settings, else make them."""
     key = settings_hash(config.model_dump(mode="json"), seed)
-    info = folder / "data.json"
+    info = folder / DATA_INFO
     if info.is_file() and json.loads(info.read_text()).get("settings") == key:
         return PreparedData.load(folder)
     data = load_data(config, seed)
@@ -107,43 +60,48 @@ def _timed(result: RunResult, stage: str):
 
 
 def run_recipe(recipe: Recipe) -> RunResult:
-    """Run the recipe's stages. Raises `GateFailure` (after writing every output) when a gate fails."""
-    if recipe.threads:
-        torch.set_num_threads(recipe.threads)
+    """Run the recipe's stages. Raises `Gate1Failure` / `Gate2Failure` (after writing every output) when
+    a gate fails; the result so far is on the failure as ``failure.result``."""
     layout = RunLayout(Path(recipe.output_dir))
     layout.root.mkdir(parents=True, exist_ok=True)
     if is_main_process():
-        dump_recipe(recipe, layout.root / "recipe.yaml")
+        dump_recipe(recipe, layout.recipe)
     result = RunResult(layout=layout)
     if "export" in recipe.stages:  # a recipe asking for no supported pair fails now, not after training
         plan_exports(list(recipe.export.targets), list(recipe.export.precisions or []) or None)
-    max_length = recipe.data.max_length
+    with torch_threads(recipe.threads):
+        try:
+            _run_stages(recipe, layout, result)
+        except (Gate1Failure, Gate2Failure) as failure:
+            if isinstance(failure, Gate1Failure):
+                result.gate_report = failure.report
+            else:
+                result.bench_report = failure.report
+            failure.result = result
+            raise
+        finally:
+            if is_main_process():
+                write_json(layout.summary, {
+                    "recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
+                    "gate": result.gate_report.verdict if result.gate_report else None,
+                    "gate2": result.bench_report.verdict if result.bench_report else None,
+                    "artifacts": [path.name for path in result.artifacts]})
+    return result
+
+
+def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
     with _timed(result, "data"):
         data = prepare_data(recipe.data, layout.data, recipe.seed)
     teacher_path = _teacher_stage(recipe, data, layout, result)
     if "distill" in recipe.stages:
         _distill_stage(recipe, data, teacher_path, layout, result)
-    try:
-        if "gate" in recipe.stages:
-            with _timed(result, "gate"):
-                result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, max_length)
-        if "export" in recipe.stages and is_main_process():
-            _export_stage(recipe, data, layout, result)
-        if "bench" in recipe.stages and is_main_process():
-            _bench_stage(recipe, data, teacher_path, layout, result)
-    except GateFailure as failure:
-        if failure.report.get("kind") == SCHEMA:
-            result.bench_report = BenchReport.model_validate(failure.report)
-        else:
-            result.gate_report = failure.report
-        raise
-    finally:
-        if is_main_process():
-            write_json(layout.summary, {"recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
-                                        "gate": (result.gate_report or {}).get("verdict"),
-                                        "gate2": result.bench_report.verdict if result.bench_report else None,
-                                        "artifacts": [path.name for path in result.artifacts]})
-    return result
+    if "gate" in recipe.stages:
+        with _timed(result, "gate"):
+            result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, recipe.data.max_length)
+    if "export" in recipe.stages and is_main_process():
+        _export_stage(recipe, data, layout, result)
+    if "bench" in recipe.stages and is_main_process():
+        _bench_stage(recipe, data, teacher_path, layout, result)
 
 
 def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> Path:

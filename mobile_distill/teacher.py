@@ -6,7 +6,6 @@ with the same inputs reuses the first one's teacher instead of training again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -15,20 +14,23 @@ from pathlib import Path
 
 from transformers import DataCollatorWithPadding, Trainer
 
+from . import ui
 from .config import TeacherConfig
+from .hashing import folder_hash, settings_hash
+from .layout import TEACHER_REPORT
 from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
 from .models import (
     check_model_folder,
-    folder_hash,
     load_classifier,
     load_tokenizer,
     require_labels,
     resolve_model_path,
 )
-from .training import atomic_folder, is_main_process, last_checkpoint, save_trained_model, training_arguments
+from .atomic import atomic_folder
+from .runtime import is_main_process
+from .training import TRAINER_LOG, last_checkpoint, save_trained_model, show_progress, training_arguments
 
-TEACHER_REPORT = "teacher_report.json"
 
 
 @dataclass(frozen=True)
@@ -54,27 +56,31 @@ def prepare_teacher(
         return _use_as_is(source, data)
     key = teacher_cache_key(source, data, config, seed, max_length)
     cached = cache_dir / "teachers" / key if cache_dir is not None else None
-    if cached is not None and (cached / TEACHER_REPORT).is_file():
-        if is_main_process():
-            with atomic_folder(output_dir) as staging:
-                shutil.copytree(cached, staging, dirs_exist_ok=True)
-        # Other ranks read the cache entry itself: the copy in output_dir may still be being written.
-        path = output_dir if is_main_process() else cached
-        return TeacherResult(path=path, report=json.loads((cached / TEACHER_REPORT).read_text()), from_cache=True)
-    result = fine_tune(source, config, data, output_dir, checkpoints_dir / key, seed, max_length, key)
-    if cached is not None and is_main_process():
-        with atomic_folder(cached) as staging:
-            shutil.copytree(output_dir, staging, dirs_exist_ok=True)
+    train = config.fine_tune
+    with ui.stage("teacher", f"fine-tune {config.model} on {len(data.splits['train']):,} texts, "
+                  f"{train.epochs:g} epoch(s)") as stage:
+        if cached is not None and (cached / TEACHER_REPORT).is_file():
+            if is_main_process():
+                with atomic_folder(output_dir) as staging:
+                    shutil.copytree(cached, staging, dirs_exist_ok=True)
+            # Other ranks read the cache entry itself: the copy in output_dir may still be being written.
+            path = output_dir if is_main_process() else cached
+            result = TeacherResult(path=path, report=json.loads((cached / TEACHER_REPORT).read_text()),
+                                   from_cache=True)
+        else:
+            result = fine_tune(source, config, data, output_dir, checkpoints_dir / key, seed, max_length, key)
+            if cached is not None and is_main_process():
+                with atomic_folder(cached) as staging:
+                    shutil.copytree(output_dir, staging, dirs_exist_ok=True)
+        accuracy = result.report.get("validation", {}).get("accuracy")
+        stage.summary = (f"{accuracy:.4f} validation accuracy" if accuracy is not None else "ready") + \
+            (" (reused from the cache)" if result.from_cache else "")
     return result
 
 
 def teacher_cache_key(source: Path, data: PreparedData, config: TeacherConfig, seed: int, max_length: int) -> str:
-    settings = json.dumps(
-        {"model": folder_hash(source), "data": data.fingerprint, "labels": data.labels, "config": config.model_dump(mode="json"),
-         "seed": seed, "max_length": max_length},
-        sort_keys=True,
-    )
-    return hashlib.sha256(settings.encode()).hexdigest()[:16]
+    return settings_hash({"model": folder_hash(source), "data": data.fingerprint, "labels": data.labels,
+                          "config": config.model_dump(mode="json"), "seed": seed, "max_length": max_length})
 
 
 def fine_tune(
@@ -105,6 +111,7 @@ def fine_tune(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=trainer_metrics,
     )
+    show_progress(trainer, "fine-tuning", checkpoints_dir / TRAINER_LOG)
     trainer.train(resume_from_checkpoint=last_checkpoint(checkpoints_dir))
     validation_metrics = trainer.evaluate()
     report = {

@@ -4,22 +4,19 @@ process rank, and the loss-curve plot."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import TrainerCallback, TrainingArguments
 
+from . import ui
+from .atomic import atomic_folder, write_json
 from .config import TrainConfig
+from .runtime import is_main_process, world_size
 
 
-def is_main_process() -> bool:
-    """True on the process that writes outputs: rank 0 under torchrun, or the only process."""
-    return int(os.environ.get("RANK", "0")) == 0
+TRAINER_LOG = "trainer_log.jsonl"  # every log dictionary of a Trainer run, beside its checkpoints
 
 
 def barrier() -> None:
@@ -28,10 +25,6 @@ def barrier() -> None:
 
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def training_arguments(config: TrainConfig, output_dir: Path, seed: int, evaluate: bool = True) -> TrainingArguments:
@@ -65,46 +58,83 @@ def training_arguments(config: TrainConfig, output_dir: Path, seed: int, evaluat
         dataloader_num_workers=0,
         remove_unused_columns=False,  # the distillation teacher needs columns the student does not take
         label_names=["labels"],
+        disable_tqdm=True,  # `show_progress` puts one bar of ours in place of Trainer's
         **steps,
     )
 
 
 def last_checkpoint(output_dir: Path) -> str | None:
-    """The newest `checkpoint-N` folder under ``output_dir``, to resume from, or None."""
-    return get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    """The newest complete `checkpoint-N` folder under ``output_dir``, to resume from, or None.
 
-
-@contextmanager
-def atomic_folder(target: Path):
-    """Yield a temporary folder beside ``target``; on success it replaces ``target`` in one rename.
-
-    On any exception the temporary folder is removed, so a failed write never leaves a
-    half-written model behind.
+    Trainer writes a checkpoint in place, trainer_state.json last; a process killed while saving
+    leaves a newer folder without it (or with it cut short), which must not be resumed from.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    if not output_dir.is_dir():
+        return None
+    complete = [folder for folder in output_dir.glob("checkpoint-*")
+                if folder.name.split("-")[-1].isdigit() and _readable_state(folder / "trainer_state.json")]
+    return str(max(complete, key=lambda folder: int(folder.name.split("-")[-1]))) if complete else None
+
+
+def _readable_state(path: Path) -> bool:
     try:
-        yield staging
-        if target.exists():
-            backup = target.with_name(f".{target.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            target.rename(backup)
-            staging.rename(target)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON atomically (temporary file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False)
-    with handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
+class StageProgress(TrainerCallback):
+    """One progress bar for a Trainer run (steps, ETA, the latest loss and validation accuracy) in place
+    of Trainer's own bars and printed log dictionaries; every log dictionary goes to ``log_file``."""
+
+    def __init__(self, description: str, log_file: Path):
+        self.description = description
+        self.log_file = Path(log_file)
+        self.bar = None
+        self._exit = ExitStack()
+        self.loss = self.accuracy = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not is_main_process():
+            return
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.bar = self._exit.enter_context(ui.progress(self.description, state.max_steps))
+        if state.global_step:  # resumed from a checkpoint
+            self.bar.update(advance=state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(self._text(), advance=1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not is_main_process() or not logs:
+            return
+        self.loss = logs.get("loss", self.loss)
+        self.accuracy = logs.get("eval_accuracy", self.accuracy)
+        with open(self.log_file, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._exit.close()
+        self.bar = None
+
+    def _text(self) -> str:
+        parts = [self.description]
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.3f}")
+        if self.accuracy is not None:
+            parts.append(f"val acc {self.accuracy:.3f}")
+        return ", ".join(parts)
+
+
+def show_progress(trainer, description: str, log_file: Path) -> None:
+    """Replace Trainer's tqdm bars and printed log dictionaries with one `StageProgress` bar."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(StageProgress(description, log_file))
 
 
 def save_trained_model(trainer, tokenizer, labels, output_dir: Path, report_file: str, report: dict, title: str) -> None:
@@ -122,24 +152,25 @@ def save_trained_model(trainer, tokenizer, labels, output_dir: Path, report_file
 
 
 def plot_loss_curves(log_history: list[dict], path: Path, title: str) -> None:
-    """Plot every logged training loss term and the validation accuracy against the step."""
-    import matplotlib
+    """Plot every logged training loss term and the validation accuracy against the step.
 
-    matplotlib.use("Agg")  # files only; no display is needed or assumed
-    import matplotlib.pyplot as plt
+    matplotlib's object API (no pyplot): no backend is switched and no figure is left registered.
+    """
+    from matplotlib.figure import Figure
 
     train = [row for row in log_history if "loss" in row]
     keys = sorted({k for row in train for k in row if k == "loss" or k.startswith("loss_")})
     evals = [row for row in log_history if "eval_accuracy" in row]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure = Figure(figsize=(11, 4))
+    left, right = figure.subplots(1, 2)
     for key in keys:
         points = [(row["step"], row[key]) for row in train if key in row]
         left.plot(*zip(*points), label=key)
     left.set(xlabel="step", ylabel="loss", title=f"{title}: training losses")
-    left.legend()
+    if keys:
+        left.legend()
     if evals:
         right.plot([row["step"] for row in evals], [row["eval_accuracy"] for row in evals], marker="o")
     right.set(xlabel="step", ylabel="accuracy", title="validation accuracy")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
-    plt.close(figure)

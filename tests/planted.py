@@ -38,27 +38,44 @@ def planted_texts(count: int, seed: int = 0) -> list[str]:
     return texts
 
 
-def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None) -> Path:
-    """A tiny random BERT (about 10k parameters) saved with its WordPiece tokenizer.
+def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None, model_type: str = "bert",
+                       vocab: list[str] | None = None) -> Path:
+    """A tiny random BERT or DistilBERT (about 10k parameters) saved with its WordPiece tokenizer.
 
     Weights are drawn wider than BERT's 0.02 so the output depends on the text, and the
     classifier bias is set to the median logit gap on ``texts``: the reference predicts both
     classes in about equal numbers, so agreement measures something. ``mutate(model)`` plants a
-    numeric trap in the weights before the bias is set.
+    numeric trap in the weights before the bias is set. ``vocab``: another word list (e.g. one
+    over 65,536 words, so 16-bit id wraps change ids).
     """
     import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        BertTokenizerFast,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+    )
 
+    words = vocab or VOCAB
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
+    (folder / "vocab.txt").write_text("\n".join(words) + "\n")
     tokenizer = BertTokenizerFast(vocab=str(folder / "vocab.txt"), do_lower_case=True)
     torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(VOCAB), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
-        intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0, initializer_range=0.3, num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)})
-    model = BertForSequenceClassification(config).eval()
+    labels = dict(num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
+                  label2id={label: i for i, label in enumerate(LABELS)})
+    if model_type == "bert":
+        config = BertConfig(
+            vocab_size=len(words), hidden_size=HIDDEN, num_hidden_layers=LAYERS, num_attention_heads=2,
+            intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0, initializer_range=0.3, **labels)
+        model = BertForSequenceClassification(config).eval()
+    else:
+        config = DistilBertConfig(vocab_size=len(words), dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE,
+                                  max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,
+                                  initializer_range=0.3, **labels)
+        model = DistilBertForSequenceClassification(config).eval()
+        tokenizer.model_input_names = ["input_ids", "attention_mask"]
     with torch.no_grad():
         if mutate is not None:
             mutate(model)

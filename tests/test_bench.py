@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from mobile_distill.bench import expand_artifacts, mean_kl, run_bench
+from mobile_distill.bench import expand_artifacts, run_bench
 from mobile_distill.bench.baseline import compare_with_baseline
 from mobile_distill.bench.contract import check_contract
 from mobile_distill.bench.gate2 import judge_artifact
@@ -17,6 +17,7 @@ from mobile_distill.bench.schema import Accuracy, BenchReport, ModelEntry
 from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.errors import ConfigError
+from mobile_distill.metrics import mean_kl
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest, write_manifest
 from mobile_distill.runners import load_runner
@@ -154,7 +155,7 @@ def test_gate2_warns_when_one_test_row_is_coarser_than_a_threshold(rows, warned)
 
 
 def test_every_registered_precision_has_gate2_thresholds():
-    from mobile_distill.export import supported_pairs
+    from mobile_distill.targets import supported_pairs
 
     config = Gate2Config()
     assert {p for _, p in supported_pairs()} <= set(config.max_accuracy_drop) & set(config.min_agreement)
@@ -209,7 +210,7 @@ def test_bench_cli_gates_and_reports_through_the_manifest_reference(exported, tm
 
 @pytest.mark.parametrize("argv,needle", [
     (["bench", "/nonexistent/x"], "not an artifact folder"),
-    (["bench", "{artifact}", "--threads", "one"], "--threads 'one'"),
+    (["bench", "{artifact}", "--threads", "one"], "--threads: 'one': expected comma-separated whole numbers"),
     (["bench", "{artifact}", "--max-drop", "fp32:1"], "PRECISION=NUMBER"),
     (["bench", "{artifact}", "--max-drop", "fp99=1"], "fp99"),
 ])
@@ -230,10 +231,12 @@ def test_diagnose_cli_reports_a_healthy_artifact_and_writes_json(exported, tmp_p
     _, artifacts = exported
     out = tmp_path / "diagnosis.json"
     code = main(["diagnose", str(artifacts / "onnx-int8-dynamic-s32"), "--data", str(tiny_csv), "--text-column",
-                 "review", "--label-column", "sentiment", "--limit", "40", "-o", str(out)])
+                 "review", "--label-column", "sentiment", "--texts", "40", "-o", str(out)])
     printed = capsys.readouterr().out
     assert code == 0 and "agreement with the reference" in printed and "on 40 test texts" in printed
     found = json.loads(out.read_text())
     assert {check["name"] for check in found["checks"]} >= {"input-binding", "attention-mask", "tokenizer", "layers"}
-    if not found["causes"]:
-        assert "no known cause found" in printed
+    assert found["causes"] == [] and "no known cause found" in printed  # a healthy int8 artifact has no cause
+    assert not [check for check in found["checks"] if check["status"] in ("crashed", "found")]
+    layers = next(check for check in found["checks"] if check["name"] == "layers")
+    assert layers["status"] == "clear" and layers["detail"]["quantized_nodes"] > 0  # it compared, and found no break

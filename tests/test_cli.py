@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from mobile_distill.cli import build_parser, main
-from mobile_distill.models import folder_hash
+from mobile_distill.hashing import folder_hash
 
 from .conftest import save_tiny_model
 

@@ -56,5 +56,5 @@ def test_package_spec_matches_manifest(bert, tmp_path, precision, weight_op):
 @pytest.mark.skipif(platform.system() == "Darwin", reason="on macOS the model runs")
 def test_running_on_linux_says_it_needs_macos(bert, tmp_path):
     artifact = export(bert, "coreml", "fp32", tmp_path / "a", ExportOptions(seq_len=32), TEXTS, TEXTS)
-    with pytest.raises(ModelError, match="can only be run on macOS"):
+    with pytest.raises(ModelError, match="coreml models run only on macOS"):
         load_runner(artifact)

@@ -5,7 +5,7 @@ import pytest
 
 from mobile_distill.config import DataConfig, GateConfig, TeacherConfig, TrainConfig
 from mobile_distill.data import load_data
-from mobile_distill.errors import GateFailure, ModelError
+from mobile_distill.errors import Gate1Failure, ModelError
 from mobile_distill.gate import gate_student, judge
 from mobile_distill.models import load_classifier, resolve_model_path
 from mobile_distill.teacher import prepare_teacher
@@ -56,23 +56,27 @@ def test_bad_model_folders_get_one_line_errors(tmp_path):
         load_classifier(no_tokenizer)
 
 
-def test_judge_applies_retention_and_agreement_floors():
-    assert judge(0.90, 0.88, 0.95, GateConfig()).passed  # 0.978 >= 0.97
-    failed = judge(0.90, 0.85, 0.95, GateConfig())
-    assert not failed.passed and failed.reasons == ("retention 0.9444 < 0.97",)
-    assert not judge(0.90, 0.89, 0.90, GateConfig(min_agreement=0.95)).passed
+def test_judge_applies_retention_agreement_and_majority_floors():
+    assert judge(0.90, 0.88, 0.95, 0.5, GateConfig())[1] == []  # 0.978 >= 0.97
+    retention, reasons = judge(0.90, 0.85, 0.95, 0.5, GateConfig())
+    assert retention == pytest.approx(0.9444, abs=1e-4) and reasons == ["retention 0.9444 < 0.97"]
+    assert judge(0.90, 0.89, 0.90, 0.5, GateConfig(min_agreement=0.95))[1]
+    # a teacher and a student that both predict the majority class: retention 1.0, and still a FAIL
+    collapsed = judge(0.50, 0.50, 1.0, 0.50, GateConfig(min_gain_over_majority=0.1))[1]
+    assert collapsed == ["student accuracy 0.5000 is not 0.1 above the majority-class rate 0.5000"]
 
 
 def test_gate_writes_report_and_card_and_fails_loudly(tmp_path, data):
     teacher = save_tiny_model(tmp_path / "teacher", layers=2, seed=1)
     student = save_tiny_model(tmp_path / "student", model_type="distilbert", layers=1, seed=2)
     report = gate_student(teacher, student, data, GateConfig(min_retention=0.01), 32)
-    assert report["verdict"] == "PASS"
-    assert report["teacher"]["test"]["examples"] == report["student"]["test"]["examples"] == data.info["sizes"]["test"]
+    assert report.verdict == "PASS"
+    assert report.teacher.test.examples == report.student.test.examples == data.info["sizes"]["test"]
     written = json.loads((student / "distill_report.json").read_text())
-    assert written["retention"] == pytest.approx(report["retention"])
+    assert written["retention"] == pytest.approx(report.retention)
+    assert 0.4 <= written["majority_rate"] <= 0.6  # the tiny data set is balanced
     assert "Gate 1 (student vs teacher): **PASS**" in (student / "README.md").read_text()
-    with pytest.raises(GateFailure) as failure:
+    with pytest.raises(Gate1Failure) as failure:
         gate_student(teacher, student, data, GateConfig(min_retention=1.5), 32)
-    assert failure.value.report["verdict"] == "FAIL" and "retention" in str(failure.value)
+    assert failure.value.report.verdict == "FAIL" and "retention" in str(failure.value)
     assert failure.value.exit_code == 1

@@ -8,21 +8,20 @@ process per model (bench/measure.py). Results follow the versioned schema in ben
 
 from __future__ import annotations
 
-import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
-from rich.progress import Progress, TimeElapsedColumn
-
+from .. import ui
 from ..config import BenchConfig, Gate2Config
-from ..errors import ConfigError, GateFailure, ModelError
-from ..evaluate import agreement, classification_metrics
-from ..export.artifact import MANIFEST, read_manifest, tool_versions
+from ..errors import ConfigError, Gate2Failure, ModelError
+from ..export.artifact import read_manifest
+from ..layout import MANIFEST
+from ..metrics import agreement, classification_metrics, mean_kl
 from ..runners import load_runner
 from .baseline import compare_with_baseline, load_report
 from .contract import check_contract
+from .device import device_info
 from .fallback import can_fall_back, fall_back
 from .fallback import note as fallback_note
 from .gate2 import apply_gate, chain_summary, judge_one, overall_verdict
@@ -31,12 +30,17 @@ from .schema import Accuracy, BenchReport, ModelEntry
 
 
 def expand_artifacts(paths: list[Path]) -> list[Path]:
-    """Artifact folders named directly, or every artifact folder inside a folder (e.g. RUN/artifacts)."""
+    """Artifact folders named directly, or every artifact folder inside a folder (e.g. RUN/artifacts).
+
+    Hidden folders inside are never artifacts: an export stages its work in ``.NAME.*`` beside its
+    target (`training.atomic_folder`), and one killed mid-write leaves that staging folder behind.
+    """
     found = []
     for path in map(Path, paths):
         if (path / MANIFEST).is_file():
             found.append(path)
-        elif path.is_dir() and (inside := sorted(p.parent for p in path.glob(f"*/{MANIFEST}"))):
+        elif path.is_dir() and (inside := sorted(p.parent for p in path.glob(f"*/{MANIFEST}")
+                                                 if not p.parent.name.startswith("."))):
             found.extend(inside)
         else:
             raise ConfigError(f"{path}: not an artifact folder (no {MANIFEST}) and holds none; "
@@ -47,62 +51,73 @@ def expand_artifacts(paths: list[Path]) -> list[Path]:
 def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, reference: Path,
               teacher: Path | None = None, settings: BenchConfig = BenchConfig(), gate: Gate2Config = Gate2Config(),
               seq_len: int = 128, data_info: dict | None = None,
-              calibration_texts: list[str] | None = None) -> BenchReport:
+              calibration_texts: list[str] | None = None, log: Path | None = None) -> BenchReport:
     """Measure ``artifacts`` and the reference (and teacher) on ``texts``/``labels``; judge with gate 2.
 
     ``calibration_texts``: training texts, for --auto-fallback to re-quantize static int8 models.
+    ``log``: where the runtimes' own output goes (it would interleave with the progress bars).
     """
     if not texts:
         raise ConfigError("bench needs labelled texts; the test split is empty")
     labels = np.asarray(labels)
     baseline = load_report(Path(settings.baseline)) if settings.baseline else None  # a bad one fails before any work
-    console = Console(stderr=True)
     timing_text = sorted(texts, key=len)[len(texts) // 2]  # a real text of median length
-    with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task("bench", total=2 * len(artifacts) + 2 + (teacher is not None) * 2)
+    threads = max(settings.threads)
+    with ui.stage("bench", f"{len(artifacts)} artifact(s) on {len(texts):,} labelled test rows, each in its own "
+                  "runtime") as stage, ui.native_output_to(log):
+        with ui.progress("accuracy", len(artifacts) + 1 + (teacher is not None)) as bar:
+            bar.update("accuracy of the reference")
+            reference_runner = load_runner(reference, threads=threads, seq_len=seq_len)
+            reference_logits = reference_runner.predict(texts)
+            models = [_torch_entry("reference", reference, reference_logits, labels, seq_len)]
+            bar.update(advance=1)
+            teacher_logits = None
+            if teacher is not None:
+                bar.update("accuracy of the teacher")
+                teacher_logits = load_runner(teacher, threads=threads, seq_len=seq_len).predict(texts)
+                models.insert(0, _torch_entry("teacher", teacher, teacher_logits, labels, seq_len))
+                bar.update(advance=1)
+            for folder in artifacts:
+                bar.update(f"accuracy of {folder.name}")
+                models.append(_artifact_entry(folder, reference_runner, texts, labels, reference_logits,
+                                              teacher_logits, threads))
+                bar.update(advance=1)
+        if settings.timing:
+            with ui.progress("speed and memory", len(models)) as bar:
+                for entry in models:
+                    bar.update(f"timing {entry.name}")
+                    _measure(entry, settings, timing_text)
+                    bar.update(advance=1)
+        report = BenchReport(
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
+            data={**(data_info or {}), "rows": len(texts), "labels": list(reference_runner.labels)},
+            settings={"threads": list(settings.threads), "runs": settings.runs, "warmup": settings.warmup,
+                      "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
+            thresholds={}, models=models)
+        apply_gate(report, gate)
+        if settings.auto_fallback:
+            def judge(folder: Path) -> ModelEntry:
+                attempt = _artifact_entry(folder, reference_runner, texts, labels, reference_logits, teacher_logits,
+                                          threads)
+                return judge_one(report, attempt, gate)
 
-        def step(description: str):
-            progress.update(task, description=description)
-
-        step("bench: reference")
-        reference_runner = load_runner(reference, threads=max(settings.threads), seq_len=seq_len)
-        reference_logits = reference_runner.predict(texts)
-        progress.advance(task)
-        models = [_torch_entry("reference", reference, reference_logits, labels, seq_len)]
-        teacher_logits = None
-        if teacher is not None:
-            step("bench: teacher")
-            teacher_logits = load_runner(teacher, threads=max(settings.threads), seq_len=seq_len).predict(texts)
-            models.insert(0, _torch_entry("teacher", teacher, teacher_logits, labels, seq_len))
-            progress.advance(task)
-        for folder in artifacts:
-            step(f"bench: accuracy of {folder.name}")
-            models.append(_artifact_entry(folder, reference_runner, texts, labels, reference_logits, teacher_logits,
-                                          max(settings.threads)))
-            progress.advance(task)
-        for entry in models:
-            step(f"bench: speed of {entry.name}")
-            _measure(entry, settings, timing_text)
-            progress.advance(task)
-    report = BenchReport(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
-        data={**(data_info or {}), "rows": len(texts), "labels": list(reference_runner.labels)},
-        settings={"threads": list(settings.threads), "runs": settings.runs, "warmup": settings.warmup,
-                  "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
-        thresholds={}, models=models)
-    apply_gate(report, gate)
-    if settings.auto_fallback:
-        def judge(folder: Path) -> ModelEntry:
-            attempt = _artifact_entry(folder, reference_runner, texts, labels, reference_logits, teacher_logits,
-                                      max(settings.threads))
-            return judge_one(report, attempt, gate)
-
-        _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
-    if settings.diagnose:
-        _diagnose_failures(report, reference, texts, labels)
-    if baseline is not None:
-        compare_with_baseline(report, Path(settings.baseline), settings, baseline)
+            _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
+        if settings.diagnose:
+            _diagnose_failures(report, reference, texts, labels)
+        if baseline is not None:
+            compare_with_baseline(report, Path(settings.baseline), settings, baseline)
+        report.notes = speed_notes(report)
+        stage.summary = f"gate 2 {report.verdict}: " + ", ".join(
+            f"{count} {status}" for status, count in _verdict_counts(report).items())
     return report
+
+
+def _verdict_counts(report: BenchReport) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for entry in report.artifacts():
+        status = entry.verdict.status if entry.verdict else "?"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
 
 
 def _measure(entry: ModelEntry, settings: BenchConfig, timing_text: str) -> None:
@@ -135,15 +150,6 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray | No
     if teacher is not None:
         values["agreement_teacher"] = agreement(logits, teacher)
     return Accuracy(**values)
-
-
-def mean_kl(reference: np.ndarray, other: np.ndarray) -> float:
-    """Mean over rows of KL(softmax(reference) || softmax(other)), in nats; inf/NaN logits give inf."""
-    if not np.isfinite(other).all():
-        return float("inf")
-    log_p = reference - np.logaddexp.reduce(reference, axis=-1, keepdims=True)
-    log_q = other - np.logaddexp.reduce(other, axis=-1, keepdims=True)
-    return max(0.0, float(np.mean(np.sum(np.exp(log_p) * (log_p - log_q), axis=-1))))  # >= 0 up to rounding
 
 
 def _torch_entry(role: str, folder: Path, logits: np.ndarray, labels: np.ndarray, seq_len: int) -> ModelEntry:
@@ -186,40 +192,72 @@ def _diagnose_failures(report: BenchReport, reference: Path, texts: list[str], l
             entry.diagnosis = diagnose(Path(entry.path), reference, texts, labels.tolist()).to_dict()
 
 
-def device_info() -> dict:
-    import os
+def speed_notes(report: BenchReport) -> list[str]:
+    """Say so when an int8 artifact is not faster than the fp32 artifact of the same target and length on
+    the measuring machine, and why that is expected on a CPU without int8 dot-product instructions."""
+    cpu = report.device.get("cpu", {})
+    notes = []
+    fp32 = {(e.target, e.sequence_length): e for e in report.artifacts() if e.precision == "fp32" and e.performance}
+    for entry in report.artifacts():
+        base = fp32.get((entry.target, entry.sequence_length))
+        if not entry.precision.startswith("int8") or entry.performance is None or base is None:
+            continue
+        ours, theirs = entry.performance.latency[0], base.performance.latency[0]
+        if ours.p50_ms < 0.95 * theirs.p50_ms:
+            continue
+        why = ("this CPU has int8 dot-product instructions, so the limit is this runtime's int8 kernels or the "
+               "model's size (on small matrices the quantize/dequantize steps cost more than they save)"
+               if cpu.get("int8_dot_product") else
+               "this CPU has no int8 dot-product instructions (VNNI/AMX on x86, dot-product/i8mm on ARM), where "
+               "int8 kernels run no faster than fp32")
+        notes.append(f"{entry.name}: p50 {ours.p50_ms:.2f} ms at {ours.threads} thread(s) is not faster than "
+                     f"{base.name}'s {theirs.p50_ms:.2f} ms on this machine ({cpu.get('summary', 'CPU unknown')}): "
+                     f"{why}; int8 still cuts the size, and phones with dot-product units gain speed from it")
+    return notes
 
-    return {"system": platform.system(), "machine": platform.machine(), "processor": platform.processor(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(), "tools": tool_versions()}
 
+def labels_as_model_indices(data_labels: list[str], model_labels: list[str],
+                            ids: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
+    """The data's label ids as the model's logit indices, and the mapping used when there was one.
 
+    Names must match the model's in logit order. Integer labels (``0..N-1``) are taken as logit
+    indices, the Hugging Face convention, when the model names its classes: ``{"0": "negative",
+    "1": "positive"}`` is returned so the report can state it. Anything else is a one-line error.
+    """
+    if data_labels == model_labels:
+        return ids, {}
+    indices = [int(label) if label.lstrip("-").isdigit() else None for label in data_labels]
+    if all(index is not None and 0 <= index < len(model_labels) for index in indices):
+        return np.asarray(indices)[ids], {label: model_labels[int(label)] for label in data_labels}
+    raise ConfigError(f"the data's labels {data_labels} are not the reference model's {model_labels} (in logit "
+                      f"order), nor logit indices 0..{len(model_labels) - 1}; bench needs the data the model was "
+                      "trained for", fields=("data",))
 
 
 def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path | None, settings: BenchConfig,
                    gate: Gate2Config, seq_len: int, output_dir: Path) -> tuple[BenchReport, dict[str, Path]]:
     """Bench on a prepared data set's test split, write every report to ``output_dir``, raise on FAIL.
 
-    Raises `GateFailure` (exit 1) after the reports are written when any artifact fails gate 2 or
-    regresses against the baseline.
+    Raises `Gate2Failure` (exit 1, carrying the report) after the reports are written when any
+    artifact fails gate 2 or regresses against the baseline.
     """
     from ..models import read_labels
     from .report import write_reports
 
     test = data.splits["test"]
     model_labels = list(read_labels(Path(reference)))
-    if list(data.labels) != model_labels:
-        raise ConfigError(f"the data's labels {list(data.labels)} are not the reference model's {model_labels} "
-                          "(in logit order); bench needs the data the model was trained for")
-    report = run_bench(artifacts, list(test["text"]), np.asarray(test["label"]), Path(reference), teacher, settings,
-                       gate, seq_len, {"source": data.info.get("source"), "split": "test",
-                                       "fingerprint": data.info.get("fingerprint")},
-                       calibration_texts=list(data.splits["train"]["text"]))
+    labels, mapping = labels_as_model_indices(list(data.labels), model_labels, np.asarray(test["label"]))
+    info = {"source": data.info.get("source"), "split": "test", "fingerprint": data.info.get("fingerprint")}
+    if mapping:
+        info["label_mapping"] = mapping
+    report = run_bench(artifacts, list(test["text"]), labels, Path(reference), teacher, settings, gate, seq_len,
+                       info, calibration_texts=list(data.splits["train"]["text"]), log=Path(output_dir) / "bench.log")
     paths = write_reports(report, Path(output_dir))
     if report.verdict == "FAIL":
         failed = [entry.name for entry in report.artifacts() if entry.verdict.status == "FAIL"]
-        raise GateFailure(f"gate 2 failed for {', '.join(failed) or 'the baseline comparison'}; report {paths['html']}",
-                          report.model_dump(mode="json"))
+        raise Gate2Failure(f"gate 2 failed for {', '.join(failed) or 'the baseline comparison'}; report {paths['html']}",
+                           report)
     return report, paths
 
 
-__all__ = ["BenchReport", "bench_prepared", "expand_artifacts", "mean_kl", "run_bench"]
+__all__ = ["BenchReport", "bench_prepared", "expand_artifacts", "run_bench"]

@@ -7,17 +7,24 @@ Every probe runs the exported file itself through its runtime (the runner) on re
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from ..hashing import file_sha256
+from ..layout import TOKENIZER_JSON
 from ..models import read_labels
 from .schema import ContractCheck
 
 PROBE_TEXTS = 4  # shortest texts of the split: the most padding, so mask trouble shows
-IGNORED_RATIO = 0.5  # an input "does nothing" when the artifact moves less than this share of what the reference moves
+# How far the artifact may move, as a share of how far the reference moves, before an input counts as
+# ignored (the mask) or as used (token types). Not a half: a healthy int8 artifact moves a little under
+# masked padding (dynamic activation ranges see the padded positions), and a healthy static int8 one
+# moves far less than the reference when segment ids change, because its logits are clipped to the
+# calibrated range (measured on a tiny BERT: 4.4 vs 12). An ignored input moves the artifact by 0.
+MASK_LEAK_RATIO = 0.25
+USED_RATIO = 0.1
 
 
 def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
@@ -66,8 +73,8 @@ def _tokenizer(runner, reference, texts: list[str]) -> ContractCheck:
     """The artifact's own tokenizer files vs the manifest's record and vs the reference tokenizer."""
     spec = runner.manifest.tokenizer
     problems = []
-    file = Path(runner.folder) / "tokenizer.json"
-    if file.is_file() and hashlib.sha256(file.read_bytes()).hexdigest() != spec.sha256:
+    file = Path(runner.folder) / TOKENIZER_JSON
+    if file.is_file() and file_sha256(file) != spec.sha256:
         problems.append("tokenizer.json differs from the one recorded at export (sha256)")
     ours, theirs = runner.tokenizer, reference.tokenizer
     if len(ours) > reference.model.config.vocab_size:
@@ -132,7 +139,7 @@ def _mask(runner, reference, probe: list[str]) -> ContractCheck:
     unmasked = {**_for_reference(noisy, reference), "attention_mask": np.ones_like(batch["attention_mask"])}
     plain = _for_reference(batch, reference)
     yardstick = np.abs(reference.predict(unmasked) - reference.predict(plain)).max()
-    ok = moved <= IGNORED_RATIO * yardstick or moved < 1e-3
+    ok = moved <= MASK_LEAK_RATIO * yardstick or moved < 1e-3
     detail = (f"padding ids changed: artifact logits moved {moved:.2g} (unmasked reference would move {yardstick:.2g})")
     return ContractCheck(name="attention mask", ok=ok, detail=detail if ok else "attention mask ignored: " + detail)
 
@@ -154,7 +161,7 @@ def _token_types(runner, reference, probe: list[str]) -> ContractCheck:
                              f"as in the reference (logits moved {moved:.2g})")
     yardstick = np.abs(reference.predict(_for_reference(flipped, reference))
                        - reference.predict(_for_reference(batch, reference))).max()
-    ok = yardstick < 1e-3 or moved >= IGNORED_RATIO * yardstick
+    ok = yardstick < 1e-3 or moved >= USED_RATIO * yardstick
     return ContractCheck(name="token types", ok=ok, detail=("" if ok else "token_type_ids ignored by the artifact: ")
                          + f"segment change moves artifact logits {moved:.2g}, reference {yardstick:.2g}")
 

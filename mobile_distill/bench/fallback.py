@@ -1,7 +1,7 @@
 """Accuracy-aware quantization fallback (``--auto-fallback``).
 
-When an int8 artifact of a target with a per-layer comparison (ONNX, TFLite, ExecuTorch; see
-``diagnose.layers.LAYER_TARGETS``) fails gate 2, rank its quantized layers by the error each adds
+When an int8 artifact of a target with a per-layer comparison (ONNX, TFLite, ExecuTorch: the
+targets whose registry entry has a ``layer_comparison``) fails gate 2, rank its quantized layers by the error each adds
 (diagnose.layer_sensitivity, a per-layer comparison with a float twin in the same runtime), keep
 the top 1, 2, 4, ... in float (``ExportOptions.keep_float``, in the target's own names), re-export from the same checkpoint with the same options, and judge each attempt with
 the same gate, until one passes or every quantized node is float. The passing attempt joins the
@@ -22,15 +22,16 @@ import numpy as np
 from ..config import ExportOptions
 from ..errors import MobileDistillError
 from ..export.artifact import read_manifest
+from ..targets import TARGETS
 from .schema import ModelEntry
 
 SENSITIVITY_TEXTS = 32  # per-layer comparison runs text by text: a few dozen rank the nodes stably
 
 
 def can_fall_back(entry: ModelEntry) -> bool:
-    from ..diagnose.layers import LAYER_TARGETS
-
-    return (entry.role == "artifact" and entry.target in LAYER_TARGETS and entry.precision.startswith("int8")
+    target = TARGETS.get(entry.target)
+    return (entry.role == "artifact" and target is not None and target.supports_fallback
+            and entry.precision.startswith("int8")
             and entry.status == "ran" and entry.verdict is not None and entry.verdict.status == "FAIL")
 
 

@@ -12,34 +12,29 @@ import io
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from ..training import write_json
+from ..layout import BENCH_JSON, JUNIT, REPORT_HTML, REPORT_MD
+from ..atomic import write_json, write_text
 from .schema import BenchReport, ModelEntry
 
-BENCH_JSON, JUNIT, MARKDOWN, HTML = "bench.json", "junit.xml", "report.md", "report.html"
 COLOURS = {"PASS": "#2e7d32", "FAIL": "#c62828", "NOT RUN": "#9e9e9e", "REFERENCE": "#1565c0"}
 
 
 def report_paths(folder: Path) -> dict[str, Path]:
     """Where `write_reports` puts each format (also what to print when a FAIL interrupted the caller)."""
-    return {"json": folder / BENCH_JSON, "junit": folder / JUNIT, "markdown": folder / MARKDOWN, "html": folder / HTML}
+    return {"json": folder / BENCH_JSON, "junit": folder / JUNIT, "markdown": folder / REPORT_MD,
+            "html": folder / REPORT_HTML}
 
 
 def write_reports(report: BenchReport, folder: Path) -> dict[str, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / BENCH_JSON, report.model_dump(mode="json"))
-    _write_text(folder / JUNIT, junit_xml(report))
+    write_text(folder / JUNIT, junit_xml(report))
     plots = {name: draw(report) for name, draw in PLOTS.items()}
     for name, png in plots.items():
         (folder / f"{name}.png").write_bytes(png)
-    _write_text(folder / MARKDOWN, markdown(report, {name: f"{name}.png" for name in plots}))
-    _write_text(folder / HTML, html_page(report, plots))
+    write_text(folder / REPORT_MD, markdown(report, {name: f"{name}.png" for name in plots}))
+    write_text(folder / REPORT_HTML, html_page(report, plots))
     return report_paths(folder)
-
-
-def _write_text(path: Path, text: str) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(text, encoding="utf-8")
-    staging.replace(path)
 
 
 # ---- one row per model, shared by the Markdown and HTML tables ----
@@ -110,10 +105,25 @@ def _chain_line(report: BenchReport) -> str:
     return " -> ".join(parts)
 
 
+def _machine_line(report: BenchReport) -> str:
+    device = report.device
+    cpu = device.get("cpu") or {}
+    features = f" ({cpu['summary']}; int8 dot-product: {'yes' if cpu.get('int8_dot_product') else 'no'})" if cpu else ""
+    return (f"{device.get('system')} {device.get('machine')}, {device.get('cpu_count')} CPUs, "
+            f"{cpu.get('model') or device.get('processor') or 'CPU'}{features}")
+
+
+def _labels_line(report: BenchReport) -> str:
+    mapping = report.data.get("label_mapping")
+    if not mapping:
+        return ""
+    return " The data's labels were logit indices: " + ", ".join(f"{k} = {v}" for k, v in mapping.items()) + "."
+
+
 def markdown(report: BenchReport, images: dict[str, str]) -> str:
     lines = [f"# mobile-distill bench: {report.verdict}", "",
-             f"{report.data.get('rows')} test rows; {report.created_at}; {report.device.get('system')} "
-             f"{report.device.get('machine')}, {report.device.get('cpu_count')} CPUs. Chain: {_chain_line(report)}.", "",
+             f"{report.data.get('rows')} test rows; {report.created_at}; {_machine_line(report)}. "
+             f"Chain: {_chain_line(report)}.{_labels_line(report)}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
     failures = _failures(report)
@@ -123,6 +133,8 @@ def markdown(report: BenchReport, images: dict[str, str]) -> str:
             lines.append(f"- **{entry.name}** ({entry.verdict.status}): " + "; ".join(reasons))
     if report.warnings:
         lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in report.warnings]
+    if report.notes:
+        lines += ["", "## Reading the numbers", ""] + [f"- {note}" for note in report.notes]
     if report.baseline:
         lines += ["", f"Baseline {report.baseline['path']}: {len(report.baseline['regressions'])} regression(s) "
                   f"over {report.baseline['compared']} models."]
@@ -140,6 +152,7 @@ def html_page(report: BenchReport, plots: dict[str, bytes]) -> str:
     failures = "".join(f"<li><b>{html.escape(e.name)}</b> ({e.verdict.status}): {html.escape('; '.join(r))}</li>"
                        for e, r in _failures(report))
     warnings = "".join(f"<li>{html.escape(warning)}</li>" for warning in report.warnings)
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in report.notes)
     images = "".join(f'<figure><img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
                      f"<figcaption>{name.replace('_', ' ')}</figcaption></figure>" for name, png in plots.items())
     colour = COLOURS["PASS" if report.verdict == "PASS" else "FAIL"]
@@ -150,11 +163,12 @@ td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}} td:first-child{{
 img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><body>
 <h1>mobile-distill bench: <span style="color:{colour}">{report.verdict}</span></h1>
 <p>{report.data.get('rows')} labelled test rows, each model run through its own runtime. {html.escape(report.created_at)};
-{html.escape(str(report.device.get('system')))} {html.escape(str(report.device.get('machine')))}, {report.device.get('cpu_count')} CPUs.</p>
-<p>Chain: {html.escape(_chain_line(report))}</p>
+{html.escape(_machine_line(report))}.</p>
+<p>Chain: {html.escape(_chain_line(report))}{html.escape(_labels_line(report))}</p>
 <table><tr>{header}</tr>{body}</table>
 {'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
 {'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
+{'<h2>Reading the numbers</h2><ul>' + notes + '</ul>' if notes else ''}
 {images}
 </body></html>
 """
@@ -188,20 +202,18 @@ def junit_xml(report: BenchReport) -> str:
 
 # ---- plots ----
 
-def _figure():
-    import matplotlib
+def _figure(width: float, height: float):
+    """A figure and its axes from matplotlib's object API: no pyplot, no backend switch, no global state."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots()
 
 
-def _png(plt, figure) -> bytes:
+def _png(figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
     return buffer.getvalue()
 
 
@@ -210,8 +222,7 @@ def _colour(entry: ModelEntry) -> str:
 
 
 def accuracy_vs_latency(report: BenchReport) -> bytes:
-    plt = _figure()
-    figure, axis = plt.subplots(figsize=(8, 5))
+    figure, axis = _figure(8, 5)
     threads = (report.settings.get("threads") or [1])[0]
     points = [(entry, _latency(entry, threads)) for entry in report.models]
     points = sorted([(e, p50) for e, p50 in points if e.accuracy is not None and p50 is not None], key=lambda x: x[1])
@@ -224,31 +235,29 @@ def accuracy_vs_latency(report: BenchReport) -> bytes:
                       arrowprops={"arrowstyle": "-", "color": "#bbb", "lw": 0.5} if stack else None)
     axis.set(xlabel=f"p50 latency, batch 1, {threads} thread(s) (ms)", ylabel="test accuracy",
              title="accuracy vs latency (colour: verdict)")
-    return _png(plt, figure)
+    return _png(figure)
 
 
 def size_bars(report: BenchReport) -> bytes:
-    plt = _figure()
-    figure, axis = plt.subplots(figsize=(8, 0.35 * len(report.models) + 1.5))
+    figure, axis = _figure(8, 0.35 * len(report.models) + 1.5)
     names = [entry.name for entry in report.models]
     axis.barh(names, [entry.size_bytes / 1e6 for entry in report.models], color=[_colour(e) for e in report.models])
     axis.invert_yaxis()
     axis.set(xlabel="model file size (MB)", title="size on disk")
-    return _png(plt, figure)
+    return _png(figure)
 
 
 def latency_distributions(report: BenchReport) -> bytes:
-    plt = _figure()
     threads = (report.settings.get("threads") or [1])[0]
     measured = [(e.name, next((l.samples_ms for l in e.performance.latency if l.threads == threads), []))
                 for e in report.models if e.performance]
-    figure, axis = plt.subplots(figsize=(8, 0.35 * len(measured) + 1.5))
+    figure, axis = _figure(8, 0.35 * len(measured) + 1.5)
     if measured:
         axis.boxplot([samples for _, samples in measured], vert=False, showfliers=True)
         axis.set_yticks(range(1, len(measured) + 1), [name for name, _ in measured])
         axis.invert_yaxis()
     axis.set(xlabel=f"latency, batch 1, {threads} thread(s) (ms)", title="latency distribution per model")
-    return _png(plt, figure)
+    return _png(figure)
 
 
 PLOTS = {"accuracy_vs_latency": accuracy_vs_latency, "size": size_bars, "latency_distribution": latency_distributions}
@@ -278,6 +287,10 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
     console.print(f"chain: {_chain_line(report)}", soft_wrap=True)  # soft_wrap: never break a path in a CI log
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    for note in report.notes:
+        console.print(f"[dim]note:[/] {note}", soft_wrap=True)
+    if report.data.get("label_mapping"):
+        console.print(_labels_line(report).strip(), soft_wrap=True)
     if paths:
         console.print(f"report: {paths['html']} (also {paths['markdown'].name}, {paths['json'].name}, "
                       f"{paths['junit'].name})", soft_wrap=True)

@@ -7,8 +7,10 @@ of meaning bumps the version.
 
     BenchReport
       kind ("mobile-distill-bench"), schema_version, created_at
-      device        where it ran (system, machine, processor, cpu_count, python, runtimes)
-      data          what it ran on (source, split, rows, labels)
+      device        where it ran (system, machine, processor, cpu_count, cpu: model, vector and int8
+                    dot-product features, python, runtime and tool versions)
+      data          what it ran on (source, split, rows, labels, label_mapping when the data's labels
+                    were logit indices)
       settings      threads, runs, warmup, reference sequence length
       thresholds    the gate 2 thresholds used (per precision) and the chained-budget floor
       chain         teacher -> student (gate 1) -> artifacts: accuracies and retentions
@@ -23,6 +25,7 @@ of meaning bumps the version.
       baseline      comparison with an earlier bench.json, when one was given
       warnings      what makes the verdict less certain than it looks (e.g. a test split too small
                     for a threshold to be resolved: one borderline row decides it)
+      notes         how to read the numbers (e.g. int8 no faster than fp32 on a CPU without VNNI)
       verdict       PASS when no artifact failed, or each failed one has a passing <name>-fallback
                     (NOT RUN is not a failure, and never a PASS)
 """
@@ -117,6 +120,7 @@ class BenchReport(_Model):
     models: list[ModelEntry]
     baseline: dict | None = None
     warnings: list[str] = []
+    notes: list[str] = []  # how to read the numbers (e.g. int8 not faster than fp32 on this CPU, and why)
     verdict: Literal["PASS", "FAIL"] = "PASS"
 
     def artifacts(self) -> list[ModelEntry]:

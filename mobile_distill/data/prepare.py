@@ -20,12 +20,12 @@ from sklearn.model_selection import train_test_split
 
 from ..config import DataConfig, TransferConfig
 from ..errors import DataError
+from ..layout import DATA_INFO as _DATA_INFO
+from ..layout import DATASET_DIR as _DATASET_DIR
 from .sources import read_source
 
 SPLITS = ("train", "validation", "test")
 _SPLIT_ALIASES = {"train": "train", "validation": "validation", "valid": "validation", "dev": "validation", "test": "test"}
-_DATA_INFO = "data.json"
-_DATASET_DIR = "dataset"
 
 
 @dataclass(frozen=True)

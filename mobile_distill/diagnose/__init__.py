@@ -11,6 +11,11 @@ The feed checks share one probe batch: the texts tokenized by the *reference* to
 shaped as the artifact takes them, padded past the longest text so the mask hides something.
 That keeps tokenizer and truncation effects out of them; those have checks of their own.
 
+labels          The artifact's labels (manifest, labels.txt) against the reference's logit order
+                (label-mismatch): indices still agree, but every name an app shows is wrong.
+manifest        The model file's inputs against the manifest: their count, and for static shapes
+                the sequence length (manifest-mismatch). Bench's contract check fails an artifact
+                on these and on the next two; diagnose names them as the cause.
 input-binding   Every other order of the input feeds (ids, mask, segment ids). Inputs are bound
                 by name, and a graph whose names were swapped at export looks fine until its
                 numbers are checked; the order that restores agreement is named.
@@ -51,6 +56,8 @@ collapsed to that class, and explains nothing.
 
 A check that cannot apply (the artifact's runtime is unavailable here, e.g. Core ML off macOS;
 no padding to probe the mask with; an fp32 artifact for fp16 overflow) reports "skipped" and why.
+A check that raises is reported as "crashed" with the error, never as skipped: a crash is a bug in
+the check, and the tests fail on it.
 """
 
 from __future__ import annotations
@@ -63,17 +70,21 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ConfigError
-from ..models import folder_hash
+from ..hashing import folder_hash
 from .binding import check_binding, check_mask, check_token_types
-from .context import Probe, agreement, one_line
+from .contract import check_labels, check_manifest
+from ..metrics import agreement
+from .context import Probe
 from .ids import check_id_dtype, check_id_range
 from .layers import LayerComparison, NodeSensitivity, TensorError, check_layers, compare_layers, layer_sensitivity
 from .numeric import check_fp16
-from .report import CODES, Cause, Check, Diagnosis, Outcome, plain, rank, skipped
+from .report import CODES, Cause, Check, Diagnosis, Outcome, crashed, plain, rank
 from .tokenizer import check_padding_length, check_tokenizer
 
 # Check name -> function, upstream first (the order the report lists them in).
 CHECKS: dict[str, Callable[[Probe], Outcome]] = {
+    "labels": check_labels,
+    "manifest": check_manifest,
     "input-binding": check_binding,
     "id-dtype": check_id_dtype,
     "id-range": check_id_range,
@@ -115,8 +126,8 @@ def _run_check(name: str, function, probe: Probe) -> tuple[Check, list[Cause]]:
     start = time.perf_counter()
     try:
         outcome = function(probe)
-    except Exception as error:  # one broken check must not hide what the others found
-        outcome = skipped(f"the check could not run: {one_line(error)}")
+    except Exception as error:  # one broken check must not hide what the others found, nor pass as "skipped"
+        outcome = crashed(error)
     seconds = round(time.perf_counter() - start, 3)
     causes = [replace(cause, detail=plain(cause.detail)) for cause in outcome.causes]
     return Check(name, outcome.status, outcome.summary, plain(outcome.detail), seconds), causes

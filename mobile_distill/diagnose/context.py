@@ -17,33 +17,16 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from ..export.artifact import Manifest, read_manifest
+from ..metrics import agreement, kappa
 from ..models import check_model_folder
 from ..runners import load_runner
 from ..runners.base import Runner
 from ..runners.torch import TorchRunner
+from ..targets import TARGETS
 from .report import MIN_KAPPA
 
 CHECK_TEXTS = 128  # texts a feed check runs: a dozen feeds x 128 texts is seconds on a 3-layer model
 EXTRA_PADDING = 8  # pad the probe batch this far past its longest text (dynamic-length artifacts)
-
-
-def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of rows with the same predicted class; a row with a NaN or inf logit never agrees."""
-    finite = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
-    return float(np.mean((a.argmax(-1) == b.argmax(-1)) & finite)) if len(a) else 1.0
-
-
-def kappa(a: np.ndarray, b: np.ndarray) -> float:
-    """Cohen's kappa of the predicted classes: agreement beyond what the class frequencies give by chance.
-
-    Guards the counterfactuals: a feed that makes the reference predict one class for every text
-    "agrees" perfectly with an artifact that has collapsed to that class, and means nothing.
-    """
-    ours = np.where(np.isfinite(a).all(-1), a.argmax(-1), -1)
-    theirs = np.where(np.isfinite(b).all(-1), b.argmax(-1), -2)  # non-finite rows never match
-    observed = float(np.mean(ours == theirs))
-    chance = sum(float(np.mean(ours == k)) * float(np.mean(theirs == k)) for k in np.unique(ours))
-    return (observed - chance) / (1.0 - chance) if chance < 1.0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -132,24 +115,29 @@ class Probe:
             return None
 
     @cached_property
+    def declared_inputs(self) -> list | None:
+        """`DeclaredInput` (name, dtype, shape) of each input, in order, as the model file itself
+        declares them (the target's own reader, the one bench's contract check uses); None when
+        the file cannot be read."""
+        try:
+            return TARGETS[self.manifest.target].read_declared_inputs(self.artifact_dir / self.manifest.model_file)
+        except Exception:  # an unreadable model file is for the checks that run it to report
+            return None
+
+    @cached_property
     def file_inputs(self) -> dict[str, str] | None:
-        """Input name -> numpy dtype name, in order, as the model file itself declares them (ONNX
-        graph inputs, the TFLite signature); None for formats read only through their runtime."""
-        path = self.artifact_dir / self.manifest.model_file
-        if self.manifest.target == "onnx":
-            import onnx
-            from onnx.helper import tensor_dtype_to_np_dtype
+        """Input name -> dtype name as the model file declares them; formats that store no names
+        (ExecuTorch binds by position) get the manifest's names in order. None when unreadable."""
+        if self.declared_inputs is None:
+            return None
+        names = [spec.name for spec in self.manifest.inputs]
+        return {item.name or (names[i] if i < len(names) else f"input {i}"): item.dtype
+                for i, item in enumerate(self.declared_inputs)}
 
-            graph = onnx.load(str(path), load_external_data=False).graph
-            weights = {tensor.name for tensor in graph.initializer}
-            return {value.name: np.dtype(tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)).name
-                    for value in graph.input if value.name not in weights}
-        if self.manifest.target == "tflite":
-            from ai_edge_litert.interpreter import Interpreter
-
-            signature = Interpreter(model_path=str(path)).get_signature_runner("serving_default")
-            return {name: np.dtype(details["dtype"]).name for name, details in signature.get_input_details().items()}
-        return None
+    @property
+    def names_inputs(self) -> bool:
+        """Does the model file name its inputs (so inputs can be bound by the wrong name)?"""
+        return bool(self.declared_inputs) and all(item.name is not None for item in self.declared_inputs)
 
     # --- the reference ------------------------------------------------------------------------
 

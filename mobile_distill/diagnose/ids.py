@@ -13,7 +13,8 @@ import copy
 
 import numpy as np
 
-from .context import Probe, agreement, best, kappa, one_line, shown, trial
+from ..metrics import agreement, kappa
+from .context import Probe, best, one_line, shown, trial
 from .report import Cause, Outcome, clear, found, restores, skipped
 
 WRAPS = ((8, False), (8, True), (16, False), (16, True))  # (bits, signed); 32-bit wraps need 2^31 ids

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models import load_tokenizer
+from ..targets.tflite import SIGNATURE
 from .layers import (
     DIVERGED,
     LAYER_TEXTS,
@@ -37,7 +38,6 @@ from .layers import (
 
 QUANTIZED_TYPES = frozenset({3, 9, 17})  # TensorType UINT8, INT8, INT4
 NOT_RANKED = frozenset({"QUANTIZE", "DEQUANTIZE"})  # they move values between types; the op they serve is ranked
-SIGNATURE = "serving_default"
 
 
 @dataclass(frozen=True)

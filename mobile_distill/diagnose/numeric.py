@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..targets import TARGETS
 from .context import Probe
 from .report import Cause, Outcome, clear, found, skipped
 
@@ -23,14 +24,13 @@ FP16_TEXTS = 32  # activation peaks settle quickly; the hooks hold one float per
 
 
 def fp16_reason(manifest) -> str | None:
-    """Why the artifact never holds activations in fp16 (the check is skipped), or None."""
-    if manifest.target == "onnx" and manifest.precision == "fp16":
+    """Why the artifact never holds activations in fp16 (the check is skipped), or None; from the
+    target registry's ``fp16_compute``."""
+    target = TARGETS.get(manifest.target)
+    if target is not None and manifest.precision in target.fp16_compute:
         return None
-    if manifest.target == "coreml" and manifest.quantization.get("compute_precision") == "fp16":
-        return None
-    if manifest.target == "tflite" and manifest.precision == "fp16":
-        return "TFLite fp16 stores weights in fp16 and computes in fp32"
-    return f"{manifest.target} {manifest.precision} does not compute in fp16"
+    note = target.fp16_note if target is not None and manifest.precision == "fp16" else ""
+    return note or f"{manifest.target} {manifest.precision} does not compute in fp16"
 
 
 def check_fp16(probe: Probe) -> Outcome:

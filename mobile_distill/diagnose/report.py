@@ -8,11 +8,11 @@ from typing import Literal
 
 import numpy as np
 
-Status = Literal["found", "clear", "skipped"]
+Status = Literal["found", "clear", "skipped", "crashed"]
 
-# Upstream first: a wrong feed (binding, dtype, ids, mask, segment ids, tokenizer, length) makes
+# Upstream first: what the artifact folder states wrongly (labels, manifest), then a wrong feed (binding, dtype, ids, mask, segment ids, tokenizer, length) makes
 # every layer after it diverge, so numeric blame is only trustworthy once the feed is right.
-CODES = ("input-binding", "id-dtype", "id-range", "mask-ignored", "mask-inverted", "token-types",
+CODES = ("label-mismatch", "manifest-mismatch", "input-binding", "id-dtype", "id-range", "mask-ignored", "mask-inverted", "token-types",
          "tokenizer-mismatch", "padding-length", "fp16-overflow", "quantization-layer")
 
 
@@ -75,6 +75,13 @@ def skipped(reason: str, detail: dict | None = None) -> Outcome:
     return Outcome("skipped", f"skipped: {reason}", (), detail or {})
 
 
+def crashed(error: BaseException) -> Outcome:
+    """A check that raised: reported as such (a bug in the check), never as skipped."""
+    lines = str(error).strip().splitlines()
+    message = f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    return Outcome("crashed", f"check crashed: {message}", (), {"error": message})
+
+
 MIN_KAPPA = 0.5
 
 
@@ -115,6 +122,10 @@ class Diagnosis:
     @property
     def cause(self) -> Cause | None:
         return self.causes[0] if self.causes else None
+
+    @property
+    def crashed(self) -> list[Check]:
+        return [check for check in self.checks if check.status == "crashed"]
 
     def to_dict(self) -> dict:
         return plain({

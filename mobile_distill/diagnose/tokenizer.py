@@ -14,7 +14,8 @@ import json
 import numpy as np
 
 from ..models import load_tokenizer
-from .context import Probe, agreement, kappa
+from ..metrics import agreement, kappa
+from .context import Probe
 from .report import Cause, Outcome, clear, found
 
 SPECIAL = ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")

@@ -1,55 +1,31 @@
 """Export stage: a local HF classifier -> an artifact folder per (target, precision).
 
-Targets and precisions are dispatched through `EXPORTERS`; a pair not listed there is rejected
-before any work, with the list of the pairs that are supported.
+Targets and their precisions come from the target registry (`mobile_distill.targets`); a pair no
+target makes is rejected before any work, with the list of the pairs that are supported.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import time
-import warnings
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
-
-from rich.console import Console
-from rich.progress import Progress, TimeElapsedColumn
-
 from ..errors import ConfigError, ModelError
-from ..models import check_model_folder, folder_hash, load_classifier, load_tokenizer, read_labels
-from ..training import atomic_folder
+from ..hashing import folder_hash
+from ..layout import EXPORT_LOG
+from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
+from ..targets import TARGETS, supported_pairs
+from .. import ui
+from ..atomic import atomic_folder
 from .artifact import Manifest, read_manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
-from .context import ExportContext, ExportedModel, ExportOptions
-from .coreml import export_coreml
-from .executorch import export_executorch
-from .onnx import export_onnx
-from .tflite import export_tflite
+from .context import ExportContext, ExportOptions
 from .wrapper import ClassifierWrapper, uses_token_types
-
-EXPORT_LOG = "export.log"
-Exporter = Callable[[ExportContext, Path], ExportedModel]
-
-# target -> (its exporter, the precisions it makes). One table: the CLI, `--target all` and the
-# parity tests all read it.
-EXPORTERS: dict[str, tuple[Exporter, tuple[str, ...]]] = {
-    "onnx": (export_onnx, ("fp32", "fp16", "int8-dynamic", "int8-static")),
-    "tflite": (export_tflite, ("fp32", "fp16", "int8-dynamic", "int8-static")),
-    "coreml": (export_coreml, ("fp32", "fp16", "int8", "palettized")),
-    "executorch": (export_executorch, ("fp32", "int8-dynamic")),
-}
-
-
-def supported_pairs() -> list[tuple[str, str]]:
-    return [(target, precision) for target, (_, precisions) in EXPORTERS.items() for precision in precisions]
 
 
 def check_pair(target: str, precision: str) -> None:
     if (target, precision) not in supported_pairs():
         listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
-        raise ConfigError(f"--target {target} --precision {precision} is not supported; supported: {listed}")
+        raise ConfigError(f"target {target} with precision {precision} is not supported; supported: {listed}",
+                          fields=("target", "precision"))
 
 
 def artifact_name(target: str, precision: str, seq_len: int) -> str:
@@ -75,17 +51,19 @@ def export(
     config = check_model_folder(model_dir)
     positions = config.get("max_position_embeddings", 512) - (2 if config.get("model_type") == "roberta" else 0)
     if options.seq_len > positions:
-        raise ConfigError(f"--seq-len {options.seq_len} is over {model_dir}'s {positions} positions; use at most {positions}")
+        raise ConfigError(f"seq_len {options.seq_len} is over {model_dir}'s {positions} positions; use at most "
+                          f"{positions}", fields=("seq_len",))
     if precision == "int8-static" and not texts:
-        raise ConfigError(f"{target} int8-static needs calibration texts: pass --data with training texts")
+        raise ConfigError(f"{target} int8-static needs calibration texts: give data with training texts",
+                          fields=("data",))
     start = time.perf_counter()
     model = load_classifier(model_dir).eval()
     tokenizer = load_tokenizer(model_dir)
     labels = tuple(read_labels(model_dir))
     wrapper = ClassifierWrapper(model, uses_token_types(model))
     context = ExportContext(target, precision, wrapper, tokenizer, labels, options, list(texts or []))
-    exporter = EXPORTERS[target][0]
-    with atomic_folder(Path(output_dir)) as staging, converter_output_to(staging / EXPORT_LOG):
+    exporter = TARGETS[target].load("exporter")
+    with atomic_folder(Path(output_dir)) as staging, ui.native_output_to(staging / EXPORT_LOG):
         exported = exporter(context, staging)
         tokenizer_spec = write_tokenizer_files(staging, tokenizer, options.seq_len)
         write_labels_txt(staging, labels)
@@ -103,40 +81,6 @@ def export(
     return Path(output_dir)
 
 
-@contextmanager
-def converter_output_to(log: Path):
-    """Send the converters' own output (stage banners, tqdm bars, deprecation warnings: hundreds of
-    lines per export, written by C++ and Python alike) to ``log`` instead of the terminal.
-
-    Redirects file descriptors 1 and 2, the only way to catch the native libraries' output too.
-    On failure the log is replayed to the terminal before the error propagates, so nothing is hidden.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = os.dup(1), os.dup(2)
-    with open(log, "w+b") as handle:
-        os.dup2(handle.fileno(), 1)
-        os.dup2(handle.fileno(), 2)
-        failed = False
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("default")  # each distinct warning once, into the log
-                yield
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            if failed:
-                handle.seek(0)
-                sys.stderr.write(handle.read().decode("utf-8", "replace")[-20000:])
-
-
 def export_all(
     model_dir: Path, output_root: Path, targets: list[str] | None = None, seq_lens: tuple[int, ...] = (128,),
     options: ExportOptions = ExportOptions(), texts: list[str] | None = None, golden_texts: list[str] | None = None,
@@ -151,21 +95,21 @@ def export_all(
     source_hash = folder_hash(Path(model_dir)) if reuse else None
     jobs = [(target, precision, seq_len) for target, precision in pairs for seq_len in seq_lens
             if texts or precision != "int8-static"]  # no calibration texts: the single export says so loudly
-    written = []
-    # The bar writes to its own copy of the terminal: each export points descriptors 1 and 2 at its log.
-    with os.fdopen(os.dup(2), "w") as terminal, Progress(
-            *Progress.get_default_columns(), TimeElapsedColumn(), console=Console(file=terminal),
-            disable=len(jobs) < 2) as progress:
-        task = progress.add_task("export", total=len(jobs))
+    written, reused = [], 0
+    with ui.stage("export", f"{len(jobs)} artifact(s) of {model_dir}") as stage, \
+            ui.progress("exporting", len(jobs)) as bar:
         for target, precision, seq_len in jobs:
             name = artifact_name(target, precision, seq_len)
-            progress.update(task, description=f"export {name}")
+            bar.update(f"export {name}")
             pair_options = options.model_copy(update={"seq_len": seq_len})
             out = Path(output_root) / name
-            if not (reuse and _is_current(out, source_hash, pair_options)):
+            if reuse and _is_current(out, source_hash, pair_options):
+                reused += 1
+            else:
                 export(model_dir, target, precision, out, pair_options, texts, golden_texts)
             written.append(out)
-            progress.advance(task)
+            bar.update(advance=1)
+        stage.summary = f"{len(written)} artifact(s) in {output_root}" + (f", {reused} reused" if reused else "")
     return written
 
 
@@ -175,7 +119,7 @@ def plan_exports(targets: list[str] | None, precisions: list[str] | None) -> lis
     if not pairs:
         listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
         raise ConfigError(f"no supported pair matches target(s) {targets or 'all'} and precision(s) "
-                          f"{precisions or 'all'}; supported: {listed}")
+                          f"{precisions or 'all'}; supported: {listed}", fields=("targets", "precisions"))
     return pairs
 
 
@@ -188,5 +132,4 @@ def _is_current(folder: Path, source_hash: str, options: ExportOptions) -> bool:
             and manifest.tool_versions == tool_versions() and (folder / manifest.model_file).exists())
 
 
-__all__ = ["EXPORTERS", "ExportOptions", "artifact_name", "check_pair", "export", "export_all", "plan_exports",
-           "supported_pairs"]
+__all__ = ["ExportOptions", "artifact_name", "check_pair", "export", "export_all", "plan_exports", "supported_pairs"]

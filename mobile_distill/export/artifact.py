@@ -17,10 +17,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ModelError
+from ..hashing import file_sha256
+from ..layout import GOLDEN, LABELS_TXT, MANIFEST, TOKENIZER_JSON, VOCAB_TXT
 
-MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
-GOLDEN = "tokenizer_golden.json"
 _TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "litert-torch",
           "ai-edge-litert", "ai-edge-quantizer", "coremltools", "executorch", "torchao")
 
@@ -102,14 +102,12 @@ def write_vocab(tokenizer, path: Path) -> None:
 
 def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> TokenizerSpec:
     """Save the tokenizer as an app needs it: tokenizer.json, its config, and vocab.txt for WordPiece."""
-    import hashlib
-
     tokenizer.save_pretrained(folder)
-    files = ["tokenizer.json", "tokenizer_config.json"]
+    files = [TOKENIZER_JSON, "tokenizer_config.json"]
     kind = type(tokenizer.backend_tokenizer.model).__name__.lower() if hasattr(tokenizer, "backend_tokenizer") else "unknown"
     if kind == "wordpiece":
-        write_vocab(tokenizer, folder / "vocab.txt")  # transformers 5 no longer writes it; mobile tokenizers read it
-        files.append("vocab.txt")
+        write_vocab(tokenizer, folder / VOCAB_TXT)  # transformers 5 no longer writes it; mobile tokenizers read it
+        files.append(VOCAB_TXT)
     special = {name: str(getattr(tokenizer, name)) for name in ("cls_token", "sep_token", "pad_token", "unk_token", "mask_token")
                if getattr(tokenizer, name, None) is not None}
     return TokenizerSpec(
@@ -122,12 +120,12 @@ def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> Tokenizer
         special_tokens=special,
         special_token_ids={name: int(tokenizer.convert_tokens_to_ids(token)) for name, token in special.items()},
         files=tuple(files),
-        sha256=hashlib.sha256((folder / "tokenizer.json").read_bytes()).hexdigest(),
+        sha256=file_sha256(folder / TOKENIZER_JSON),
     )
 
 
 def write_labels_txt(folder: Path, labels) -> None:
-    (folder / "labels.txt").write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
+    (folder / LABELS_TXT).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
 
 
 # Texts that trip tokenizers: case, accents, punctuation, CJK, emoji, control and zero-width

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..targets.coreml import TARGET
 from .artifact import TensorSpec
 from .context import ExportContext, ExportedModel
 
-_FILE = "model.mlpackage"
+_FILE = TARGET.model_file
 PALETTE_BITS = 6  # 6-bit k-means palettes: 4-bit halves the size again but loses more accuracy
 # Tensors smaller than this stay float (biases, LayerNorm): compressing them saves nothing.
 WEIGHT_THRESHOLD = 512

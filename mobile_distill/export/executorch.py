@@ -22,10 +22,11 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..targets.executorch import TARGET
 from .artifact import TensorSpec
 from .context import ExportContext, ExportedModel
 
-_FILE = "model.pte"
+_FILE = TARGET.model_file
 _CALIBRATION_TEXTS = 32
 
 

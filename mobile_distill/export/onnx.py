@@ -12,11 +12,12 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..targets.onnx import TARGET
 from .artifact import TensorSpec
 from .context import ExportContext, ExportedModel
 
 OPSET = 17
-_FILE = "model.onnx"
+_FILE = TARGET.model_file
 
 
 def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:

@@ -18,12 +18,12 @@ from pathlib import Path
 import torch
 
 from ..errors import ConfigError
+from ..targets.tflite import SIGNATURE, TARGET
 from .artifact import TensorSpec, write_vocab
 from .context import ExportContext, ExportedModel
 
-SIGNATURE = "serving_default"
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
-_FILE = "model.tflite"
+_FILE = TARGET.model_file
 
 
 class _NamedIO(torch.nn.Module):

@@ -60,9 +60,10 @@ class Runner:
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         raise NotImplementedError
 
-    def declared_inputs(self) -> list[tuple[str | None, str, tuple]]:
-        """(name, dtype, shape) of each input in the order the file itself declares them; a name is
-        None where the format stores none (ExecuTorch). Bench checks these against the manifest."""
+    def declared_inputs(self) -> list:
+        """`DeclaredInput` (name, dtype, shape) of each input in the order the file itself declares
+        them; a name is None where the format stores none (ExecuTorch). Bench checks these against
+        the manifest."""
         raise NotImplementedError
 
 
@@ -74,3 +75,9 @@ class ArtifactRunner(Runner):
                          manifest.static_shapes, {spec.name: spec.dtype for spec in manifest.inputs}, manifest.labels)
         self.manifest = manifest
         self.threads = threads
+
+    def declared_inputs(self) -> list:
+        """Read from the model file by the target's own reader (the same one diagnose uses)."""
+        from ..targets import TARGETS
+
+        return TARGETS[self.manifest.target].read_declared_inputs(self.folder / self.manifest.model_file)

@@ -25,10 +25,5 @@ class OnnxRunner(ArtifactRunner):
                                                     providers=["CPUExecutionProvider"])
         self.output_name = manifest.output.name
 
-    def declared_inputs(self):
-        dtypes = {"tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(float)": "float32",
-                  "tensor(float16)": "float16"}
-        return [(node.name, dtypes.get(node.type, node.type), tuple(node.shape)) for node in self.session.get_inputs()]
-
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run([self.output_name], batch)[0]

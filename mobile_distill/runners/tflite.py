@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..export.artifact import Manifest
+from ..targets.tflite import SIGNATURE
 from .base import ArtifactRunner
 
 
@@ -19,7 +20,7 @@ class TfliteRunner(ArtifactRunner):
 
         super().__init__(folder, manifest, threads)
         self.interpreter = Interpreter(model_path=str(folder / manifest.model_file), num_threads=threads or 1)
-        self.signature = self.interpreter.get_signature_runner("serving_default")
+        self.signature = self.interpreter.get_signature_runner(SIGNATURE)
         self.output_name = manifest.output.name
 
     def encode(self, texts, pad_to_length: bool = True):
@@ -27,10 +28,6 @@ class TfliteRunner(ArtifactRunner):
         encoded = self.tokenizer(list(texts), truncation=True, max_length=self.seq_len, padding="max_length",
                                  return_token_type_ids=True, return_tensors="np")
         return {name: encoded[name] for name in self.input_names}
-
-    def declared_inputs(self):
-        details = sorted(self.signature.get_input_details().items(), key=lambda item: item[1]["index"])
-        return [(name, np.dtype(d["dtype"]).name, tuple(int(x) for x in d["shape"])) for name, d in details]
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         return self.signature(**batch)[self.output_name]

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..models import forward_inputs, load_classifier, read_labels
+from ..runtime import torch_threads
 from .base import Runner
 
 
@@ -22,11 +23,11 @@ class TorchRunner(Runner):
         self.threads = threads
 
     def declared_inputs(self):
-        return [(name, "int64", ("batch", "sequence")) for name in self.input_names]
+        from ..targets import DeclaredInput
+
+        return [DeclaredInput(name, "int64", ("batch", "sequence")) for name in self.input_names]
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        with torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             tensors = {name: torch.from_numpy(array) for name, array in batch.items()}
             return self.model(**tensors).logits.float().numpy()

@@ -1,0 +1,33 @@
+"""One way to fingerprint things: settings (for checkpoint folders, caches, "already done" marks),
+model folders (the exact checkpoint an artifact came from) and files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+SETTINGS_HASH_LENGTH = 16
+
+
+def settings_hash(*parts) -> str:
+    """A short stable hash of JSON-serialisable ``parts`` (key order does not matter)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_HASH_LENGTH]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_hash(path: Path) -> str:
+    """Hash of a model folder's config and weights: identifies the exact checkpoint."""
+    digest = hashlib.sha256()
+    for file in sorted([Path(path) / "config.json", *Path(path).glob("*.safetensors")]):
+        digest.update(file.name.encode())
+        digest.update(file_sha256(file).encode())
+    return digest.hexdigest()[:SETTINGS_HASH_LENGTH]

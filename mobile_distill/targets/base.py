@@ -1,0 +1,74 @@
+"""What a target declares. Implementations are referenced as ``"module:attribute"`` and imported on
+first use (`Target.load`), so the registry itself costs nothing to import."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from ..precisions import PRECISIONS
+
+
+_SYSTEM_NAMES = {"Darwin": "macOS"}
+
+
+class DeclaredInput(NamedTuple):
+    """One input as the model file declares it. ``name`` is None where the format stores no names
+    (ExecuTorch binds by position); ``shape`` holds ints for fixed axes and strings for dynamic ones."""
+
+    name: str | None
+    dtype: str
+    shape: tuple
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    model_file: str  # the file name of the model inside an artifact folder
+    precisions: tuple[str, ...]
+    runtime: str  # what runs it here, in words (for the docs table and reports)
+    exporter: str  # "module:function(ExportContext, folder) -> ExportedModel"
+    runner: str  # "module:ArtifactRunner subclass"
+    declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
+    layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
+    keep_float_names: str | None = None  # what ExportOptions.keep_float takes for this target, in words
+    platforms: tuple[str, ...] | None = None  # platform.system() values its runtime runs on; None: all
+    fp16_compute: tuple[str, ...] = ()  # precisions whose activations are held in fp16 (fp16 overflow can bite)
+    fp16_note: str = ""  # why the other precisions cannot overflow fp16, for diagnose's report
+    static_shapes: bool = True
+    notes: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        unknown = [precision for precision in self.precisions if precision not in PRECISIONS]
+        if unknown or not self.precisions:
+            raise ValueError(f"target {self.name}: precisions {unknown or '()'} are not registered precisions")
+        if (self.layer_comparison is None) != (self.keep_float_names is None):
+            raise ValueError(f"target {self.name}: a layer comparison and keep_float names come together")
+
+    def load(self, part: str):
+        """Import and return the implementation named by the field ``part`` (e.g. ``"runner"``)."""
+        reference = getattr(self, part)
+        if reference is None:
+            raise LookupError(f"target {self.name} has no {part}")
+        module, _, attribute = reference.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    @property
+    def supports_fallback(self) -> bool:
+        """Auto-fallback needs a per-layer ranking in the names keep_float takes."""
+        return self.layer_comparison is not None
+
+    def runs_here(self) -> bool:
+        return self.platforms is None or platform.system() in self.platforms
+
+    def why_not_here(self) -> str:
+        if self.runs_here():
+            return ""
+        names = " or ".join(_SYSTEM_NAMES.get(system, system) for system in self.platforms)
+        return f"{self.name} models run only on {names} (this is {_SYSTEM_NAMES.get(platform.system(), platform.system())})"
+
+    def read_declared_inputs(self, model_path: Path) -> list[DeclaredInput]:
+        return self.load("declared_inputs")(Path(model_path))

@@ -1,0 +1,33 @@
+"""TFLite (LiteRT): converted with litert-torch, quantized with ai-edge-quantizer, checked with the
+ai-edge-litert Interpreter through the model's ``serving_default`` signature; static shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import DeclaredInput, Target
+
+SIGNATURE = "serving_default"
+
+TARGET = Target(
+    name="tflite",
+    model_file="model.tflite",
+    precisions=("fp32", "fp16", "int8-dynamic", "int8-static"),
+    runtime="ai-edge-litert Interpreter; MediaPipe TextClassifier",
+    exporter="mobile_distill.export.tflite:export_tflite",
+    runner="mobile_distill.runners.tflite:TfliteRunner",
+    declared_inputs="mobile_distill.targets.tflite:declared_inputs",
+    layer_comparison="mobile_distill.diagnose.layers_tflite:compare_tflite_layers",
+    keep_float_names="TFLite output tensor names",
+    fp16_note="TFLite fp16 stores weights in fp16 and computes in fp32",
+)
+
+
+def declared_inputs(model_path: Path) -> list[DeclaredInput]:
+    """The signature's inputs in the order of their tensor indices."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    signature = Interpreter(model_path=str(model_path)).get_signature_runner(SIGNATURE)
+    details = sorted(signature.get_input_details().items(), key=lambda item: item[1]["index"])
+    return [DeclaredInput(name, np.dtype(d["dtype"]).name, tuple(int(x) for x in d["shape"])) for name, d in details]
