@@ -20,7 +20,13 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError
 
 from . import config as cfg
-from .errors import ConfigError, Gate1Failure, Gate2Failure, GateFailure, MobileDistillError
+from .errors import (
+    ConfigError,
+    Gate1Failure,
+    Gate2Failure,
+    GateFailure,
+    MobileDistillError,
+)
 from .layout import RunLayout, is_prepared_data
 from .precisions import PRECISION_NAMES
 from .runtime import OFFLINE_ENVIRONMENT, is_main_process

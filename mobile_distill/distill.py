@@ -26,10 +26,21 @@ from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
 from .hashing import folder_hash, settings_hash
 from .layout import DISTILL_LOG
-from .models import count_parameters, forward_inputs, load_classifier, load_tokenizer, require_labels
+from .models import (
+    count_parameters,
+    forward_inputs,
+    load_classifier,
+    load_tokenizer,
+    require_labels,
+)
 from .student import build_student
-from .training import TRAINER_LOG, last_checkpoint, save_trained_model, show_progress, training_arguments
-
+from .training import (
+    TRAINER_LOG,
+    last_checkpoint,
+    save_trained_model,
+    show_progress,
+    training_arguments,
+)
 
 
 def _per_example_token_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

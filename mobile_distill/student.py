@@ -17,7 +17,11 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoModelForSequenceClassification, DistilBertConfig, DistilBertForSequenceClassification
+from transformers import (
+    AutoModelForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+)
 
 from .config import StudentConfig
 from .errors import ConfigError, ModelError

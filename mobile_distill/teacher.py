@@ -15,11 +15,12 @@ from pathlib import Path
 from transformers import DataCollatorWithPadding, Trainer
 
 from . import ui
+from .atomic import atomic_folder
 from .config import TeacherConfig
-from .hashing import folder_hash, settings_hash
-from .layout import TEACHER_REPORT
 from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
+from .hashing import folder_hash, settings_hash
+from .layout import TEACHER_REPORT
 from .models import (
     check_model_folder,
     load_classifier,
@@ -27,10 +28,14 @@ from .models import (
     require_labels,
     resolve_model_path,
 )
-from .atomic import atomic_folder
 from .runtime import is_main_process
-from .training import TRAINER_LOG, last_checkpoint, save_trained_model, show_progress, training_arguments
-
+from .training import (
+    TRAINER_LOG,
+    last_checkpoint,
+    save_trained_model,
+    show_progress,
+    training_arguments,
+)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from .atomic import atomic_folder, write_json
 from .config import TrainConfig
 from .runtime import is_main_process, world_size
 
-
 TRAINER_LOG = "trainer_log.jsonl"  # every log dictionary of a Trainer run, beside its checkpoints
 
 

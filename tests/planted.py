@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +25,32 @@ LABELS = ("negative", "positive")
 HIDDEN, LAYERS, INTERMEDIATE = 16, 2, 32
 
 
-def planted_texts(count: int, seed: int = 0) -> list[str]:
-    """Texts of 4 to 14 words (so batches have padding), some capitalised, most with ids > 256."""
+# A vocabulary over 65,536 words, so 16-bit id wraps change the ids of the words at its end.
+WIDE_VOCAB = VOCAB + [f"zq{i}" for i in range(66_000 - len(VOCAB))]
+_ACCENTED = str.maketrans("aeiou", "áéíóú")
+
+
+def planted_texts(count: int, seed: int = 0, extra: list[str] | None = None) -> list[str]:
+    """Texts of 4 to 14 words (so batches have padding), some capitalised, some with accents an
+    accent-stripping tokenizer removes, most with ids > 256 (``extra``: where those words come from)."""
     rng = random.Random(seed)
+    extra = extra or EXTRA_WORDS
     texts = []
     for i in range(count):
-        words = (rng.sample(FILLER, rng.randint(1, 5)) + rng.sample(POSITIVE + NEGATIVE, 2)
-                 + rng.sample(EXTRA_WORDS, rng.randint(1, 7)))
+        sentiment = rng.sample(POSITIVE + NEGATIVE, 2)
+        if i % 3 == 2:  # accents the reference's tokenizer strips: a tokenizer that keeps them sees unknown words
+            sentiment = [word.translate(_ACCENTED) for word in sentiment]
+        words = rng.sample(FILLER, rng.randint(1, 5)) + sentiment + rng.sample(extra, rng.randint(1, 7))
         rng.shuffle(words)
         if i % 2:  # capitals where a cased tokenizer would see unknown words
             words = [word.upper() if j % 3 == 0 else word.capitalize() for j, word in enumerate(words)]
         texts.append(" ".join(words))
     return texts
+
+
+def wide_texts(count: int, seed: int = 0) -> list[str]:
+    """Planted texts whose made-up words have ids past 65,536 in `WIDE_VOCAB`."""
+    return planted_texts(count, seed, extra=WIDE_VOCAB[65_600:])
 
 
 def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None, model_type: str = "bert",
@@ -236,3 +251,165 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Same predicted class; a row with a NaN or inf logit never agrees."""
     finite = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
     return float(np.mean((a.argmax(-1) == b.argmax(-1)) & finite))
+
+
+def outlier_linear_rows(model) -> None:
+    """A weight of 1000 in every output row of the first FFN Linear, on an input feature that is always 0
+    (the attention LayerNorm's feature 0 is zeroed). fp32 is unchanged; each row's per-channel int8
+    scale becomes 1000 / 127 and every other weight of the layer rounds to 0."""
+    norm = model.get_submodule("bert.encoder.layer.0.attention.output.LayerNorm")
+    norm.weight[0] = 0.0
+    norm.bias[0] = 0.0
+    model.get_submodule(OUTLIER_LAYER).weight[:, 0] = 1000.0
+
+
+# --- faults planted in the module an exporter traces (for formats whose files are hard to edit) -----
+
+@contextmanager
+def exported_with(fault):
+    """Exports inside this block trace ``fault(forward, input_ids, attention_mask, token_type_ids)``
+    instead of the export wrapper's forward: the fault ends up in the exported file itself."""
+    import mobile_distill.export as export_module
+
+    original = export_module.ClassifierWrapper
+
+    class Faulty(original):
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            return fault(super().forward, input_ids, attention_mask, token_type_ids)
+
+    export_module.ClassifierWrapper = Faulty
+    try:
+        yield
+    finally:
+        export_module.ClassifierWrapper = original
+
+
+def invert_mask(forward, ids, mask, types):
+    return forward(ids, 1 - mask, types)
+
+
+def ignore_mask(forward, ids, mask, types):
+    return forward(ids, mask * 0 + 1, types)  # the input stays in the graph; its values no longer matter
+
+
+def segment_one(forward, ids, mask, types):
+    return forward(ids, mask, types * 0 + 1)
+
+
+def swap_ids_and_mask(forward, ids, mask, types):
+    return forward(mask, ids, types)
+
+
+def drop_token_types(forward, ids, mask, types):
+    """The token-type embedding is not added (its output multiplied by 0), as in a graph that lost it."""
+    embedding = forward.__self__.model.bert.embeddings.token_type_embeddings
+    handle = embedding.register_forward_hook(lambda _module, _inputs, output: output * 0)
+    try:
+        return forward(ids, mask, types)
+    finally:
+        handle.remove()
+
+
+def wrap_ids(bits: int):
+    import torch
+
+    def fault(forward, ids, mask, types):
+        return forward(torch.remainder(ids, 1 << bits), mask, types)  # ids mod 2^bits, as a narrowing cast
+    return fault
+
+
+@contextmanager
+def positional_tflite_names():
+    """TFLite exports inside this block are converted from positional samples, so the signature names
+    its inputs args_0, args_1, ... as litert-torch does by default; the manifest keeps the real names."""
+    import litert_torch
+
+    original = litert_torch.convert
+
+    def convert(module, sample_args=None, sample_kwargs=None, **kwargs):
+        return original(_positional(module), sample_args=tuple(sample_kwargs.values()), **kwargs)
+
+    litert_torch.convert = convert
+    try:
+        yield
+    finally:
+        litert_torch.convert = original
+
+
+def _positional(module):
+    """``module`` (named inputs) called with positional arguments, as a plain torch module."""
+    import torch
+
+    class Positional(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = module
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids, attention_mask, token_type_ids)
+
+    return Positional().eval()
+
+
+# --- faults planted in an exported artifact folder (any target) -------------------------------------
+
+def _edit_json(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1))
+
+
+def declare_dtype(artifact: Path, dtype: str) -> None:
+    """The manifest declares ``dtype`` for every input; the model file keeps what it takes."""
+    _edit_json(artifact / "manifest.json", lambda m: [spec.update(dtype=dtype) for spec in m["inputs"]])
+
+
+def keep_accents(artifact: Path) -> None:
+    """The bundled tokenizer no longer strips accents (the reference's uncased BERT tokenizer does)."""
+    _edit_json(artifact / "tokenizer_config.json", lambda c: c.update(strip_accents=False))
+    _edit_json(artifact / "tokenizer.json", lambda t: t["normalizer"].update(strip_accents=False))
+
+
+def mask_as_cls(artifact: Path) -> None:
+    """The bundled tokenizer starts every text with [MASK] instead of [CLS] (a wrong special token)."""
+    _edit_json(artifact / "tokenizer_config.json", lambda c: c.update(cls_token="[MASK]"))
+
+
+def pad_on_the_left(artifact: Path) -> None:
+    _edit_json(artifact / "tokenizer_config.json", lambda c: c.update(padding_side="left"))
+
+
+def ids_past_the_table(artifact: Path) -> None:
+    """The bundled tokenizer gives the sentiment words ids past the model's embedding table (as a
+    tokenizer of a bigger model would); placeholders take their old ids."""
+    def move(tokenizer):
+        vocab = tokenizer["model"]["vocab"]
+        size = len(vocab)
+        for k, word in enumerate(POSITIVE + NEGATIVE):
+            vocab[f"[unused{k}]"], vocab[word] = vocab[word], size + k
+    _edit_json(artifact / "tokenizer.json", move)
+    vocab = json.loads((artifact / "tokenizer.json").read_text())["model"]["vocab"]
+    (artifact / "vocab.txt").write_text("".join(f"{word}\n" for word, _ in sorted(vocab.items(), key=lambda x: x[1])))
+
+
+def reverse_labels(artifact: Path) -> None:
+    """labels.txt and the manifest list the classes in the other order (an app shows the wrong name)."""
+    _edit_json(artifact / "manifest.json", lambda m: m.update(labels=m["labels"][::-1]))
+    path = artifact / "labels.txt"
+    path.write_text("".join(f"{label}\n" for label in path.read_text().splitlines()[::-1]))
+
+
+def shorter_static_length(artifact: Path, length: int = 24) -> None:
+    """The manifest claims a longer static length than the file takes (an app pads to the wrong size)."""
+    def change(manifest):
+        manifest["sequence_length"] = length
+        for spec in manifest["inputs"]:
+            spec["shape"] = [spec["shape"][0], length]
+    _edit_json(artifact / "manifest.json", change)
+
+
+def margin_texts(reference: np.ndarray, tolerance: float) -> np.ndarray:
+    """Indices of the texts whose reference logit gap is more than twice ``tolerance``: the texts any
+    export within that tolerance must classify as the reference does (closer ones are coin flips)."""
+    gap = np.abs(reference[:, 1] - reference[:, 0])
+    return np.flatnonzero(gap > 2 * tolerance)

@@ -17,9 +17,9 @@ from mobile_distill.bench.schema import Accuracy, BenchReport, ModelEntry
 from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.errors import ConfigError
-from mobile_distill.metrics import mean_kl
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest, write_manifest
+from mobile_distill.metrics import mean_kl
 from mobile_distill.runners import load_runner
 
 from .conftest import make_texts, save_tiny_model

@@ -1,6 +1,11 @@
 import pytest
 
-from mobile_distill.config import Recipe, builtin_recipe_names, load_recipe, recipe_from_dict
+from mobile_distill.config import (
+    Recipe,
+    builtin_recipe_names,
+    load_recipe,
+    recipe_from_dict,
+)
 from mobile_distill.errors import ConfigError
 
 

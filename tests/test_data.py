@@ -6,7 +6,12 @@ import pandas as pd
 import pytest
 
 from mobile_distill.config import DataConfig, TransferConfig
-from mobile_distill.data import PreparedData, load_data, load_transfer_texts, tokenize_split
+from mobile_distill.data import (
+    PreparedData,
+    load_data,
+    load_transfer_texts,
+    tokenize_split,
+)
 from mobile_distill.errors import DataError
 
 from .conftest import make_texts

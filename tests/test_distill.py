@@ -4,7 +4,14 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from mobile_distill.config import DataConfig, DistillConfig, LossWeights, StudentConfig, TrainConfig, TransferConfig
+from mobile_distill.config import (
+    DataConfig,
+    DistillConfig,
+    LossWeights,
+    StudentConfig,
+    TrainConfig,
+    TransferConfig,
+)
 from mobile_distill.data import load_data, load_transfer_texts
 from mobile_distill.distill import (
     ce_loss,

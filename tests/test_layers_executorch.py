@@ -11,9 +11,16 @@ from mobile_distill.diagnose.layers_executorch import executorch_sensitivity
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest
+from mobile_distill.precisions import PRECISIONS
 from mobile_distill.runners import load_runner
 
-from .planted import OUTLIER_LAYER, agreement, planted_texts, save_planted_model
+from .planted import (
+    OUTLIER_LAYER,
+    agreement,
+    margin_texts,
+    planted_texts,
+    save_planted_model,
+)
 
 SEQ_LEN = 32
 TEXTS = planted_texts(96, seed=1)
@@ -70,7 +77,8 @@ def test_keep_float_leaves_that_linear_fp32_in_the_pte(planted, tmp_path):
     assert quantization["quantized_linears"] == read_manifest(artifact).quantization["quantized_linears"] - 1 == LINEARS - 1
     # The .pte itself: with the destroyed Linear in float it passes gate 2's agreement floor again.
     logits = load_runner(repaired).predict(TEXTS)
-    assert agreement(logits, reference) >= max(GATE_FLOOR, collapsed + 0.3)
+    decided = margin_texts(reference, PRECISIONS["int8-dynamic"].max_abs_logit_diff)  # not the coin flips
+    assert agreement(logits[decided], reference[decided]) >= max(GATE_FLOOR, collapsed + 0.3)
     assert np.abs(logits - reference).max() < 0.25 * np.abs(load_runner(artifact).predict(TEXTS) - reference).max()
     # The sensitivity rebuilds the artifact's own recipe: the kept Linear is no longer a candidate.
     assert KEPT not in [item.node for item in executorch_sensitivity(repaired, model, TEXTS[:4])]

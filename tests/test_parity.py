@@ -28,18 +28,12 @@ from mobile_distill.runners.base import ArtifactRunner
 from mobile_distill.targets import TARGETS, docs_table, supported_pairs
 
 from . import planted
-from .planted import planted_texts, save_planted_model
+from .planted import margin_texts, planted_texts, save_planted_model
 
 SEQ_LEN = 32
 TEXTS = planted_texts(240, seed=7)
 TRAIN = planted_texts(200, seed=8)
 PAIRS = supported_pairs()
-
-
-def margin_texts(reference: np.ndarray, tolerance: float) -> np.ndarray:
-    """Indices of the texts whose reference logit gap is more than twice ``tolerance``."""
-    gap = np.abs(reference[:, 1] - reference[:, 0])
-    return np.flatnonzero(gap > 2 * tolerance)
 
 
 class Parity:

@@ -1,179 +1,241 @@
-"""Each known cause of post-conversion collapse, planted in a real exported artifact: the test first
-shows the collapse is real (agreement below gate 2's floor, run through the artifact's own
-runtime), then that `diagnose` names that cause first and says which input, setting or layer.
-Healthy ONNX and TFLite artifacts are the negative control: no cause, every check clear or skipped."""
+"""Every cause of post-conversion collapse the README lists, planted in a real exported file on ONNX,
+TFLite and ExecuTorch wherever the cause can exist there, and judged the way a user meets it: the
+`mobile-distill bench` command over the planted artifacts exits 1, its junit.xml has a failing case
+for each, gate 2 FAILs each, and diagnose (run by bench on every failure) names the planted cause
+first. The negative controls (the same checks on healthy artifacts of every target and precision)
+are in test_parity.py.
+
+A fault is planted in the exported file (the ONNX graph, the manifest, the bundled tokenizer files),
+in the module the exporter traces (for formats whose files are not edited by hand: the fault is then
+compiled into the .tflite or .pte), or in the model that is exported (an fp16-overflowing or
+int8-hostile layer); never in a runner.
+"""
+
+from __future__ import annotations
 
 import json
+import shutil
+import xml.etree.ElementTree as ElementTree
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
 
 from mobile_distill.bench import run_bench
-from mobile_distill.config import BenchConfig, Gate2Config
+from mobile_distill.cli import main
+from mobile_distill.config import BenchConfig, DataConfig, Gate2Config
+from mobile_distill.data import load_data
 from mobile_distill.diagnose import CODES, diagnose, layer_sensitivity
 from mobile_distill.errors import ConfigError, ModelError
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest
+from mobile_distill.metrics import agreement
 from mobile_distill.runners import load_runner
 
 from . import planted
-from .planted import planted_texts, save_planted_model
+from .planted import WIDE_VOCAB, planted_texts, save_planted_model, wide_texts
+
+pytestmark = pytest.mark.slow
 
 SEQ_LEN = 32
 REFERENCE_LEN = 64  # the tiny models' max_position_embeddings
 TEXTS = planted_texts(96, seed=1)
 TRAIN = planted_texts(64, seed=2)
-NO_TIMING = BenchConfig(timing=False, diagnose=True)
+WIDE_TEXTS, WIDE_TRAIN = wide_texts(96, seed=1), wide_texts(64, seed=2)
 
 
-def _gate_fails(agreement: float, precision: str) -> bool:
-    """Gate 2's agreement floor for ``precision`` (the whole gate runs in `_first_cause`)."""
-    return agreement < Gate2Config().min_agreement[precision]
+# ---- the models the faults are planted in: one group (one reference, one bench run) each ----
+
+@dataclass(frozen=True)
+class Group:
+    texts: list[str]
+    train: list[str]
+    mutate: Callable | None = None
+    vocab: list[str] | None = None
 
 
-def _reference(model) -> np.ndarray:
-    return load_runner(model, seq_len=REFERENCE_LEN).predict(TEXTS)
+GROUPS = {
+    "plain": Group(TEXTS, TRAIN),
+    "wide": Group(WIDE_TEXTS, WIDE_TRAIN, vocab=WIDE_VOCAB),  # ids past 65,536: 16-bit wraps change them
+    "hot": Group(TEXTS, TRAIN, mutate=planted.overflow_fp16),
+    "outlier": Group(TEXTS, TRAIN, mutate=planted.outlier_every_row),
+}
 
 
-def _agreement(model, artifact) -> float:
-    return planted.agreement(load_runner(artifact).predict(TEXTS), _reference(model))
+@dataclass(frozen=True)
+class Case:
+    """One planted collapse: how to make the artifact, the cause diagnose must name first, and words its
+    summary must contain."""
+
+    name: str
+    group: str
+    target: str
+    code: str
+    precision: str = "fp32"
+    seq_len: int = SEQ_LEN
+    traced: Callable | None = None  # a fault in the module the exporter traces (planted.exported_with)
+    edit: Callable | None = None  # a fault written into the exported folder
+    within: Callable | None = None  # a context the export runs in (e.g. positional TFLite names)
+    words: tuple[str, ...] = ()
+    confirmed: bool = field(default=False)  # undoing the fault restores agreement, measured
 
 
-def _text_dependent(model):
-    """Agreement only means something if the reference predicts both classes."""
-    predictions = _reference(model).argmax(-1)
-    assert 0.2 <= predictions.mean() <= 0.8, f"reference predicts class 1 on {predictions.mean():.0%} of texts"
-    return model
+def _cases() -> list[Case]:
+    cases = []
+    for target in ("onnx", "tflite", "executorch"):
+        graph = target == "onnx"  # ONNX faults are edits of the graph itself where one exists
+        cases += [
+            Case(f"{target}-swapped-inputs", "plain", target, "input-binding",
+                 edit=planted.swap_onnx_inputs if graph else None, traced=None if graph else planted.swap_ids_and_mask,
+                 words=("feeding attention_mask's data to input 'input_ids'",), confirmed=True),
+            Case(f"{target}-dtype", "plain", target, "id-dtype",
+                 edit=lambda a, t=target: planted.declare_dtype(a, "int32" if t == "onnx" else "int64"),
+                 words=("declared", "in the manifest but the model file takes"), confirmed=True),
+            Case(f"{target}-mask-ignored", "plain", target, "mask-ignored",
+                 edit=planted.ignore_onnx_mask if graph else None, traced=None if graph else planted.ignore_mask,
+                 words=("ignores attention_mask",), confirmed=True),
+            Case(f"{target}-mask-inverted", "plain", target, "mask-inverted", traced=planted.invert_mask,
+                 words=("reads attention_mask inverted",), confirmed=True),
+            Case(f"{target}-token-types-missing", "plain", target, "token-types", traced=planted.drop_token_types,
+                 words=("adds no token-type embedding",), confirmed=True),
+            Case(f"{target}-token-types-wrong", "plain", target, "token-types", traced=planted.segment_one,
+                 words=("token_type_ids all ones",), confirmed=True),
+            Case(f"{target}-ids-wrapped-8", "plain", target, "id-range",
+                 edit=planted.wrap_onnx_ids if graph else None, traced=None if graph else planted.wrap_ids(8),
+                 words=("wrapped to 8 bits (uint8)", "ids mod 256"), confirmed=True),
+            Case(f"{target}-ids-wrapped-16", "wide", target, "id-range",
+                 edit=(lambda a: planted.wrap_onnx_ids(a, "UINT16")) if graph else None,
+                 traced=None if graph else planted.wrap_ids(16), words=("wrapped to 16 bits (uint16)",),
+                 confirmed=True),
+            Case(f"{target}-ids-past-the-table", "plain", target, "id-range", edit=planted.ids_past_the_table,
+                 words=("but the model's embedding table has",)),
+            Case(f"{target}-not-lower-cased", "plain", target, "tokenizer-mismatch", edit=planted.stop_lower_casing,
+                 words=("does not lower-case (the reference's does)",), confirmed=True),
+            Case(f"{target}-accents-kept", "plain", target, "tokenizer-mismatch", edit=planted.keep_accents,
+                 words=("strip_accents",), confirmed=True),
+            Case(f"{target}-wrong-special-token", "plain", target, "tokenizer-mismatch", edit=planted.mask_as_cls,
+                 words=("cls_token is [CLS] (id 2) in the reference, [MASK] (id 4) in the artifact",), confirmed=True),
+            Case(f"{target}-padding-side", "plain", target, "tokenizer-mismatch", edit=planted.pad_on_the_left,
+                 words=("padding side is left",), confirmed=True),
+            Case(f"{target}-cut-by-short-length", "plain", target, "padding-length", seq_len=8,
+                 words=("the artifact reads 8 tokens, the reference up to 64",), confirmed=True),
+            Case(f"{target}-labels-reversed", "plain", target, "label-mismatch", edit=planted.reverse_labels,
+                 words=("the same labels in another order",)),
+            Case(f"{target}-int8-destroyed-layer", "outlier", target, "quantization-layer", precision="int8-dynamic",
+                 words=(planted.ROW_OUTLIER_LAYER,)),
+        ]
+    cases += [  # faults that exist only where a format has the part that breaks
+        Case("onnx-renamed-inputs", "plain", "onnx", "input-binding", edit=planted.rename_onnx_inputs,
+             words=("inputs bound by the wrong name: the model file's inputs are ['args_0', 'args_1', 'args_2']",)),
+        Case("tflite-renamed-inputs", "plain", "tflite", "input-binding", within=planted.positional_tflite_names,
+             words=("inputs bound by the wrong name: the model file's inputs are ['args_0', 'args_1', 'args_2']",)),
+        Case("onnx-fp16-overflow", "hot", "onnx", "fp16-overflow", precision="fp16",
+             words=(f"the output of {planted.FP16_LAYER} reaches", "65504")),
+        Case("tflite-manifest-length", "plain", "tflite", "manifest-mismatch", edit=planted.shorter_static_length,
+             words=("the model file's shape is (1, 32), the manifest's (1, 24)",)),
+        Case("executorch-manifest-length", "plain", "executorch", "manifest-mismatch",
+             edit=planted.shorter_static_length, words=("the model file's shape is (1, 32), the manifest's (1, 24)",)),
+    ]
+    return cases
+
+
+CASES = _cases()
+
+
+class Planted:
+    """The reference models, the planted artifacts, and one `mobile-distill bench` run per group."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.models = {name: save_planted_model(root / "models" / name, group.train, mutate=group.mutate,
+                                                vocab=group.vocab) for name, group in GROUPS.items()}
+        for name, model in self.models.items():
+            predictions = load_runner(model, seq_len=REFERENCE_LEN).predict(GROUPS[name].texts).argmax(-1)
+            assert 0.2 <= predictions.mean() <= 0.8, f"{name}: the reference predicts class 1 on {predictions.mean():.0%}"
+        self.artifacts = {case.name: self._make(case) for case in CASES}
+        self.benches = {group: self._bench(group) for group in GROUPS}
+
+    def _make(self, case: Case) -> Path:
+        group = GROUPS[case.group]
+        out = self.root / "artifacts" / case.group / case.name
+        options = ExportOptions(seq_len=case.seq_len)
+        with (case.within or nullcontext)(), (planted.exported_with(case.traced) if case.traced else nullcontext()):
+            export(self.models[case.group], case.target, case.precision, out, options, group.train, group.texts[:8])
+        if case.edit:
+            case.edit(out)
+        return out
+
+    def _bench(self, name: str):
+        """`mobile-distill bench` over every planted artifact of one reference model, on labels that are the
+        reference's own predictions (so accuracy is agreement)."""
+        group, model = GROUPS[name], self.models[name]
+        predictions = load_runner(model, seq_len=REFERENCE_LEN).predict(group.texts).argmax(-1)
+        folder = self.root / "data" / name
+        folder.mkdir(parents=True)
+        for split, texts, labels in (("train", group.train * 3, [i % 2 for i in range(3 * len(group.train))]),
+                                     ("test", group.texts, predictions)):
+            rows = "".join(f'"{text}",{planted.LABELS[label]}\n' for text, label in zip(texts, labels))
+            (folder / f"{split}.csv").write_text("text,label\n" + rows)
+        data = load_data(DataConfig(source={"train": str(folder / "train.csv"), "test": str(folder / "test.csv")}))
+        data.save(folder / "prepared")
+        out = self.root / "bench" / name
+        code = main(["bench", str(self.root / "artifacts" / name), "--data", str(folder / "prepared"), "--reference",
+                     str(model), "--teacher", "none", "--no-timing", "--max-length", str(REFERENCE_LEN), "-o", str(out)])
+        report = json.loads((out / "bench.json").read_text())
+        suite = ElementTree.parse(out / "junit.xml").getroot()
+        return code, {entry["name"]: entry for entry in report["models"]}, {case.get("name"): case for case in suite.iter("testcase")}
 
 
 @pytest.fixture(scope="module")
-def plain(tmp_path_factory):
-    return _text_dependent(save_planted_model(tmp_path_factory.mktemp("plain"), TRAIN))
+def planted_run(tmp_path_factory) -> Planted:
+    return Planted(tmp_path_factory.mktemp("planted"))
 
 
-def _plant(model, folder, mutate):
-    """Export, check the export is healthy, plant the fault, check the artifact now fails the gate."""
-    artifact = export(model, "onnx", "fp32", folder, ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
-    assert _agreement(model, artifact) == 1.0
-    mutate(artifact)
-    collapsed = _agreement(model, artifact)
-    assert _gate_fails(collapsed, "fp32"), f"the planted fault left agreement at {collapsed}"
-    return artifact
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
+def test_planted_collapse_fails_gate_2_and_diagnose_names_it_first(planted_run, case):
+    code, entries, junit = planted_run.benches[case.group]
+    assert code == 1  # the CLI exits 1
+    entry = entries[case.name]
+    assert entry["verdict"]["status"] == "FAIL", entry["verdict"]
+    assert junit[case.name].find("failure") is not None  # the CI system shows this case red
+    causes = entry["diagnosis"]["causes"]
+    assert [check["name"] for check in entry["diagnosis"]["checks"] if check["status"] == "crashed"] == []
+    assert causes and causes[0]["code"] == case.code, [cause["summary"] for cause in causes]
+    for words in case.words:
+        assert words in causes[0]["summary"], causes[0]["summary"]
+    if case.confirmed:  # undoing the fault brings agreement back: measured, not guessed
+        assert causes[0]["confirmed"] and causes[0]["after"] >= 0.9, causes[0]
 
 
-def _first_cause(artifact, model, code):
-    result = diagnose(artifact, model, TEXTS)
-    assert _gate_fails(result.agreement, result.precision)
-    assert result.causes, [check.summary for check in result.checks]
-    assert result.causes[0].code == code, [cause.summary for cause in result.causes]
-    json.dumps(result.to_dict(), allow_nan=False)
-    _bench_fails_and_names(artifact, model, code)
-    return result.causes[0]
+def test_every_cause_code_is_planted_somewhere():
+    assert sorted(set(CODES) - {case.code for case in CASES}) == []
 
 
-def _bench_fails_and_names(artifact, model, code):
-    """The real gate: bench FAILs the artifact and its report carries the diagnosis naming ``code``."""
-    labels = _reference(model).argmax(-1)  # the reference is right by definition: accuracy = agreement
-    report = run_bench([artifact], TEXTS, labels, model, None, NO_TIMING, Gate2Config(), seq_len=REFERENCE_LEN)
-    entry = report.artifacts()[0]
-    assert report.verdict == "FAIL" and entry.verdict.status == "FAIL", entry.verdict
-    assert entry.diagnosis["causes"][0]["code"] == code
+def test_the_planted_artifacts_are_collapses_run_in_their_own_runtimes(planted_run):
+    """Independent of bench: each planted file, run through its runtime on the texts, either is refused
+    or agrees below gate 2's floor, unless the fault only misnames things (labels, manifest)."""
+    for case in CASES:
+        group = GROUPS[case.group]
+        reference = load_runner(planted_run.models[case.group], seq_len=REFERENCE_LEN).predict(group.texts)
+        try:
+            exported = load_runner(planted_run.artifacts[case.name]).predict(group.texts)
+        except Exception:
+            continue  # the runtime refuses the feed: nothing can pass a gate
+        if case.code == "label-mismatch":
+            assert agreement(exported, reference) == 1.0  # same indices, wrong names
+            continue
+        floor = Gate2Config().min_agreement[case.precision]
+        assert agreement(exported, reference) < floor, case.name
 
 
-def test_swapped_inputs_are_named(plain, tmp_path):
-    artifact = _plant(plain, tmp_path / "swapped", planted.swap_onnx_inputs)
-    cause = _first_cause(artifact, plain, "input-binding")
-    assert "feeding attention_mask's data to input 'input_ids'" in cause.summary
-    assert "input_ids's data to input 'attention_mask'" in cause.summary
-    assert cause.confirmed and cause.after == 1.0
-    assert cause.detail["binding"] == {"input_ids": "attention_mask", "attention_mask": "input_ids",
-                                       "token_type_ids": "token_type_ids"}
-
-
-@pytest.mark.parametrize("mutate,code,words", [
-    (planted.rename_onnx_inputs, "input-binding",
-     "inputs bound by the wrong name: the model file's inputs are ['args_0', 'args_1', 'args_2']"),
-    (planted.declare_int32, "id-dtype",
-     "inputs input_ids, attention_mask, token_type_ids are declared int32 in the manifest but the model file takes int64"),
-])
-def test_feeds_the_runtime_refuses_are_named(plain, tmp_path, mutate, code, words):
-    artifact = export(plain, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
-    mutate(artifact)
-    with pytest.raises(Exception):  # the collapse: the runtime refuses every feed, so nothing can pass a gate
-        load_runner(artifact).predict(TEXTS)
-    result = diagnose(artifact, plain, TEXTS)
-    assert result.agreement is None and result.causes[0].code == code
-    assert words in result.causes[0].summary and result.causes[0].after == 1.0
-
-
-def test_ignored_mask_is_named(plain, tmp_path):
-    artifact = _plant(plain, tmp_path / "unmasked", planted.ignore_onnx_mask)
-    cause = _first_cause(artifact, plain, "mask-ignored")
-    assert "ignores attention_mask" in cause.summary and "do not change" in cause.summary
-    assert cause.after == 1.0 and cause.detail["artifact_change_when_unmasked"] == 0.0
-
-
-def test_ids_wrapped_to_8_bits_are_named(plain, tmp_path):
-    tokenizer = load_runner(plain, seq_len=REFERENCE_LEN).tokenizer
-    assert max(max(ids) for ids in tokenizer(TEXTS)["input_ids"]) >= 256  # the wrap has ids to change
-    artifact = _plant(plain, tmp_path / "wrapped", planted.wrap_onnx_ids)
-    cause = _first_cause(artifact, plain, "id-range")
-    assert "wrapped to 8 bits (uint8)" in cause.summary and "ids mod 256" in cause.summary
-    assert cause.after == 1.0
-
-
-def test_lower_casing_mismatch_is_named(plain, tmp_path):
-    assert sum(text != text.lower() for text in TEXTS) >= len(TEXTS) // 3
-    artifact = _plant(plain, tmp_path / "cased", planted.stop_lower_casing)
-    cause = _first_cause(artifact, plain, "tokenizer-mismatch")
-    assert "does not lower-case (the reference's does)" in cause.summary
-    assert cause.detail["settings_differ"]["normalizer.lowercase"] == [True, False]
-    assert cause.detail["texts_differ"] > 0 and cause.detail["edited_since_export"] is True
-    assert cause.after == 1.0
-
-
-def test_cut_texts_are_named(plain, tmp_path):
-    """No mutation: an artifact exported for 8 tokens reads the start of texts the reference reads whole."""
-    artifact = export(plain, "onnx", "fp32", tmp_path / "short", ExportOptions(seq_len=8), TRAIN, TEXTS[:8])
-    assert _gate_fails(_agreement(plain, artifact), "fp32")
-    cause = _first_cause(artifact, plain, "padding-length")
-    assert "the artifact reads 8 tokens, the reference up to 64" in cause.summary
-    assert cause.detail["disagreements_in_cut"] == cause.detail["disagreements"] > 0
-    assert cause.after == 1.0
-
-
-def test_fp16_overflow_is_named(tmp_path):
-    model = _text_dependent(save_planted_model(tmp_path / "hot", TRAIN, mutate=planted.overflow_fp16))
-    assert np.isfinite(_reference(model)).all()  # fp32 is fine: the LayerNorm absorbs the scale
-    artifact = export(model, "onnx", "fp16", tmp_path / "fp16", ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
-    exported = load_runner(artifact).predict(TEXTS)
-    assert not np.isfinite(exported).all(), "the fp16 artifact did not overflow"
-    assert _gate_fails(planted.agreement(exported, _reference(model)), "fp16")
-    cause = _first_cause(artifact, model, "fp16-overflow")
-    assert f"the output of {planted.FP16_LAYER} reaches" in cause.summary and "65504" in cause.summary
-    assert cause.detail["nonfinite_rows"] > 0
-
-
-def test_destructive_quantization_layer_is_named(tmp_path):
-    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight))
-    per_tensor = ExportOptions(seq_len=SEQ_LEN, per_channel=False)
-    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "int8", per_tensor, TRAIN, TEXTS[:8])
-    collapsed = _agreement(model, artifact)
-    assert _gate_fails(collapsed, "int8-dynamic")
-    cause = _first_cause(artifact, model, "quantization-layer")
-    node = "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # planted.OUTLIER_LAYER, as ONNX names it
-    assert f"breaks at node '{node}'" in cause.summary and planted.OUTLIER_LAYER in cause.summary
-    ranking = layer_sensitivity(artifact, model, TEXTS[:16])
-    assert ranking[0].node == node and ranking[0].error > 0.5
-    # The ranking names nodes as quantize_dynamic knows them: keeping that one in float undoes most of
-    # the collapse (what is left is per-tensor int8 noise on a 16-wide model).
-    repaired = _requantized(model, artifact, tmp_path, exclude=[node])
-    assert _agreement(model, repaired) >= max(0.9, collapsed + 0.3)
-
+# ---- auto-fallback, keep_float, and bad input ----
 
 def _bench_with_fallback(model, artifact):
     """bench --auto-fallback on ``artifact``: it FAILs, its fallback PASSes and stands in for it in the verdict."""
-    labels = _reference(model).argmax(-1)
+    labels = load_runner(model, seq_len=REFERENCE_LEN).predict(TEXTS).argmax(-1)
     settings = BenchConfig(timing=False, diagnose=False, auto_fallback=True)
     report = run_bench([artifact], TEXTS, labels, model, None, settings, Gate2Config(), seq_len=REFERENCE_LEN,
                        calibration_texts=TRAIN)
@@ -183,24 +245,25 @@ def _bench_with_fallback(model, artifact):
 
 
 def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_path):
-    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight))
+    model = save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_weight)
     per_tensor = ExportOptions(seq_len=SEQ_LEN, per_channel=False)
     artifact = export(model, "onnx", "int8-dynamic", tmp_path / "int8", per_tensor, TRAIN, TEXTS[:8])
+    node = "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # planted.OUTLIER_LAYER, as ONNX names it
+    ranking = layer_sensitivity(artifact, model, TEXTS[:16])
+    assert ranking[0].node == node and ranking[0].error > 0.5
     original, replacement = _bench_with_fallback(model, artifact)
     assert replacement.name == "int8-fallback" and replacement.replaces == "int8"
     kept = original.fallback["kept_float"]
-    assert kept[0] == "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # the planted outlier first
+    assert kept[0] == node  # the planted outlier first
     assert read_manifest(tmp_path / "int8-fallback").quantization["kept_float"] == kept
     assert [a["verdict"] for a in original.fallback["attempts"]][-1] == "PASS"
     assert "auto-fallback: int8-fallback passes with" in original.verdict.reasons[-1]
 
 
-def test_destructive_tflite_quantization_layer_is_named_and_auto_fallback_repairs_it(tmp_path):
-    model = _text_dependent(save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_every_row))
-    artifact = export(model, "tflite", "int8-dynamic", tmp_path / "int8", ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
-    assert _gate_fails(_agreement(model, artifact), "int8-dynamic")
-    cause = _first_cause(artifact, model, "quantization-layer")
-    assert "FULLY_CONNECTED" in cause.summary and planted.ROW_OUTLIER_LAYER in cause.summary
+def test_auto_fallback_repairs_a_destroyed_tflite_layer(tmp_path):
+    model = save_planted_model(tmp_path / "outlier", TRAIN, mutate=planted.outlier_every_row)
+    artifact = export(model, "tflite", "int8-dynamic", tmp_path / "int8", ExportOptions(seq_len=SEQ_LEN), TRAIN,
+                      TEXTS[:8])
     original, replacement = _bench_with_fallback(model, artifact)
     worst = original.fallback["ranking"][0]  # layer_sensitivity's ranking
     assert worst["module"] == planted.ROW_OUTLIER_LAYER and worst["error"] > 0.5
@@ -208,6 +271,11 @@ def test_destructive_tflite_quantization_layer_is_named_and_auto_fallback_repair
     assert kept[0] == worst["node"]  # the output tensor name, which ai-edge-quantizer's recipe scopes match
     assert read_manifest(tmp_path / "int8-fallback").quantization["kept_float"] == kept
     assert f"({planted.ROW_OUTLIER_LAYER}" in original.verdict.reasons[-1]  # the note names modules, not scopes
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    return save_planted_model(tmp_path_factory.mktemp("plain"), TRAIN)
 
 
 @pytest.mark.parametrize("target,kind", [("onnx", "node"), ("tflite", "tensor")])
@@ -220,37 +288,23 @@ def test_keep_float_rejects_an_unknown_name(plain, tmp_path, target, kind):
     assert not (tmp_path / "x").exists()
 
 
-def _requantized(model, artifact, tmp_path, exclude: list[str]):
-    """The artifact's int8 model exported again with ``exclude`` kept in float."""
-    import onnx
-
-    options = ExportOptions(seq_len=SEQ_LEN, per_channel=False, keep_float=tuple(exclude))
-    repaired = export(model, "onnx", "int8-dynamic", tmp_path / "repaired", options, TRAIN, TEXTS[:8])
-    kept = {n.name: n.op_type for n in onnx.load(str(repaired / "model.onnx")).graph.node if n.name in exclude}
-    assert kept == dict.fromkeys(exclude, "MatMul")
-    return repaired
-
-
-@pytest.mark.parametrize("target", ["onnx", "tflite"])
-def test_healthy_artifacts_have_no_cause(plain, tmp_path, target):
-    artifact = export(plain, target, "fp32", tmp_path / target, ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
-    result = diagnose(artifact, plain, TEXTS, labels=[i % 2 for i in range(len(TEXTS))])
-    assert result.agreement == 1.0 and not _gate_fails(result.agreement, "fp32")
-    assert result.causes == []
-    assert {check.name: check.status for check in result.checks if check.status not in ("clear", "skipped")} == {}
-    assert not [check.summary for check in result.checks if "could not run" in check.summary]
-    statuses = {check.name: check.status for check in result.checks}
-    assert statuses["input-binding"] == statuses["attention-mask"] == statuses["tokenizer"] == "clear"
-    assert set(result.accuracy) == {"artifact", "reference"} and not result.notes
-    layers = next(check for check in result.checks if check.name == "layers")
-    assert "not quantized" in layers.summary
-    assert json.loads(json.dumps(result.to_dict(), allow_nan=False))["causes"] == []
-
-
 def test_every_cause_code_is_explained_in_the_module_docstring():
     import mobile_distill.diagnose as diagnosis
 
     assert [code for code in CODES if code not in diagnosis.__doc__] == []
+
+
+def test_a_crashing_check_is_reported_as_crashed_not_skipped(plain, tmp_path, monkeypatch):
+    import mobile_distill.diagnose as diagnosis
+
+    def broken(probe):
+        raise RuntimeError("bug in the check")
+
+    monkeypatch.setitem(diagnosis.CHECKS, "attention-mask", broken)
+    artifact = export(plain, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TRAIN, TEXTS[:8])
+    result = diagnose(artifact, plain, TEXTS)
+    (crashed,) = result.crashed
+    assert crashed.name == "attention-mask" and crashed.summary == "check crashed: RuntimeError: bug in the check"
 
 
 def _one_line(call, error_type) -> str:
@@ -270,3 +324,5 @@ def test_bad_input_gets_one_line_errors(plain, tmp_path):
     assert f"{empty}: not a Hugging Face model folder" in _one_line(lambda: diagnose(artifact, empty, TEXTS), ModelError)
     assert "no texts" in _one_line(lambda: diagnose(artifact, plain, []), ConfigError)
     assert "1 labels for 96 texts" in _one_line(lambda: diagnose(artifact, plain, TEXTS, labels=[0]), ConfigError)
+    shutil.rmtree(artifact)
+    assert not np.any([p.name.startswith(".a.") for p in tmp_path.iterdir()])  # no staging left behind

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+
 from .. import ui
 from ..config import BenchConfig, Gate2Config
 from ..errors import ConfigError, Gate2Failure, ModelError

@@ -74,7 +74,9 @@ def _latency(runner, batch: dict, threads: int, runs: int, warmup: int) -> Laten
 
 
 def _measure(spec: dict) -> Performance:
-    from ..runners import load_runner  # torch and transformers (tokenizers) come with it: part of the baseline
+    from ..runners import (
+        load_runner,  # torch and transformers (tokenizers) come with it: part of the baseline
+    )
 
     baseline = _rss_mb("VmRSS")
     latencies, load_seconds, cold_seconds = [], None, None

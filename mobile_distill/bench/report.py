@@ -12,8 +12,8 @@ import io
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from ..layout import BENCH_JSON, JUNIT, REPORT_HTML, REPORT_MD
 from ..atomic import write_json, write_text
+from ..layout import BENCH_JSON, JUNIT, REPORT_HTML, REPORT_MD
 from .schema import BenchReport, ModelEntry
 
 COLOURS = {"PASS": "#2e7d32", "FAIL": "#c62828", "NOT RUN": "#9e9e9e", "REFERENCE": "#1565c0"}

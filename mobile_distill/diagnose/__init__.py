@@ -52,7 +52,9 @@ layers          For quantized ONNX and TFLite artifacts (quantization-layer): ev
 
 A counterfactual only counts when the match is beyond chance (Cohen's kappa >= 0.5): a feed
 that makes the reference predict one class everywhere "agrees" with an artifact that has
-collapsed to that class, and explains nothing.
+collapsed to that class, and explains nothing; unless it reproduces the artifact's logits
+themselves (relative error under 1%), which no coincidence does: an inverted mask that leaves only
+padding to attend to collapses the artifact and its counterfactual to the same numbers.
 
 A check that cannot apply (the artifact's runtime is unavailable here, e.g. Core ML off macOS;
 no padding to probe the mask with; an fp32 artifact for fp16 overflow) reports "skipped" and why.
@@ -71,12 +73,19 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..hashing import folder_hash
-from .binding import check_binding, check_mask, check_token_types
-from .contract import check_labels, check_manifest
 from ..metrics import agreement
+from .binding import check_binding, check_mask, check_token_types
 from .context import Probe
+from .contract import check_labels, check_manifest
 from .ids import check_id_dtype, check_id_range
-from .layers import LayerComparison, NodeSensitivity, TensorError, check_layers, compare_layers, layer_sensitivity
+from .layers import (
+    LayerComparison,
+    NodeSensitivity,
+    TensorError,
+    check_layers,
+    compare_layers,
+    layer_sensitivity,
+)
 from .numeric import check_fp16
 from .report import CODES, Cause, Check, Diagnosis, Outcome, crashed, plain, rank
 from .tokenizer import check_padding_length, check_tokenizer

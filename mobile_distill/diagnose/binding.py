@@ -38,12 +38,12 @@ def check_binding(probe: Probe) -> Outcome:
     chosen = best(trials)
     detail = {"inputs": declared, "agreement_as_bound": before, "orders": {t.name: t.agreement for t in trials},
               "refused_by_runtime": refused}
-    if chosen and restores(before, chosen.agreement, chosen.kappa):
+    if chosen and restores(before, chosen.agreement, chosen.kappa, chosen.reproduces):
         binding = dict(zip(declared, chosen.name.split(",")))
         summary = (f"inputs bound in the wrong order: feeding {_moves(binding)} restores agreement "
                    f"{before:.2f} -> {chosen.agreement:.2f}")
         return found(Cause("input-binding", summary, {**detail, "binding": binding}, before, chosen.agreement,
-                           chosen.kappa), detail=detail)
+                           chosen.kappa, chosen.reproduces), detail=detail)
     tried = f"best other order {shown(chosen, before)}" if chosen else "no other order runs"
     return clear(f"no other order of the inputs {declared} agrees better than as bound ({before:.2f}; {tried})", detail)
 
@@ -81,12 +81,13 @@ def _wrong_names(probe: Probe, declared: list[str], actual: list[str]) -> Outcom
     trials, _ = _orders(probe, runner, actual, declared, skip_identity=False)
     chosen = best(trials)
     before = probe.probe_agreement if probe.probe_logits is not None else 0.0
-    if chosen is None or not restores(before, chosen.agreement, chosen.kappa):
+    if chosen is None or not restores(before, chosen.agreement, chosen.kappa, chosen.reproduces):
         return found(Cause("input-binding", f"inputs bound by the wrong name: {listing}", detail))
     binding = dict(zip(actual, chosen.name.split(",")))
     summary = (f"inputs bound by the wrong name: {listing}; feeding {_moves(binding)} restores agreement "
                f"{before:.2f} -> {chosen.agreement:.2f}")
-    return found(Cause("input-binding", summary, {**detail, "binding": binding}, before, chosen.agreement, chosen.kappa))
+    return found(Cause("input-binding", summary, {**detail, "binding": binding}, before, chosen.agreement,
+                       chosen.kappa, chosen.reproduces))
 
 
 def check_mask(probe: Probe) -> Outcome:
@@ -109,16 +110,18 @@ def check_mask(probe: Probe) -> Outcome:
     detail.update(agreement_as_given=before, agreement_if_ignored=ignored.agreement,
                   agreement_if_inverted=flipped.agreement)
     chosen = best([ignored, flipped])
-    if chosen is ignored and restores(before, ignored.agreement, ignored.kappa):
+    if chosen is ignored and restores(before, ignored.agreement, ignored.kappa, ignored.reproduces):
         unchanged = ("its logits do not change when the mask is set to all ones, and " if
                      detail.get("artifact_change_when_unmasked", 1.0) <= 1e-6 else "")
         summary = (f"the artifact ignores attention_mask: {unchanged}the reference run without a mask agrees "
                    f"{ignored.agreement:.2f} with it ({before:.2f} with the mask), on {int(padded.sum())} padded texts")
-        return found(Cause("mask-ignored", summary, detail, before, ignored.agreement, ignored.kappa), detail=detail)
-    if chosen is flipped and restores(before, flipped.agreement, flipped.kappa):
+        return found(Cause("mask-ignored", summary, detail, before, ignored.agreement, ignored.kappa,
+                           ignored.reproduces), detail=detail)
+    if chosen is flipped and restores(before, flipped.agreement, flipped.kappa, flipped.reproduces):
         summary = (f"the artifact reads attention_mask inverted (0 = token, 1 = padding): the reference fed "
                    f"1 - mask agrees {flipped.agreement:.2f} with it ({before:.2f} with the mask as given)")
-        return found(Cause("mask-inverted", summary, detail, before, flipped.agreement, flipped.kappa), detail=detail)
+        return found(Cause("mask-inverted", summary, detail, before, flipped.agreement, flipped.kappa,
+                           flipped.reproduces), detail=detail)
     return clear(f"the mask is used as the reference uses it ({before:.2f} agreement as given, "
                  f"{shown(ignored, before)} if ignored, {shown(flipped, before)} if inverted; "
                  f"{int(padded.sum())} padded texts)", detail)
@@ -144,12 +147,13 @@ def check_token_types(probe: Probe) -> Outcome:
     said = {t.name: shown(t, before) for t in trials}
     detail = {"agreement_as_given": before, "agreement_if": agreements, "artifact_takes_token_type_ids": artifact_takes}
     chosen = best(trials)
-    if restores(before, chosen.agreement, chosen.kappa):
+    if restores(before, chosen.agreement, chosen.kappa, chosen.reproduces):
         what = ("adds no token-type embedding (segment ids missing)" if chosen.name == "dropped"
                 else "treats every token as segment 1 (token_type_ids all ones)")
         summary = (f"the artifact {what}: the reference run that way agrees {chosen.agreement:.2f} with it "
                    f"({before:.2f} with segment 0)")
-        return found(Cause("token-types", summary, detail, before, chosen.agreement, chosen.kappa), detail=detail)
+        return found(Cause("token-types", summary, detail, before, chosen.agreement, chosen.kappa,
+                           chosen.reproduces), detail=detail)
     note = "" if artifact_takes else "; the artifact has no token_type_ids input (segment 0 is built in)"
     return clear(f"segment ids agree with the reference's ({before:.2f} as given, {said['all ones']} "
                  f"if all ones, {said['dropped']} if dropped){note}", detail)

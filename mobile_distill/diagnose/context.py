@@ -29,6 +29,11 @@ CHECK_TEXTS = 128  # texts a feed check runs: a dozen feeds x 128 texts is secon
 EXTRA_PADDING = 8  # pad the probe batch this far past its longest text (dynamic-length artifacts)
 
 
+# A counterfactual whose logits are within this relative error of the artifact's reproduces it
+# numerically, not only in its predicted classes (fp32 artifacts: ~1e-6; int8: 0.02-0.3).
+REPRODUCED = 0.01
+
+
 @dataclass(frozen=True)
 class Trial:
     """One counterfactual feed: how well the reference run that way matches the artifact."""
@@ -36,21 +41,35 @@ class Trial:
     name: str
     agreement: float
     kappa: float
+    logit_error: float  # ||artifact - counterfactual|| / ||counterfactual|| over the texts
+
+    @property
+    def reproduces(self) -> bool:
+        """The counterfactual gives the artifact's own logits. That explains the artifact even when both
+        predict one class everywhere (kappa 0), e.g. an inverted mask that hides every real token."""
+        return self.logit_error <= REPRODUCED
+
+    @property
+    def informative(self) -> bool:
+        return self.kappa >= MIN_KAPPA or self.reproduces
 
 
 def trial(name: str, artifact: np.ndarray, reference: np.ndarray) -> Trial:
-    return Trial(name, agreement(artifact, reference), kappa(artifact, reference))
+    norm = float(np.linalg.norm(reference))
+    error = float(np.linalg.norm(artifact - reference)) / norm if norm > 0 else float("inf")
+    return Trial(name, agreement(artifact, reference), kappa(artifact, reference),
+                 error if np.isfinite(error) else float("inf"))
 
 
 def shown(t: Trial, before: float) -> str:
     """A trial's agreement for a summary, flagged when it only agrees by chance (one class everywhere)."""
-    return f"{t.agreement:.2f}" + (" (by chance)" if t.kappa < MIN_KAPPA and t.agreement > before else "")
+    return f"{t.agreement:.2f}" + (" (by chance)" if not t.informative and t.agreement > before else "")
 
 
 def best(trials: list[Trial]) -> Trial | None:
-    """The best-agreeing trial among those that match beyond chance (else among all)."""
-    informative = [t for t in trials if t.kappa >= MIN_KAPPA] or trials
-    return max(informative, key=lambda t: t.agreement, default=None)
+    """The best-agreeing trial among those that match beyond chance or reproduce the artifact (else among all)."""
+    informative = [t for t in trials if t.informative] or trials
+    return max(informative, key=lambda t: (t.agreement, -t.logit_error), default=None)
 
 
 def one_line(error: BaseException) -> str:

@@ -78,8 +78,14 @@ def check_id_range(probe: Probe) -> Outcome:
             top = max(max(ids[i]) for i in over)
             summary = (f"the artifact's tokenizer gives ids up to {top}, but the model's embedding table has {vocab} "
                        f"rows: {len(over)} of {len(ids)} texts use ids >= {vocab}")
-            return found(Cause("id-range", summary, {"vocab_size": vocab, "max_id": int(top), "texts_over": len(over),
-                                                      "tokenizer_size": len(tokenizer)}))
+            # Measured like a tokenizer mismatch (of which this is the sharper case): the artifact as
+            # delivered, and fed the reference tokenizer's ids, which are all inside the table.
+            before = after = chance = None
+            if probe.delivered is not None and probe.probe_logits is not None:
+                before = agreement(probe.delivered[: len(probe.sample)], probe.probe_reference)
+                after, chance = probe.probe_agreement, kappa(probe.probe_logits, probe.probe_reference)
+            detail = {"vocab_size": vocab, "max_id": int(top), "texts_over": len(over), "tokenizer_size": len(tokenizer)}
+            return found(Cause("id-range", summary, detail, before, after, chance))
     if reason := probe.cannot_run():
         return skipped(f"ids are within the {vocab}-row table, and the wrap probes need to run the artifact: {reason}")
     return _wrap_probes(probe, vocab)
@@ -99,14 +105,14 @@ def _wrap_probes(probe: Probe, vocab: int) -> Outcome:
         return clear(f"every id is below {vocab} and below 128, so no 8- or 16-bit wrap could change it")
     chosen = best(trials)
     detail = {"agreement_as_given": before, "agreement_if_wrapped": {t.name: t.agreement for t in trials}}
-    if restores(before, chosen.agreement, chosen.kappa):
+    if restores(before, chosen.agreement, chosen.kappa, chosen.reproduces):
         bits = int(chosen.name.removeprefix("u").removeprefix("int"))
         rule = f"ids mod {2 ** bits}" if chosen.name.startswith("u") else f"ids wrapped to signed {bits}-bit"
         summary = (f"token ids are wrapped to {bits} bits ({chosen.name}) before the embedding lookup: the reference "
                    f"fed {rule} agrees {chosen.agreement:.2f} with the artifact ({before:.2f} with the true ids); "
                    f"{affected[chosen.name]} of {len(ids)} texts have ids that the wrap changes")
         return found(Cause("id-range", summary, {**detail, "wrap": chosen.name, "texts_affected": affected[chosen.name]},
-                           before, chosen.agreement, chosen.kappa), detail=detail)
+                           before, chosen.agreement, chosen.kappa, chosen.reproduces), detail=detail)
     return clear(f"ids are below the {vocab}-row table and no 8/16-bit wrap explains the artifact "
                  f"({before:.2f} as given; " + ", ".join(f"{t.name} {shown(t, before)}" for t in trials) + ")", detail)
 

@@ -34,7 +34,14 @@ from ..export.executorch import (
 )
 from ..export.wrapper import ClassifierWrapper, uses_token_types
 from ..models import load_classifier, load_tokenizer, read_labels
-from .layers import DIVERGED, LayerComparison, NodeSensitivity, TensorError, checked_inputs, relative_error
+from .layers import (
+    DIVERGED,
+    LayerComparison,
+    NodeSensitivity,
+    TensorError,
+    checked_inputs,
+    relative_error,
+)
 
 LAYER_TEXTS = 32
 

@@ -30,12 +30,14 @@ class Cause:
     detail: dict = field(default_factory=dict)
     before: float | None = None
     after: float | None = None
-    kappa: float | None = None  # chance-corrected agreement of ``after`` (see `context.kappa`)
+    kappa: float | None = None  # chance-corrected agreement of ``after`` (see `metrics.kappa`)
+    reproduced: bool = False  # the undone feed gives the artifact's own logits (see `context.Trial.reproduces`)
 
     @property
     def confirmed(self) -> bool:
         """Undoing the cause closed at least half of the disagreement (see `restores`)."""
-        return self.before is not None and self.after is not None and restores(self.before, self.after, self.kappa)
+        return (self.before is not None and self.after is not None
+                and restores(self.before, self.after, self.kappa, self.reproduced))
 
     def to_dict(self) -> dict:
         return plain({**asdict(self), "confirmed": self.confirmed})
@@ -85,15 +87,16 @@ def crashed(error: BaseException) -> Outcome:
 MIN_KAPPA = 0.5
 
 
-def restores(before: float, after: float, kappa: float | None = None) -> bool:
+def restores(before: float, after: float, kappa: float | None = None, reproduced: bool = False) -> bool:
     """True when ``after`` closes at least half of the gap to full agreement, by 5 points or more,
-    and (when ``kappa`` is given) beyond chance.
+    and (when ``kappa`` is given) beyond chance, or by reproducing the artifact's logits outright.
 
     Half the gap, not a fixed gain: a random change of the feed can move agreement by a few
     points on a small sample, but it does not halve the disagreement. Beyond chance: a feed that
     makes the reference predict one class everywhere matches an artifact collapsed to that class.
     """
-    return after - before >= max(0.05, 0.5 * (1.0 - before)) and (kappa is None or kappa >= MIN_KAPPA)
+    beyond_chance = kappa is None or kappa >= MIN_KAPPA or reproduced
+    return after - before >= max(0.05, 0.5 * (1.0 - before)) and beyond_chance
 
 
 def rank(causes: list[Cause]) -> list[Cause]:

@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
-from ..models import load_tokenizer
 from ..metrics import agreement, kappa
+from ..models import load_tokenizer
 from .context import Probe
 from .report import Cause, Outcome, clear, found
 

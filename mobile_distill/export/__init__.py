@@ -9,14 +9,23 @@ from __future__ import annotations
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .. import ui
+from ..atomic import atomic_folder
 from ..errors import ConfigError, ModelError
 from ..hashing import folder_hash
 from ..layout import EXPORT_LOG
 from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
 from ..targets import TARGETS, supported_pairs
-from .. import ui
-from ..atomic import atomic_folder
-from .artifact import Manifest, read_manifest, write_golden, write_labels_txt, write_manifest, write_tokenizer_files, tool_versions
+from .artifact import (
+    Manifest,
+    read_manifest,
+    tool_versions,
+    write_golden,
+    write_labels_txt,
+    write_manifest,
+    write_tokenizer_files,
+)
 from .context import ExportContext, ExportOptions
 from .wrapper import ClassifierWrapper, uses_token_types
 

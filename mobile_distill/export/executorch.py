@@ -31,7 +31,9 @@ _CALIBRATION_TEXTS = 32
 
 
 def export_executorch(context: ExportContext, folder: Path) -> ExportedModel:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import (
+        XnnpackPartitioner,
+    )
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
@@ -127,7 +129,9 @@ def quantized_linears(converted) -> list:
 
 
 def _quantized_program(wrapper, sample, context: ExportContext):
-    from executorch.backends.transforms.duplicate_dynamic_quant_chain import DuplicateDynamicQuantChainPass
+    from executorch.backends.transforms.duplicate_dynamic_quant_chain import (
+        DuplicateDynamicQuantChainPass,
+    )
 
     texts = context.texts[: min(_CALIBRATION_TEXTS, context.options.calibration_size)] or context.sample_texts(2)
     batches = [tuple(context.encode([text], torch.int32).values()) for text in texts]

@@ -110,7 +110,12 @@ class _Calibration:
 
 
 def _quantize_static(context: ExportContext, path: Path) -> dict:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     texts = context.calibration_texts()
     batches = [{name: tensor.numpy() for name, tensor in context.encode([text], torch.int64).items()} for text in texts]

@@ -162,7 +162,9 @@ def _mediapipe_writer_modules():
     with _metadata_version_shim():
         from mediapipe.tasks.python.metadata import metadata
         from mediapipe.tasks.python.metadata.metadata_writers import (
-            metadata_writer, text_classifier)
+            metadata_writer,
+            text_classifier,
+        )
     return metadata, metadata_writer, text_classifier
 
 

@@ -11,7 +11,6 @@ from typing import NamedTuple
 
 from ..precisions import PRECISIONS
 
-
 _SYSTEM_NAMES = {"Darwin": "macOS"}
 
 
