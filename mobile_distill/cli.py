@@ -587,7 +587,8 @@ def _cmd_diagnose(verb: _Verb) -> int:
     settings = verb.build(cfg.DiagnoseConfig, "diagnose")
     test = _prepared(verb, reference).splits["test"]
     rows = min(settings.texts, len(test))
-    found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
+    with ui.native_output_to(artifact / "diagnose.log"):  # runtime chatter, beside the converters' export.log
+        found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
     ui.print_diagnosis(found, rows)
     if verb.args.output:
         from .atomic import write_json

@@ -240,3 +240,25 @@ def test_diagnose_cli_reports_a_healthy_artifact_and_writes_json(exported, tmp_p
     assert not [check for check in found["checks"] if check["status"] in ("crashed", "found")]
     layers = next(check for check in found["checks"] if check["name"] == "layers")
     assert layers["status"] == "clear" and layers["detail"]["quantized_nodes"] > 0  # it compared, and found no break
+
+
+def test_integer_labels_are_taken_as_logit_indices_and_the_mapping_is_reported(exported, tmp_path, capsys):
+    """The Hugging Face convention: labels 0..N-1 index the logits, whatever the model calls its classes."""
+    model, artifacts = exported
+    data = tmp_path / "indices.csv"
+    data.write_text("text,label\n" + "".join(f"{text},{label}\n" for text, label in ROWS))
+    out = tmp_path / "reports"
+    code = main(["bench", str(artifacts / "onnx-fp32-s32"), "--data", str(data), "--teacher", "none", "--no-timing",
+                 "-o", str(out)])
+    assert code == 0, capsys.readouterr().err
+    stored = json.loads((out / "bench.json").read_text())
+    assert stored["data"]["label_mapping"] == {"0": "negative", "1": "positive"}
+    assert "The data's labels were logit indices: 0 = negative, 1 = positive." in (out / "report.md").read_text()
+    assert "logit indices: 0 = negative" in capsys.readouterr().out
+
+    named = tmp_path / "other.csv"
+    named.write_text("text,label\n" + "".join(f"{text},{'good' if label else 'bad'}\n" for text, label in ROWS))
+    assert main(["bench", str(artifacts / "onnx-fp32-s32"), "--data", str(named), "--teacher", "none",
+                 "--no-timing", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "the data's labels ['bad', 'good'] are not the reference model's" in err

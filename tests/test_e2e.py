@@ -16,14 +16,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     recipe = yaml.safe_load((Path(__file__).parents[1] / "mobile_distill" / "recipes" / "default.yaml").read_text())
     recipe.update(name="e2e", output_dir=str(tmp_path / "run"), cache_dir=str(tmp_path / "cache"))
-    recipe["data"].update(limit=600, max_length=48)
-    recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=30)
-    recipe["distill"]["train"].update(epochs=1, learning_rate=1e-4, batch_size=16, save_steps=30)
-    recipe["gate"] = {"min_retention": 0.5}
-    # 60 test rows: one row is 1.67 points, coarser than the default int8 limits (1.0 point, 98%
-    # agreement), so one borderline row of a one-epoch student would decide the default gate.
-    # Three rows is what this slice can resolve; bench says so in its warnings.
-    recipe["gate2"] = {"min_teacher_retention": 0.49, "max_accuracy_drop": {"int8-dynamic": 5.0},
+    recipe["data"].update(limit=1200, max_length=48)
+    recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=60)
+    recipe["distill"]["train"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=60)
+    # Gates that see a collapse: a student that lost a tenth of the teacher's accuracy, or that is not
+    # 10 points above always predicting the majority class, fails (a collapsed teacher too: 0.5 / 0.5
+    # is a perfect retention).
+    recipe["gate"] = {"min_retention": 0.9, "min_gain_over_majority": 0.1}
+    # 120 test rows of a student trained for two epochs on 960 texts: many texts sit near its decision
+    # boundary, and int8 flipped 4 of them in one run, none in another (training on CPU threads is not
+    # bit-reproducible). A collapse flips half; int8 gets limits that tell the two apart (6 rows) and
+    # fp32 keeps the default ones, which it meets exactly.
+    recipe["gate2"] = {"min_teacher_retention": 0.9, "max_accuracy_drop": {"int8-dynamic": 5.0},
                        "min_agreement": {"int8-dynamic": 0.95}}
     recipe["export"] = {"targets": ["onnx", "tflite"], "precisions": ["fp32", "int8-dynamic"]}
     recipe["bench"] = {"threads": [1], "runs": 5}
@@ -41,8 +45,10 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     assert report["teacher"]["layers"] == 6 and report["student"]["layers"] == 3
     assert report["student"]["model_type"] == "distilbert"
     assert report["distillation"]["layer_map"] == [1, 3, 5]
-    assert report["teacher"]["test"]["accuracy"] > 0.62  # it learned the task from 480 sentences
-    assert sum(report["data"]["sizes"].values()) == 600 and abs(report["data"]["sizes"]["test"] - 60) <= 1
+    assert report["teacher"]["test"]["accuracy"] > 0.68  # it learned the task from 960 sentences
+    assert report["student"]["test"]["accuracy"] >= report["majority_rate"] + 0.1  # not a collapse to one class
+    assert report["verdict"] == "PASS" and report["thresholds"]["min_retention"] == 0.9
+    assert sum(report["data"]["sizes"].values()) == 1200 and abs(report["data"]["sizes"]["test"] - 120) <= 1
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -69,7 +75,7 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     by_name = {model["name"]: model for model in bench["models"]}
     # gate 1 and bench run the student through two PyTorch paths (length-sorted batches vs the runner):
     # the same predictions up to a borderline row
-    assert abs(by_name["pytorch reference"]["accuracy"]["accuracy"] - report["student"]["test"]["accuracy"]) <= 1 / 60
+    assert abs(by_name["pytorch reference"]["accuracy"]["accuracy"] - report["student"]["test"]["accuracy"]) <= 1 / 120
     assert by_name["tflite-fp32-s48"]["accuracy"]["agreement_reference"] == 1.0
     assert all(by_name[name]["verdict"]["status"] == "PASS" for name in artifacts)
     assert any("one row is" in warning and "fp32" in warning for warning in bench["warnings"])

@@ -25,8 +25,9 @@ TARGET = Target(
 
 
 def declared_inputs(model_path: Path) -> list[DeclaredInput]:
-    from executorch.runtime import Runtime
+    from ..runners.executorch import load_program
 
-    meta = Runtime.get().load_program(str(model_path)).load_method("forward").metadata
+    program = load_program(model_path)
+    meta = program.method_meta("forward") if hasattr(program, "method_meta") else program.metadata("forward")
     return [DeclaredInput(None, _SCALAR_TYPES.get(meta.input_tensor_meta(i).dtype(), str(meta.input_tensor_meta(i).dtype())),
                           tuple(meta.input_tensor_meta(i).sizes())) for i in range(meta.num_inputs())]
