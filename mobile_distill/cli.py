@@ -27,7 +27,7 @@ from .errors import (
     GateFailure,
     MobileDistillError,
 )
-from .layout import RunLayout, is_prepared_data
+from .layout import BENCH_LOG, DIAGNOSE_LOG, HF_CONFIG, RunLayout, is_prepared_data
 from .precisions import PRECISION_NAMES
 from .runtime import OFFLINE_ENVIRONMENT, is_main_process
 from .targets import TARGET_NAMES
@@ -587,7 +587,7 @@ def _cmd_diagnose(verb: _Verb) -> int:
     settings = verb.build(cfg.DiagnoseConfig, "diagnose")
     test = _prepared(verb, reference).splits["test"]
     rows = min(settings.texts, len(test))
-    with ui.native_output_to(artifact / "diagnose.log"):  # runtime chatter, beside the converters' export.log
+    with ui.native_output_to(artifact / DIAGNOSE_LOG):  # runtime chatter, beside the converters' export.log
         found = diagnose(artifact, reference, list(test["text"])[:rows], list(test["label"])[:rows])
     ui.print_diagnosis(found, rows)
     if verb.args.output:
@@ -604,14 +604,14 @@ def _reference(given: str | None, artifact: Path) -> Path:
     from .export.artifact import read_manifest
 
     source = Path(read_manifest(artifact).source.get("path", ""))
-    if not (source / "config.json").is_file():
+    if not (source / HF_CONFIG).is_file():
         raise ConfigError(f"{artifact}: the model it was exported from ({source}) is not there; pass --reference")
     return source
 
 
 def _beside(model: Path, name: str) -> Path | None:
     folder = model.parent / name
-    return folder if (folder / "config.json").is_file() else None
+    return folder if (folder / HF_CONFIG).is_file() else None
 
 
 def _manifest_length(artifact: Path) -> int:
@@ -647,7 +647,7 @@ def _log_file(verb: _Verb) -> Path | None:
     if args.verb == "export":
         return Path(output).parent / "export.log"
     if args.verb == "bench" and output:
-        return Path(output) / "bench.log"
+        return Path(output) / BENCH_LOG
     return None
 
 

@@ -25,7 +25,7 @@ from .config import DistillConfig, LossWeights, StudentConfig
 from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
 from .hashing import folder_hash, settings_hash
-from .layout import DISTILL_LOG
+from .layout import DISTILL_LOG, TRAINER_LOG
 from .models import (
     count_parameters,
     forward_inputs,
@@ -35,7 +35,6 @@ from .models import (
 )
 from .student import build_student
 from .training import (
-    TRAINER_LOG,
     last_checkpoint,
     save_trained_model,
     show_progress,

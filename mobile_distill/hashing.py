@@ -7,6 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from .layout import HF_CONFIG
+
 SETTINGS_HASH_LENGTH = 16
 
 
@@ -27,7 +29,7 @@ def file_sha256(path: Path) -> str:
 def folder_hash(path: Path) -> str:
     """Hash of a model folder's config and weights: identifies the exact checkpoint."""
     digest = hashlib.sha256()
-    for file in sorted([Path(path) / "config.json", *Path(path).glob("*.safetensors")]):
+    for file in sorted([Path(path) / HF_CONFIG, *Path(path).glob("*.safetensors")]):
         digest.update(file.name.encode())
         digest.update(file_sha256(file).encode())
     return digest.hexdigest()[:SETTINGS_HASH_LENGTH]

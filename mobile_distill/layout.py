@@ -25,7 +25,8 @@ RUN_SUMMARY = "run_summary.json"
 DATA_INFO = "data.json"
 DATASET_DIR = "dataset"
 
-# --- a model folder written by fine-tune or distill ---
+# --- a model folder written by fine-tune or distill (HF_CONFIG and the weights are Hugging Face's own) ---
+HF_CONFIG = "config.json"
 LABELS_FILE = "labels.json"
 TEACHER_REPORT = "teacher_report.json"
 DISTILL_LOG = "distill_log.json"
@@ -38,8 +39,10 @@ MANIFEST = "manifest.json"
 GOLDEN = "tokenizer_golden.json"
 LABELS_TXT = "labels.txt"
 TOKENIZER_JSON = "tokenizer.json"
+TOKENIZER_CONFIG = "tokenizer_config.json"
 VOCAB_TXT = "vocab.txt"
 EXPORT_LOG = "export.log"
+DIAGNOSE_LOG = "diagnose.log"  # the runtimes' own output while `mobile-distill diagnose` probes the artifact
 
 # --- a bench folder ---
 BENCH_JSON = "bench.json"
@@ -47,6 +50,11 @@ JUNIT = "junit.xml"
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 DIAGNOSIS_JSON = "diagnosis.json"
+BENCH_LOG = "bench.log"  # the runtimes' own output during a bench
+
+# --- Trainer checkpoints (RUN/checkpoints/<stage>-<settings hash>/) ---
+TRAINER_LOG = "trainer_log.jsonl"  # every log dictionary of a Trainer run
+TRAINER_STATE = "trainer_state.json"  # Trainer writes it last into a checkpoint: its presence marks one complete
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from transformers import (
 from transformers.utils import logging as hf_logging
 
 from .errors import ModelError
-from .layout import LABELS_FILE
+from .layout import HF_CONFIG, LABELS_FILE, TOKENIZER_JSON, VOCAB_TXT
 
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert")
 
@@ -42,7 +42,7 @@ def resolve_model_path(name_or_path: str | Path) -> Path:
 
 def check_model_folder(path: Path) -> dict:
     """Fail early, in one line, on folders that are not a usable model; return its config as a dict."""
-    config_file = path / "config.json"
+    config_file = path / HF_CONFIG
     if not config_file.is_file():
         raise ModelError(f"{path}: not a Hugging Face model folder (no config.json)")
     try:
@@ -58,7 +58,7 @@ def check_model_folder(path: Path) -> dict:
         pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
         hint = f" (found {', '.join(pickled)}: convert it to safetensors; pickled weights are never loaded)" if pickled else ""
         raise ModelError(f"{path}: no .safetensors weights{hint}")
-    if not ((path / "tokenizer.json").is_file() or (path / "vocab.txt").is_file() or (path / "vocab.json").is_file()):
+    if not ((path / TOKENIZER_JSON).is_file() or (path / VOCAB_TXT).is_file() or (path / "vocab.json").is_file()):
         raise ModelError(f"{path}: no tokenizer files (tokenizer.json or vocab.txt); save the tokenizer beside the model")
     return config
 

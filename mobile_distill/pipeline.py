@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import ui
 from .atomic import write_json
 from .bench import BenchReport, bench_prepared, expand_artifacts
 from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump_recipe
@@ -20,7 +21,7 @@ from .errors import Gate1Failure, Gate2Failure
 from .export import export_all, plan_exports
 from .gate import Gate1Report, gate_student
 from .hashing import settings_hash
-from .layout import DATA_INFO, DISTILL_LOG, RunLayout
+from .layout import DATA_INFO, DISTILL_LOG, HF_CONFIG, RunLayout
 from .models import read_labels, resolve_model_path
 from .runtime import is_main_process, torch_threads
 from .teacher import prepare_teacher
@@ -90,8 +91,11 @@ def run_recipe(recipe: Recipe) -> RunResult:
 
 
 def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
-    with _timed(result, "data"):
+    with _timed(result, "data"), ui.stage("data", f"{recipe.data.source}") as stage:
         data = prepare_data(recipe.data, layout.data, recipe.seed)
+        sizes = data.info["sizes"]
+        stage.summary = (f"{', '.join(f'{count:,} {name}' for name, count in sizes.items())} rows, labels "
+                         f"{', '.join(data.labels)}")
     teacher_path = _teacher_stage(recipe, data, layout, result)
     if "distill" in recipe.stages:
         _distill_stage(recipe, data, teacher_path, layout, result)
@@ -106,7 +110,7 @@ def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
 
 def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> Path:
     if "fine-tune" not in recipe.stages:
-        return layout.teacher if (layout.teacher / "config.json").is_file() else resolve_model_path(recipe.teacher.model)
+        return layout.teacher if (layout.teacher / HF_CONFIG).is_file() else resolve_model_path(recipe.teacher.model)
     with _timed(result, "fine-tune"):
         teacher = prepare_teacher(recipe.teacher, data, layout.teacher, layout.checkpoints, Path(recipe.cache_dir),
                                   recipe.seed, recipe.data.max_length)

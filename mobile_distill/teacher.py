@@ -20,7 +20,7 @@ from .config import TeacherConfig
 from .data import PreparedData, tokenize_split
 from .evaluate import trainer_metrics
 from .hashing import folder_hash, settings_hash
-from .layout import TEACHER_REPORT
+from .layout import TEACHER_REPORT, TRAINER_LOG
 from .models import (
     check_model_folder,
     load_classifier,
@@ -30,7 +30,6 @@ from .models import (
 )
 from .runtime import is_main_process
 from .training import (
-    TRAINER_LOG,
     last_checkpoint,
     save_trained_model,
     show_progress,

@@ -13,9 +13,8 @@ from transformers import TrainerCallback, TrainingArguments
 from . import ui
 from .atomic import atomic_folder, write_json
 from .config import TrainConfig
+from .layout import LOSS_CURVES, TRAINER_STATE
 from .runtime import is_main_process, world_size
-
-TRAINER_LOG = "trainer_log.jsonl"  # every log dictionary of a Trainer run, beside its checkpoints
 
 
 def barrier() -> None:
@@ -71,7 +70,7 @@ def last_checkpoint(output_dir: Path) -> str | None:
     if not output_dir.is_dir():
         return None
     complete = [folder for folder in output_dir.glob("checkpoint-*")
-                if folder.name.split("-")[-1].isdigit() and _readable_state(folder / "trainer_state.json")]
+                if folder.name.split("-")[-1].isdigit() and _readable_state(folder / TRAINER_STATE)]
     return str(max(complete, key=lambda folder: int(folder.name.split("-")[-1]))) if complete else None
 
 
@@ -146,7 +145,7 @@ def save_trained_model(trainer, tokenizer, labels, output_dir: Path, report_file
             tokenizer.save_pretrained(staging)
             write_labels(staging, labels)
             write_json(staging / report_file, report)
-            plot_loss_curves(trainer.state.log_history, staging / "loss_curves.png", title)
+            plot_loss_curves(trainer.state.log_history, staging / LOSS_CURVES, title)
     barrier()
 
 

@@ -33,8 +33,10 @@ EXPECTED_WARNINGS = (
     r".*torch\.jit\..* is deprecated.*",
     r".*is deprecated and will be removed.*",
 )
-NOISY_LOGGERS = ("torchao", "torch.utils._pytree", "torch._export", "torch.export", "torch.onnx", "coremltools",
-                 "executorch", "absl", "ai_edge_quantizer", "litert_torch", "datasets", "accelerate")
+# Loggers that print on their own (a handler of their own, or Python's last-resort stderr handler):
+# while a command runs, their records go to its log file instead.
+NOISY_LOGGERS = ("torch", "torchao", "coremltools", "executorch", "absl", "ai_edge_quantizer", "litert_torch",
+                 "datasets", "accelerate", "onnxruntime", "tensorflow")
 
 
 @contextmanager
@@ -59,9 +61,10 @@ def console(stdout: bool = False):
     is redirected to a log file."""
     from rich.console import Console
 
-    if stdout and _TERMINAL.get() is None:
-        return Console(soft_wrap=True, highlight=False)
-    return Console(file=terminal_file(), soft_wrap=True, highlight=False)
+    stream = sys.stdout if stdout and _TERMINAL.get() is None else terminal_file()
+    # A log without a terminal (CI) has no width to fit: give tables room instead of rich's 80 columns.
+    width = None if getattr(stream, "isatty", lambda: False)() else 120
+    return Console(file=stream, soft_wrap=True, highlight=False, width=width)
 
 
 def interactive() -> bool:
@@ -250,6 +253,9 @@ def library_output(log: Path | None):
     root = logging.getLogger()
     loggers = {name: logging.getLogger(name) for name in NOISY_LOGGERS}
     saved = {name: (logger.propagate, list(logger.handlers)) for name, logger in loggers.items()}
+    for logger in loggers.values():
+        logger.handlers[:] = []
+        logger.propagate = True
     root.addHandler(handler)
     undo = [_transformers_to_root(), _datasets_bars_off()]
     try:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobile_distill.metrics import agreement  # noqa: F401  (the tests' one agreement is the product's)
+
 from .conftest import FILLER, NEGATIVE, POSITIVE, SPECIAL
 
 # 300 made-up words after the 37 of conftest's vocabulary: the vocabulary is larger than 256, so
@@ -247,10 +249,6 @@ def stop_lower_casing(artifact: Path) -> None:
     tokenizer_file.write_text(json.dumps(tokenizer, ensure_ascii=False))
 
 
-def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Same predicted class; a row with a NaN or inf logit never agrees."""
-    finite = np.isfinite(a).all(-1) & np.isfinite(b).all(-1)
-    return float(np.mean((a.argmax(-1) == b.argmax(-1)) & finite))
 
 
 def outlier_linear_rows(model) -> None:

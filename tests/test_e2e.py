@@ -39,6 +39,13 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     completed = subprocess.run([str(command), "run", str(path)], capture_output=True, text=True, env=env, timeout=900)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "PASS" in completed.stdout
+    # a run a person can read: stage headers and summaries, the gate tables, no library chatter
+    printed = completed.stdout + completed.stderr
+    for noise in ("LOAD REPORT", "{'loss'", "Failed to load", "Enum subclass", "XNNPACK delegate", "Traceback"):
+        assert noise not in printed, noise
+    for stage in ("teacher:", "distill:", "gate 1:", "export:", "bench: gate 2"):
+        assert stage in completed.stderr, stage
+    assert "gate 1 (student vs teacher): PASS" in completed.stdout and "gate 2: PASS" in completed.stdout
 
     report = json.loads((tmp_path / "run" / "student" / "distill_report.json").read_text())
     assert report["teacher"]["parameters"] == 22_713_986  # the bundled BERT with a 2-class head

@@ -17,7 +17,7 @@ from .. import ui
 from ..config import BenchConfig, Gate2Config
 from ..errors import ConfigError, Gate2Failure, ModelError
 from ..export.artifact import read_manifest
-from ..layout import MANIFEST
+from ..layout import BENCH_LOG, MANIFEST
 from ..metrics import agreement, classification_metrics, mean_kl
 from ..runners import load_runner
 from .baseline import compare_with_baseline, load_report
@@ -252,7 +252,7 @@ def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path |
     if mapping:
         info["label_mapping"] = mapping
     report = run_bench(artifacts, list(test["text"]), labels, Path(reference), teacher, settings, gate, seq_len,
-                       info, calibration_texts=list(data.splits["train"]["text"]), log=Path(output_dir) / "bench.log")
+                       info, calibration_texts=list(data.splits["train"]["text"]), log=Path(output_dir) / BENCH_LOG)
     paths = write_reports(report, Path(output_dir))
     if report.verdict == "FAIL":
         failed = [entry.name for entry in report.artifacts() if entry.verdict.status == "FAIL"]

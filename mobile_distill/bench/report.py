@@ -264,27 +264,39 @@ PLOTS = {"accuracy_vs_latency": accuracy_vs_latency, "size": size_bars, "latency
 
 
 def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) -> None:
-    """The verdict table on the terminal: one row per model, the reason for every FAIL or NOT RUN."""
-    from rich.console import Console
+    """The verdict table on the terminal (one row per model, narrow enough for an 80-column CI log),
+    then one line per FAIL or NOT RUN with its reasons and diagnosis."""
     from rich.table import Table
 
-    table = Table(title=f"gate 2: {report.verdict} (each artifact vs its PyTorch reference)")
-    reasons = {entry.name: lines for entry, lines in _failures(report)}
-    columns = ("model", "accuracy", "agreement", "p50 ms (1t)", "MB", "vs teacher", "verdict") + (("why",) if reasons else ())
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "why") else "right", overflow="fold")
+    from .. import ui
+
+    from rich import box
+
+    table = Table(title=f"gate 2: {report.verdict} (each artifact vs its PyTorch reference)", box=box.SIMPLE_HEAD,
+                  title_justify="left", pad_edge=False, padding=(0, 1))
+    for column in ("model", "acc", "agree", "p50 ms", "MB", "ret", "verdict"):  # narrow: an 80-column CI log
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     threads = (report.settings.get("threads") or [1])[0]
     for entry in report.models:
         status = entry.verdict.status if entry.verdict else ""
         colour = {"PASS": "green", "FAIL": "red", "NOT RUN": "yellow"}.get(status, "blue")
-        table.add_row(entry.name, _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
+        table.add_row(entry.name.removeprefix("pytorch "), _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
                       _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
                       _fmt(_latency(entry, threads), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
-                      _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status}[/]",
-                      *(("; ".join(reasons.get(entry.name, [])),) if reasons else ()))
-    console = Console()
+                      _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status.lower() if status == 'REFERENCE' else status}[/]")
+    console = ui.console(stdout=True)
     console.print(table)
-    console.print(f"chain: {_chain_line(report)}", soft_wrap=True)  # soft_wrap: never break a path in a CI log
+    console.print(f"acc: test accuracy; agree: same class as the reference; p50: batch 1, {threads} thread(s), "
+                  f"median of {report.settings.get('runs')} runs; ret: accuracy / the teacher's", soft_wrap=True)
+    not_run: dict[str, list[str]] = {}
+    for entry, lines in _failures(report):
+        if entry.verdict.status == "NOT RUN":  # e.g. every Core ML artifact off macOS: one line for all
+            not_run.setdefault("; ".join(lines), []).append(entry.name)
+            continue
+        console.print(f"[red]{entry.name}[/]: " + "; ".join(lines), soft_wrap=True)  # never break a path
+    for why, names in not_run.items():
+        console.print(f"[yellow]not run[/]: {', '.join(names)}: {why}", soft_wrap=True)
+    console.print(f"chain: {_chain_line(report)}", soft_wrap=True)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
     for note in report.notes:

@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 
+from ..layout import TOKENIZER_JSON
 from ..metrics import agreement, kappa
 from ..models import load_tokenizer
 from .context import Probe
@@ -125,7 +126,7 @@ def _plain(value):
 
 def _edited(probe: Probe) -> bool | None:
     """tokenizer.json no longer has the hash the manifest recorded at export."""
-    path = probe.artifact_dir / "tokenizer.json"
+    path = probe.artifact_dir / TOKENIZER_JSON
     if not path.is_file():
         return None
     return hashlib.sha256(path.read_bytes()).hexdigest() != probe.manifest.tokenizer.sha256

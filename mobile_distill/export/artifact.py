@@ -18,7 +18,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ModelError
 from ..hashing import file_sha256
-from ..layout import GOLDEN, LABELS_TXT, MANIFEST, TOKENIZER_JSON, VOCAB_TXT
+from ..layout import (
+    GOLDEN,
+    LABELS_TXT,
+    MANIFEST,
+    TOKENIZER_CONFIG,
+    TOKENIZER_JSON,
+    VOCAB_TXT,
+)
 
 MANIFEST_VERSION = 1
 _TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "litert-torch",
@@ -103,7 +110,7 @@ def write_vocab(tokenizer, path: Path) -> None:
 def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> TokenizerSpec:
     """Save the tokenizer as an app needs it: tokenizer.json, its config, and vocab.txt for WordPiece."""
     tokenizer.save_pretrained(folder)
-    files = [TOKENIZER_JSON, "tokenizer_config.json"]
+    files = [TOKENIZER_JSON, TOKENIZER_CONFIG]
     kind = type(tokenizer.backend_tokenizer.model).__name__.lower() if hasattr(tokenizer, "backend_tokenizer") else "unknown"
     if kind == "wordpiece":
         write_vocab(tokenizer, folder / VOCAB_TXT)  # transformers 5 no longer writes it; mobile tokenizers read it

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..export.artifact import read_manifest
-from ..layout import MANIFEST
+from ..layout import HF_CONFIG, MANIFEST
 from ..targets import TARGETS
 from .base import Runner
 from .torch import TorchRunner
@@ -33,7 +33,7 @@ def load_runner(folder: str | Path, threads: int | None = None, seq_len: int = 1
         if not target.runs_here():
             raise ModelError(f"{folder}: {target.why_not_here()}; run bench there, or use the spec checks made at export")
         return target.load("runner")(folder, manifest, threads)
-    if (folder / "config.json").is_file():
+    if (folder / HF_CONFIG).is_file():
         return TorchRunner(folder, threads, seq_len)
     raise ModelError(f"{folder}: neither an artifact folder ({MANIFEST}) nor a Hugging Face model folder (config.json)")
 
