@@ -34,6 +34,7 @@ def _recipe(tmp_path, tiny_csv, teacher, **gate):
     return path
 
 
+@pytest.mark.slow
 def test_run_chains_the_stages_and_a_rerun_reuses_them(tmp_path, tiny_csv, capsys):
     teacher = save_tiny_model(tmp_path / "init", layers=4)
     recipe = _recipe(tmp_path, tiny_csv, teacher)

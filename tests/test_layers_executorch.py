@@ -22,6 +22,8 @@ from .planted import (
     save_planted_model,
 )
 
+pytestmark = pytest.mark.slow  # ExecuTorch exports and a bench with auto-fallback: about a minute
+
 SEQ_LEN = 32
 TEXTS = planted_texts(96, seed=1)
 TRAIN = planted_texts(64, seed=2)

@@ -12,7 +12,7 @@ from mobile_distill.data import load_data
 
 from .conftest import save_tiny_model
 
-pytestmark = pytest.mark.multiprocess
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 
 def _distill(command_prefix, teacher, data, out, batch_size):

@@ -62,6 +62,7 @@ def _every_stage(model, root):
     diagnose(artifacts[0], model, TEXTS, threads=2)
 
 
+@pytest.mark.slow
 def test_export_bench_and_diagnose_leave_the_process_as_they_found_it(model, tmp_path):
     import torch
 
