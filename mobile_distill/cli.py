@@ -372,7 +372,8 @@ class _Verb:
             flag = next((flag for path, flag in self.flags.items()  # "seq_len" is set by the list "export.seq_lens"
                          if path.split(".")[-1] in (field, field + "s")), None)
             if flag:
-                message = re.sub(rf"(?<![\w.-]){re.escape(field)}(?![\w-])", flag, message)
+                # the field as a word of the sentence, not inside a path or a longer name
+                message = re.sub(rf"(?<![^\s(]){re.escape(field)}(?=[\s:,)]|$)", flag, message, count=1)
         return message
 
 

@@ -250,6 +250,8 @@ def library_output(log: Path | None):
     handler = logging.FileHandler(log, encoding="utf-8", delay=True) if log is not None else logging.NullHandler()
     if log is not None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+    import torch  # noqa: F401  (torch installs its own log handlers on import: they must exist to be redirected)
+
     root = logging.getLogger()
     loggers = {name: logging.getLogger(name) for name in NOISY_LOGGERS}
     saved = {name: (logger.propagate, list(logger.handlers)) for name, logger in loggers.items()}

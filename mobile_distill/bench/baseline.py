@@ -14,13 +14,13 @@ from .schema import SCHEMA, BenchReport, ModelEntry, Verdict
 
 def load_report(path: Path) -> BenchReport:
     if not path.is_file():
-        raise ConfigError(f"--baseline {path}: no such file; pass the bench.json of an earlier run")
+        raise ConfigError(f"baseline {path}: no such file; give the bench.json of an earlier run", fields=("baseline",))
     try:
         report = BenchReport.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as error:
         first = error.errors()[0]
-        raise ConfigError(f"--baseline {path}: not a {SCHEMA} file: {'.'.join(map(str, first['loc']))}: "
-                          f"{first['msg']}") from None
+        raise ConfigError(f"baseline {path}: not a {SCHEMA} file: {'.'.join(map(str, first['loc']))}: "
+                          f"{first['msg']}", fields=("baseline",)) from None
     return report
 
 
