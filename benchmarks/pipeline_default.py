@@ -72,9 +72,16 @@ def _about(result, report: BenchReport, pipeline_seconds: float, bench_seconds: 
     return [f"Default recipe from scratch: stages {summary['seconds']} s ({pipeline_seconds:.0f} s), then one bench of "
             f"{len(report.models)} models ({bench_seconds:.0f} s). {report.data['rows']} test rows; latency batch 1, "
             f"sequence {report.settings['reference_sequence_length']}, median of {report.settings['runs']} runs, each "
-            f"model in its own process. Gate 2 verdict: {report.verdict}. Core ML needs macOS (not run here).",
+            f"model in its own process. Gate 2 verdict: {report.verdict}. Core ML needs macOS (not run here). "
+            f"CPU: {_cpu(report)}.",
             f"Hand-made route (`onnx-handmade-ort-int8`): ORT transformer optimizer + quantize_dynamic defaults; "
             f"{json.dumps(info, default=str)[:400]}"]
+
+
+def _cpu(report: BenchReport) -> str:
+    cpu = report.device.get("cpu") or {}
+    return (f"{cpu.get('model')}, {report.device.get('cpu_count')} cores, {cpu.get('summary')}; int8 dot-product: "
+            f"{'yes' if cpu.get('int8_dot_product') else 'no'}")
 
 
 def _p50(entry, threads: int):

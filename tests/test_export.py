@@ -129,3 +129,18 @@ def test_cli_export_all_precisions_and_unknown_pairs(tmp_path, capsys):
     assert "--seq-len 100 is over" in capsys.readouterr().err  # the library's seq_len, as the CLI's flag
     assert main(["export", str(model), "-o", str(tmp_path / "x"), "--precision", "int4"]) == 2
     assert "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+def test_cli_quiet_prints_nothing_for_a_passing_export(tmp_path, capfd):
+    from mobile_distill.cli import main
+
+    model = save_tiny_model(tmp_path / "d", model_type="distilbert", layers=1)
+    data = tmp_path / "texts.csv"
+    data.write_text("text,label\n" + "".join(f"{t},{l}\n" for t, l in make_texts(60)))
+    base = ["export", str(model), "--target", "onnx", "--precision", "fp32", "--seq-len", "16", "--data", str(data)]
+    assert main([*base, "-o", str(tmp_path / "a")]) == 0
+    normal = capfd.readouterr()
+    assert "exported -> " in normal.err and "Writing model shards" not in normal.err + normal.out
+    assert main([*base, "-o", str(tmp_path / "b"), "--quiet"]) == 0
+    quiet = capfd.readouterr()
+    assert quiet.err == "" and quiet.out == ""
