@@ -37,7 +37,6 @@ from mobile_distill.export.artifact import Manifest, TensorSpec, read_manifest, 
 from mobile_distill.atomic import atomic_folder
 
 MODEL_TYPE = "bert"  # what the tutorials pass for BERT and DistilBERT alike (onnxruntime has no "distilbert" type)
-_ONNX_DTYPES = {1: "float32", 6: "int32", 7: "int64", 10: "float16"}  # onnx.TensorProto element types
 _NOT_COPIED = ("model.onnx", "export.log")  # the fp32 export's log describes a file this folder does not hold
 
 
@@ -71,22 +70,15 @@ def quantize_dynamic_defaults() -> dict:
 
 
 def declared_inputs(model_path: Path) -> tuple[TensorSpec, ...]:
-    """The inputs the ONNX file declares (names, order, dtypes, dynamic axes by name), as manifest specs."""
-    import onnx
+    """The inputs the ONNX file declares (names, order, dtypes, dynamic axes by name), as manifest specs,
+    read by the ONNX target's own reader (the one bench's contract check uses)."""
+    from mobile_distill.targets import TARGETS
 
-    graph = onnx.load(str(model_path), load_external_data=False).graph
-    initializers = {tensor.name for tensor in graph.initializer}
     specs = []
-    for value in graph.input:
-        if value.name in initializers:
-            continue
-        tensor = value.type.tensor_type
-        dtype = _ONNX_DTYPES.get(tensor.elem_type)
-        if dtype is None:
-            raise ValueError(f"{model_path}: input {value.name} has ONNX element type {tensor.elem_type}, which the "
-                             f"manifest cannot describe (it knows {sorted(_ONNX_DTYPES.values())})")
-        specs.append(TensorSpec(name=value.name, dtype=dtype,
-                                shape=tuple(d.dim_param or d.dim_value for d in tensor.shape.dim)))
+    for item in TARGETS["onnx"].read_declared_inputs(model_path):
+        if item.dtype not in ("int32", "int64", "float32", "float16"):
+            raise ValueError(f"{model_path}: input {item.name} has dtype {item.dtype}, which the manifest cannot describe")
+        specs.append(TensorSpec(name=item.name, dtype=item.dtype, shape=item.shape))
     return tuple(specs)
 
 
