@@ -266,11 +266,10 @@ PLOTS = {"accuracy_vs_latency": accuracy_vs_latency, "size": size_bars, "latency
 def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) -> None:
     """The verdict table on the terminal (one row per model, narrow enough for an 80-column CI log),
     then one line per FAIL or NOT RUN with its reasons and diagnosis."""
+    from rich import box
     from rich.table import Table
 
     from .. import ui
-
-    from rich import box
 
     table = Table(title=f"gate 2: {report.verdict} (each artifact vs its PyTorch reference)", box=box.SIMPLE_HEAD,
                   title_justify="left", pad_edge=False, padding=(0, 1))
