@@ -21,6 +21,7 @@ from pydantic import (
 
 from .errors import ConfigError
 from .precisions import MAX_ACCURACY_DROP, MIN_AGREEMENT, PRECISION_NAMES
+from .students import PRESETS, RECIPE_NAMES
 from .targets import TARGET_NAMES
 
 RECIPE_VERSION = 1
@@ -103,14 +104,29 @@ class TeacherConfig(_Config):
 
 
 class StudentConfig(_Config):
-    recipe: Literal["distilbert", "bert"] = Field(
-        "distilbert",
-        description="distilbert: DistilBERT class, no token types or pooler (Sanh et al. 2019); "
-        "bert: the teacher's own class with fewer layers (keeps token types)",
-    )
+    """Which student to build (the recipes and their presets: `mobile_distill.students`)."""
+
+    recipe: Literal[RECIPE_NAMES] = Field(
+        "distilbert", description="distilbert: DistilBERT class at the teacher's width (Sanh et al. 2019); bert: the "
+        "teacher's class with fewer layers; tinybert: a narrower BERT (Jiao et al. 2020); mobilebert: MobileBERT "
+        "with bottlenecks (Sun et al. 2020)")
+    preset: str | None = Field(None, description="a named shape of the recipe, e.g. tinybert-4l-312, mobilebert-tiny "
+                               "(default: the recipe's own)")
     layers: tuple[int, ...] | None = Field(
-        None, description="teacher layers to copy, in order (0-based); default every other, ending at the last"
-    )
+        None, description="the teacher layer each student layer learns from (or is copied from), 0-based; default: "
+        "uniform, ending at the last (every other layer for half the depth)")
+    num_layers: int | None = Field(None, ge=1, description="student layers (default: the preset's, else half the "
+                                   "teacher's)")
+    hidden_size: int | None = Field(None, ge=8, description="width (narrow recipes only; default: the preset's)")
+    num_heads: int | None = Field(None, ge=1, description="attention heads (default: the preset's)")
+    intermediate_size: int | None = Field(None, ge=8, description="feed-forward width (default: the preset's)")
+    embedding_size: int | None = Field(None, ge=8, description="MobileBERT's word-embedding width")
+    intra_bottleneck_size: int | None = Field(None, ge=8, description="MobileBERT's bottleneck width inside a layer")
+    feedforward_networks: int | None = Field(None, ge=1, description="MobileBERT's stacked FFNs per layer")
+    init: str = Field("teacher", description="teacher: copy or project what the shapes allow; random; or the folder of "
+                      "a general student of the same recipe and shape (general distillation)")
+    trim_vocabulary: bool = Field(False, description="keep only the wordpieces the task's texts use (plus special "
+                                  "tokens and every single character): a smaller embedding table")
 
     @field_validator("layers")
     @classmethod
@@ -120,27 +136,65 @@ class StudentConfig(_Config):
                 raise ValueError(f"layers must be non-empty, non-negative and increasing, got {list(value)}")
         return value
 
+    @model_validator(mode="after")
+    def _known_preset(self):
+        if self.preset is not None and PRESETS.get(self.preset) != self.recipe:
+            own = [name for name, recipe in PRESETS.items() if recipe == self.recipe]
+            raise ValueError(f"preset {self.preset!r} is not a {self.recipe} preset"
+                             + (f"; {self.recipe} presets: {', '.join(own)}" if own else
+                                f"; the {self.recipe} recipe keeps the teacher's width and has none"))
+        return self
+
 
 class LossWeights(_Config):
-    """Weights of the distillation loss terms; a weight of 0 switches the term off."""
+    """Weights of the distillation loss terms; 0 switches a term off, unset takes the student recipe's
+    default (`StudentRecipe.default_weights`: DistilBERT's triple loss, TinyBERT's layer losses, ...)."""
 
-    kd: float = Field(1.0, ge=0, description="soft-target KL divergence at temperature T, scaled by T^2")
-    ce: float = Field(0.5, ge=0, description="hard-label cross-entropy")
-    cos: float = Field(1.0, ge=0, description="cosine loss between mapped hidden states (DistilBERT's L_cos)")
-    hidden_mse: float = Field(0.0, ge=0, description="MSE between mapped hidden states")
-    attention_mse: float = Field(0.0, ge=0, description="MSE between attention maps of mapped layers")
+    kd: float | None = Field(None, ge=0, description="soft-target KL divergence at temperature T, scaled by T^2 "
+                             "(prediction-layer distillation; same gradient as TinyBERT's soft cross-entropy)")
+    ce: float | None = Field(None, ge=0, description="hard-label cross-entropy")
+    cos: float | None = Field(None, ge=0, description="cosine loss between mapped hidden states (DistilBERT's L_cos)")
+    hidden_mse: float | None = Field(None, ge=0, description="MSE between mapped hidden states, through a learned "
+                                     "projection across widths (TinyBERT's L_hidn, MobileBERT's feature-map transfer)")
+    embedding_mse: float | None = Field(None, ge=0, description="MSE between the embedding layers' outputs, through a "
+                                        "learned projection (TinyBERT's L_embd)")
+    attention_mse: float | None = Field(None, ge=0, description="MSE between attention scores (before softmax, padding "
+                                        "left out) of mapped layers (TinyBERT's L_attn)")
+    attention_kl: float | None = Field(None, ge=0, description="KL between attention distributions of mapped layers "
+                                       "(MobileBERT's attention transfer)")
 
-    @model_validator(mode="after")
-    def _some_loss(self):
-        if not any(getattr(self, name) > 0 for name in type(self).model_fields):
-            raise ValueError("at least one loss weight must be > 0")
-        return self
+    def resolved(self, defaults: dict[str, float]) -> dict[str, float]:
+        """Every term's weight: what is set here, else the recipe's default, else 0."""
+        values = {name: getattr(self, name) for name in type(self).model_fields}
+        return {name: value if value is not None else defaults.get(name, 0.0) for name, value in values.items()}
+
+
+class AugmentConfig(_Config):
+    """TinyBERT's data augmentation for task distillation: each training text rewritten ``copies`` times, each
+    candidate word replaced with probability ``probability`` by one of its ``neighbours`` closest words (the
+    teacher's masked-LM predictions when it has an MLM head, else its nearest neighbours in the teacher's
+    word-embedding space); the new texts are labelled by the teacher's soft targets only and cached."""
+
+    copies: int = Field(4, ge=1, description="augmented texts per training text (the paper: 20)")
+    probability: float = Field(0.4, gt=0, le=1, description="chance that a candidate word is replaced")
+    neighbours: int = Field(15, ge=1, description="candidates per word")
 
 
 class DistillConfig(_Config):
     train: TrainConfig = TrainConfig(epochs=3.0, learning_rate=1e-4)
     temperature: float = Field(2.0, gt=0)
     weights: LossWeights = LossWeights()
+    schedule: Literal["joint", "two-stage", "progressive"] | None = Field(
+        None, description="joint: every loss at once; two-stage: the intermediate-layer losses, then prediction-layer "
+        "distillation (TinyBERT); progressive: one layer at a time with the layers below frozen, then all layers on "
+        "the task (MobileBERT). Default: the student recipe's")
+    intermediate: TrainConfig = Field(
+        TrainConfig(epochs=1.0, learning_rate=5e-4), description="training of the intermediate stage (two-stage) or "
+        "of each layer's stage (progressive); `train` is the final, prediction-layer stage")
+    attention_heads: Literal["per-head", "mean"] | None = Field(
+        None, description="attention losses compare head by head (per-head: needs the same head count) or the mean "
+        "attention over heads (mean). Default: per-head when the counts agree, else mean")
+    augment: AugmentConfig | None = Field(None, description="TinyBERT's data augmentation (off by default)")
 
 
 class GateConfig(_Config):
@@ -255,6 +309,15 @@ class Recipe(_Config):
         if value != RECIPE_VERSION:
             raise ValueError(f"recipe version {value} is not supported; this mobile-distill reads version {RECIPE_VERSION}")
         return value
+
+    @model_validator(mode="after")
+    def _some_loss(self):
+        from .students import RECIPES
+
+        weights = self.distill.weights.resolved(RECIPES[self.student.recipe].default_weights)
+        if not any(value > 0 for value in weights.values()):
+            raise ValueError("distill.weights: at least one loss weight must be > 0")
+        return self
 
     @model_validator(mode="after")
     def _one_chained_budget(self):

@@ -16,7 +16,7 @@ from transformers.utils import logging as hf_logging
 from .errors import ModelError
 from .layout import HF_CONFIG, LABELS_FILE, TOKENIZER_JSON, VOCAB_TXT
 
-SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert")
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert", "mobilebert")
 
 
 def builtin_models() -> dict[str, Path]:

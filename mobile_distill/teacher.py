@@ -129,7 +129,8 @@ def fine_tune(
         "seconds": round(time.perf_counter() - start, 1),
         "log_history": trainer.state.log_history,
     }
-    save_trained_model(trainer, tokenizer, data.labels, output_dir, TEACHER_REPORT, report, "teacher fine-tuning")
+    save_trained_model(trainer.model, tokenizer, data.labels, output_dir, TEACHER_REPORT, report, "teacher fine-tuning",
+                       trainer.state.log_history)
     return TeacherResult(path=output_dir, report=report)
 
 

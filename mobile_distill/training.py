@@ -135,17 +135,18 @@ def show_progress(trainer, description: str, log_file: Path) -> None:
     trainer.add_callback(StageProgress(description, log_file))
 
 
-def save_trained_model(trainer, tokenizer, labels, output_dir: Path, report_file: str, report: dict, title: str) -> None:
+def save_trained_model(model, tokenizer, labels, output_dir: Path, report_file: str, report: dict, title: str,
+                       log_history: list[dict]) -> None:
     """Rank 0 writes the trained model, tokenizer, labels, report and loss plot atomically; all ranks wait."""
     from .models import write_labels
 
     if is_main_process():
         with atomic_folder(output_dir) as staging:
-            trainer.model.save_pretrained(staging)
+            model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             write_labels(staging, labels)
             write_json(staging / report_file, report)
-            plot_loss_curves(trainer.state.log_history, staging / LOSS_CURVES, title)
+            plot_loss_curves(log_history, staging / LOSS_CURVES, title)
     barrier()
 
 

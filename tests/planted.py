@@ -57,7 +57,7 @@ def wide_texts(count: int, seed: int = 0) -> list[str]:
 
 def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None, model_type: str = "bert",
                        vocab: list[str] | None = None) -> Path:
-    """A tiny random BERT or DistilBERT (about 10k parameters) saved with its WordPiece tokenizer.
+    """A tiny random BERT, DistilBERT or MobileBERT (about 10k parameters) saved with its WordPiece tokenizer.
 
     Weights are drawn wider than BERT's 0.02 so the output depends on the text, and the
     classifier bias is set to the median logit gap on ``texts``: the reference predicts both
@@ -72,6 +72,8 @@ def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=Non
         BertTokenizerFast,
         DistilBertConfig,
         DistilBertForSequenceClassification,
+        MobileBertConfig,
+        MobileBertForSequenceClassification,
     )
 
     words = vocab or VOCAB
@@ -87,6 +89,13 @@ def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=Non
             intermediate_size=INTERMEDIATE, max_position_embeddings=64, hidden_dropout_prob=0.0,
             attention_probs_dropout_prob=0.0, initializer_range=0.3, **labels)
         model = BertForSequenceClassification(config).eval()
+    elif model_type == "mobilebert":  # bottlenecks, trigram embeddings, NoNorm, stacked FFNs
+        config = MobileBertConfig(vocab_size=len(words), hidden_size=HIDDEN, num_hidden_layers=LAYERS,
+                                  num_attention_heads=2, intermediate_size=INTERMEDIATE, embedding_size=8,
+                                  intra_bottleneck_size=8, num_feedforward_networks=2, max_position_embeddings=64,
+                                  hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.3,
+                                  **labels)
+        model = MobileBertForSequenceClassification(config).eval()
     else:
         config = DistilBertConfig(vocab_size=len(words), dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE,
                                   max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,

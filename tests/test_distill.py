@@ -13,10 +13,10 @@ from mobile_distill.config import (
     TransferConfig,
 )
 from mobile_distill.data import load_data, load_transfer_texts
-from mobile_distill.distill import (
+from mobile_distill.distill import distill
+from mobile_distill.distill.losses import (
     ce_loss,
     cosine_loss,
-    distill,
     hidden_mse_loss,
     kd_loss,
 )
@@ -125,7 +125,7 @@ def test_interrupted_distillation_resumes_from_its_last_checkpoint(trained_teach
         with pytest.raises(KeyboardInterrupt):
             distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tmp_path / "ckpt", 0, 32)
     assert not (tmp_path / "student").exists()  # nothing half-written
-    (checkpoints,) = (tmp_path / "ckpt").glob("student-*")  # named by the settings hash
+    (checkpoints,) = (tmp_path / "ckpt").glob("student-*/joint")  # named by the settings hash, then the stage
     assert last_checkpoint(checkpoints).endswith("checkpoint-20")
 
     _with_callback(monkeypatch, _CountSteps())

@@ -41,7 +41,7 @@ def test_two_processes_match_one_process(tmp_path, tiny_csv):
     # and training did change the weights (the comparison is not between two untouched copies)
     from mobile_distill.config import StudentConfig
     from mobile_distill.models import load_classifier
-    from mobile_distill.student import build_student
+    from mobile_distill.students import build_student
 
     start = build_student(load_classifier(teacher), StudentConfig()).model.state_dict()
     moved = max(float(abs(start[name].numpy() - single[name]).max()) for name in single if name in start)

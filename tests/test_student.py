@@ -11,7 +11,7 @@ from transformers import (
 
 from mobile_distill.config import StudentConfig
 from mobile_distill.errors import ConfigError
-from mobile_distill.student import build_student, default_layer_map
+from mobile_distill.students import build_student, default_layer_map
 
 SMALL = dict(vocab_size=60, hidden_size=16, num_attention_heads=2, intermediate_size=32, num_hidden_layers=4,
              max_position_embeddings=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)

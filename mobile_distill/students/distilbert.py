@@ -1,10 +1,5 @@
-"""Student stage: build a smaller model of a real `transformers` class, initialised from the teacher.
-
-Two recipes:
-- ``distilbert`` (Sanh et al. 2019): a `DistilBertForSequenceClassification` with the teacher's
-  hidden size and a subset of its layers, no token-type embeddings and no pooler.
-- ``bert``: the teacher's own class with fewer layers, which keeps token types (for tasks whose
-  inputs are text pairs that need segment ids).
+"""The ``distilbert`` recipe (Sanh et al. 2019): a `DistilBertForSequenceClassification` with the
+teacher's hidden size and a subset of its layers, no token-type embeddings and no pooler.
 
 The weight copy is written here by hand because no library maps BERT/RoBERTa parameters onto
 DistilBERT's layout (Hugging Face's own `extract_distilbert.py` is a research script, not an API).
@@ -12,19 +7,11 @@ DistilBERT's layout (Hugging Face's own `extract_distilbert.py` is a research sc
 
 from __future__ import annotations
 
-import re
 import warnings
-from dataclasses import dataclass
 
-import torch
-from transformers import (
-    AutoModelForSequenceClassification,
-    DistilBertConfig,
-    DistilBertForSequenceClassification,
-)
-
-from .config import StudentConfig
-from .errors import ConfigError, ModelError
+from ..errors import ModelError
+from .base import Architecture, Student, StudentRecipe, WeightOrigins
+from .bert import fewer_layers_of, load_exactly
 
 # BERT/RoBERTa encoder-layer parameter names -> DistilBERT's, for one layer.
 _LAYER_NAMES_TO_DISTILBERT = {
@@ -37,61 +24,34 @@ _LAYER_NAMES_TO_DISTILBERT = {
     "output.dense": "ffn.lin2",
     "output.LayerNorm": "output_layer_norm",
 }
-_LAYER_KEY = re.compile(r"^(.*\.layer\.)(\d+)(\..*)$")
 _DISTILBERT_LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
 
 
-@dataclass(frozen=True)
-class Student:
-    model: torch.nn.Module
-    layer_map: tuple[int, ...]  # student layer i was copied from teacher layer layer_map[i]
-    recipe: str
+RECIPE = StudentRecipe(
+    name="distilbert",
+    summary="DistilBERT class, a subset of the teacher's layers at its width; no token types, no pooler",
+    builder="mobile_distill.students.distilbert:build",
+    keeps_teacher_width=True,
+    paper="Sanh et al. 2019, DistilBERT",
+)
 
 
-def default_layer_map(teacher_layers: int) -> tuple[int, ...]:
-    """Every other layer, ending at the last (6 -> (1, 3, 5), 12 -> (1, 3, ..., 11)).
-
-    Keeping the last layer means the student's top layer starts from the one the task head was
-    trained on, and the cosine loss on final hidden states compares like with like.
-    """
-    return tuple(range(teacher_layers - 1, -1, -2))[::-1]
-
-
-def build_student(teacher: torch.nn.Module, config: StudentConfig) -> Student:
-    teacher_layers = teacher.config.num_hidden_layers
-    layer_map = config.layers or default_layer_map(teacher_layers)
-    if max(layer_map) >= teacher_layers:
-        raise ConfigError(
-            f"student.layers: {list(layer_map)} names layer {max(layer_map)} but the teacher has layers 0..{teacher_layers - 1}"
-        )
-    if config.recipe == "distilbert":
-        model = _distilbert_from(teacher, layer_map)
+def build(teacher, architecture: Architecture) -> Student:
+    layer_map = architecture.layer_map
+    if teacher.config.model_type == "distilbert":
+        model, origins = fewer_layers_of(teacher, layer_map)
     else:
-        model = _fewer_layers_of(teacher, layer_map)
-    return Student(model=model, layer_map=tuple(layer_map), recipe=config.recipe)
+        model = _distilbert_from(teacher, layer_map)
+        origins = WeightOrigins(copied=[name for name, _ in model.named_parameters()],
+                                notes=["segment 0's token-type vector folded into the position table",
+                                       "the teacher's pooler became pre_classifier (followed by ReLU, not tanh)"])
+    return Student(model=model, layer_map=layer_map, recipe=RECIPE.name, architecture=architecture, origins=origins)
 
 
-def _fewer_layers_of(teacher: torch.nn.Module, layer_map: tuple[int, ...]) -> torch.nn.Module:
-    """The teacher's own class with ``len(layer_map)`` layers, layer i copied from teacher layer layer_map[i]."""
-    config = teacher.config.__class__.from_dict(teacher.config.to_dict())
-    config.num_hidden_layers = len(layer_map)
-    student = AutoModelForSequenceClassification.from_config(config)
-    source = {v: k for k, v in enumerate(layer_map)}
-    state = {}
-    for key, value in teacher.state_dict().items():
-        match = _LAYER_KEY.match(key)
-        if match is None:
-            state[key] = value
-        elif int(match.group(2)) in source:
-            state[f"{match.group(1)}{source[int(match.group(2))]}{match.group(3)}"] = value
-    _load_exactly(student, state)
-    return student
+def _distilbert_from(teacher, layer_map: tuple[int, ...]):
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
 
-
-def _distilbert_from(teacher: torch.nn.Module, layer_map: tuple[int, ...]) -> DistilBertForSequenceClassification:
     model_type = teacher.config.model_type
-    if model_type == "distilbert":
-        return _fewer_layers_of(teacher, layer_map)
     if model_type not in ("bert", "roberta"):
         raise ModelError(f"the distilbert recipe takes a bert, roberta or distilbert teacher, not {model_type!r}")
     t = teacher.config
@@ -123,11 +83,11 @@ def _distilbert_from(teacher: torch.nn.Module, layer_map: tuple[int, ...]) -> Di
         label2id=t.label2id,
     )
     student = DistilBertForSequenceClassification(config)
-    _load_exactly(student, state)
+    load_exactly(student, state)
     return student
 
 
-def _distilbert_state(teacher: torch.nn.Module, layer_map: tuple[int, ...]) -> dict[str, torch.Tensor]:
+def _distilbert_state(teacher, layer_map: tuple[int, ...]) -> dict:
     t = {key: value.detach().clone() for key, value in teacher.state_dict().items()}
     prefix = teacher.base_model_prefix
     emb = f"{prefix}.embeddings"
@@ -157,7 +117,7 @@ def _distilbert_state(teacher: torch.nn.Module, layer_map: tuple[int, ...]) -> d
     return state
 
 
-def _distilbert_head(t: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+def _distilbert_head(t: dict, prefix: str) -> dict:
     """Warm-start DistilBERT's pre_classifier + classifier from the teacher's head.
 
     BERT's pooler (dense + tanh) and RoBERTa's head dense (tanh) become pre_classifier, which
@@ -173,13 +133,3 @@ def _distilbert_head(t: dict[str, torch.Tensor], prefix: str) -> dict[str, torch
             head[f"pre_classifier.{kind}"] = t[f"{pre}.{kind}"]
         head[f"classifier.{kind}"] = t[f"{out}.{kind}"]
     return head
-
-
-def _load_exactly(student: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """Load ``state``; anything unexpected is a bug in the mapping, except an absent pooler/pre_classifier."""
-    result = student.load_state_dict(state, strict=False)
-    missing = [key for key in result.missing_keys if not key.startswith(("pre_classifier.", "bert.pooler."))]
-    if missing or result.unexpected_keys:
-        raise ModelError(
-            f"student weight copy did not line up: missing {missing[:4]}, unexpected {result.unexpected_keys[:4]}"
-        )

@@ -1,0 +1,144 @@
+"""What a distillation stage trains (`DistillationModule`: the student and the learnable projections W
+that compare it with the teacher across widths) and how (`DistillationTrainer`, a transformers
+Trainer that overrides only `compute_loss` and `log`, so checkpoints, resume, gradient accumulation
+and multi-process DDP all come from Trainer).
+
+The projections belong to the trainer: they are checkpointed with the student (Trainer saves the
+module's state dict, so a resumed stage continues them), and only the student is saved at the end,
+a plain `transformers` model.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from contextlib import nullcontext
+
+import torch
+from transformers import Trainer
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from ..models import forward_inputs
+from .losses import (
+    ATTENTION,
+    attention_kl_loss,
+    attention_mse_loss,
+    ce_loss,
+    cosine_loss,
+    hidden_mse_loss,
+    kd_loss,
+)
+from .taps import AttentionTap
+
+
+class DistillationModule(torch.nn.Module):
+    """The student and the projections W (student width -> teacher width) that its losses go through."""
+
+    main_input_name = "input_ids"
+
+    def __init__(self, student, projections: dict[str, torch.nn.Module]):
+        super().__init__()
+        self.student = student
+        self.projections = torch.nn.ModuleDict(projections)
+
+    @property
+    def config(self):
+        return self.student.config
+
+    def forward(self, **inputs):
+        return self.student(**inputs)
+
+    def project(self, name: str, states: torch.Tensor) -> torch.Tensor:
+        return self.projections[name](states) if name in self.projections else states
+
+
+def width(model) -> int:
+    config = model.config
+    return getattr(config, "hidden_size", None) or config.dim
+
+
+def embedding_width(model) -> int:
+    """The width of the embedding layer's output (hidden_states[0]): MobileBERT's is its inter-block width."""
+    return width(model)
+
+
+def make_projections(student, teacher, weights: dict[str, float]) -> dict[str, torch.nn.Module]:
+    """A learnable linear map for each state a loss compares across different widths (TinyBERT's W_h and W_e)."""
+    projections = {}
+    if width(student) != width(teacher) and any(weights[t] > 0 for t in ("cos", "hidden_mse")):
+        projections["hidden"] = torch.nn.Linear(width(student), width(teacher))
+    if embedding_width(student) != width(teacher) and weights["embedding_mse"] > 0:
+        projections["embedding"] = torch.nn.Linear(embedding_width(student), width(teacher))
+    return projections
+
+
+class DistillationTrainer(Trainer):
+    """A Trainer whose loss is the weighted sum of distillation terms, each logged as ``loss_<term>``.
+
+    ``pairs``: (student layer, teacher layer) whose intermediate losses count in this stage.
+    """
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean; Trainer divides by accumulation
+
+    def __init__(self, *args, teacher, pairs, temperature: float, weights: dict[str, float], heads: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher.to(self.args.device).eval()
+        for parameter in self.teacher.parameters():
+            parameter.requires_grad_(False)
+        self.pairs = tuple(pairs)
+        self.temperature = temperature
+        self.weights = {name: value for name, value in weights.items() if value > 0}
+        self.heads = heads
+        self._term_sums = defaultdict(float)
+        self._term_count = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.get("labels")
+        features = {k: v for k, v in inputs.items() if k != "labels"}
+        module = self.accelerator.unwrap_model(model)
+        hidden = any(term in self.weights for term in ("cos", "hidden_mse", "embedding_mse"))
+        attention = bool(ATTENTION & set(self.weights))
+        with torch.no_grad(), self._tap(self.teacher, 1, attention) as teacher_tap:
+            teacher_out = self.teacher(**forward_inputs(self.teacher, features), output_hidden_states=hidden)
+        with self._tap(module.student, 0, attention) as student_tap:
+            student_out = model(**forward_inputs(module.student, features), output_hidden_states=hidden)
+        terms = self.terms(module, student_out, teacher_out, student_tap, teacher_tap, labels,
+                           features["attention_mask"])
+        loss = sum(self.weights[name] * value for name, value in terms.items())
+        if model.training:
+            for name, value in terms.items():
+                self._term_sums[name] += float(value.detach())
+            self._term_count += 1
+        # Only the logits go back to Trainer's evaluation loop (hidden states would be gathered too).
+        return (loss, SequenceClassifierOutput(logits=student_out.logits)) if return_outputs else loss
+
+    def _tap(self, model, side: int, attention: bool):
+        return AttentionTap(model, [pair[side] for pair in self.pairs]) if attention else nullcontext()
+
+    def terms(self, module, student_out, teacher_out, student_tap, teacher_tap, labels, mask) -> dict:
+        """Each active loss term, unweighted. Hidden state i + 1 is the output of encoder layer i."""
+        weights, terms = self.weights, {}
+        if "kd" in weights:
+            terms["kd"] = kd_loss(student_out.logits, teacher_out.logits, self.temperature)
+        if "ce" in weights and labels is not None:
+            terms["ce"] = ce_loss(student_out.logits, labels)
+        if "embedding_mse" in weights:
+            terms["embedding_mse"] = hidden_mse_loss(module.project("embedding", student_out.hidden_states[0]),
+                                                     teacher_out.hidden_states[0], mask)
+        states = [(module.project("hidden", student_out.hidden_states[s + 1]), teacher_out.hidden_states[t + 1])
+                  for s, t in self.pairs] if "cos" in weights or "hidden_mse" in weights else []
+        if "cos" in weights:
+            terms["cos"] = torch.stack([cosine_loss(s, t, mask) for s, t in states]).mean()
+        if "hidden_mse" in weights:
+            terms["hidden_mse"] = torch.stack([hidden_mse_loss(s, t, mask) for s, t in states]).mean()
+        for name, loss in (("attention_mse", attention_mse_loss), ("attention_kl", attention_kl_loss)):
+            if name in weights:
+                terms[name] = torch.stack([loss(student_tap.scores(s), teacher_tap.scores(t), mask, self.heads)
+                                           for s, t in self.pairs]).mean()
+        return terms
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._term_count:
+            logs.update({f"loss_{name}": total / self._term_count for name, total in self._term_sums.items()})
+            self._term_sums.clear()
+            self._term_count = 0
+        super().log(logs, start_time)

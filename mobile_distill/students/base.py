@@ -1,0 +1,98 @@
+"""What a student recipe declares and what it builds, and the pieces recipes share: the layer map,
+the architecture resolved against the teacher, the record of where each weight came from, and the
+projection of a teacher's embedding table onto a narrower width."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+Schedule = Literal["joint", "two-stage", "progressive"]
+
+
+@dataclass(frozen=True)
+class StudentRecipe:
+    """A kind of student. ``builder`` is "module:function(teacher, Architecture) -> Student", imported
+    on first use so that the registry (read by the config and the CLI's --help) imports no torch."""
+
+    name: str
+    summary: str  # one line for the docs table
+    builder: str
+    presets: dict[str, dict] = field(default_factory=dict)  # name -> architecture fields
+    default_preset: str | None = None
+    keeps_teacher_width: bool = False  # distilbert, bert: layers are copied, so the width is the teacher's
+    schedule: Schedule = "joint"  # how `distill` trains it by default (DistillConfig.schedule overrides)
+    # the loss weights `distill` uses where the recipe's config sets none (DistillConfig.weights): by default
+    # DistilBERT's triple loss without the MLM term (soft targets, hard labels, hidden-state cosine)
+    default_weights: dict = field(default_factory=lambda: {"kd": 1.0, "ce": 0.5, "cos": 1.0})
+    paper: str = ""
+
+    def load_builder(self):
+        module, _, attribute = self.builder.partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A student's shape, every field resolved (from the preset, the options, the teacher)."""
+
+    layers: int
+    hidden_size: int
+    num_heads: int
+    intermediate_size: int
+    layer_map: tuple[int, ...]  # student layer i learns from (or is copied from) teacher layer layer_map[i]
+    embedding_size: int | None = None  # MobileBERT's narrow word embeddings
+    intra_bottleneck_size: int | None = None  # MobileBERT
+    feedforward_networks: int | None = None  # MobileBERT's stacked FFNs per layer
+    init: str = "teacher"  # "teacher": copy or project what the shapes allow; "random"; or a student folder
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        return {key: value for key, value in asdict(self).items() if value is not None}
+
+
+@dataclass
+class WeightOrigins:
+    """Where each student parameter came from, for the student report."""
+
+    copied: list[str] = field(default_factory=list)  # taken from the teacher as they are
+    projected: list[str] = field(default_factory=list)  # from the teacher through a projection (e.g. SVD)
+    random: list[str] = field(default_factory=list)  # freshly initialised
+    loaded: list[str] = field(default_factory=list)  # from a general student (init: PATH)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        groups = {"copied": self.copied, "projected": self.projected, "random": self.random, "loaded": self.loaded}
+        return {**{name: {"tensors": len(names), "names": names} for name, names in groups.items() if names},
+                "notes": self.notes}
+
+
+@dataclass(frozen=True)
+class Student:
+    model: object  # a transformers PreTrainedModel for sequence classification
+    layer_map: tuple[int, ...]  # student layer i learns from teacher layer layer_map[i]
+    recipe: str
+    architecture: Architecture | None = None
+    origins: WeightOrigins = field(default_factory=WeightOrigins)
+
+
+def uniform_layer_map(student_layers: int, teacher_layers: int) -> tuple[int, ...]:
+    """TinyBERT's uniform g(m) = m * N / M, 0-based: student layer m learns from teacher layer
+    (m + 1) * N // M - 1, so the last student layer learns from the last teacher layer (6 teacher
+    layers: 3 students -> (1, 3, 5), 4 -> (0, 2, 3, 5), 6 -> (0, ..., 5))."""
+    return tuple((m + 1) * teacher_layers // student_layers - 1 for m in range(student_layers))
+
+
+def principal_projection(table, width: int):
+    """(projected table, basis) for an embedding table (rows x d) onto its top ``width`` principal
+    directions (SVD of the centred table); basis is (d x width) with orthonormal columns, so
+    ``table @ basis`` is the best rank-``width`` view and ``x @ basis`` projects other vectors of the
+    same space (position and token-type rows, hidden states) the same way."""
+    import torch
+
+    centred = table.float() - table.float().mean(0, keepdim=True)
+    _, _, right = torch.linalg.svd(centred, full_matrices=False)
+    basis = right[:width].T.contiguous()  # (d, width)
+    return table.float() @ basis, basis

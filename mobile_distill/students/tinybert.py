@@ -1,0 +1,107 @@
+"""The ``tinybert`` recipe (Jiao et al. 2020, TinyBERT): a narrower, shallower `BertForSequenceClassification`.
+
+Its width differs from the teacher's, so nothing can be copied as is. With ``init: teacher`` the
+embedding tables are the teacher's projected onto their top principal directions (an SVD of the
+teacher's word-embedding table; the position and token-type tables, which are added to it, through
+the same basis), and the pooler and classifier are the teacher's seen through that basis; the
+encoder layers start random, as in the paper, and learn from the teacher's through the distillation
+losses (which compare hidden states across widths through a learnable projection). The student
+report lists which tensors were projected and which are random.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    Architecture,
+    Student,
+    StudentRecipe,
+    WeightOrigins,
+    principal_projection,
+)
+
+RECIPE = StudentRecipe(
+    name="tinybert",
+    summary="a narrower, shallower BERT; embeddings projected from the teacher's (SVD), layers learned "
+            "through hidden-state and attention losses, two stages",
+    builder="mobile_distill.students.tinybert:build",
+    presets={
+        "tinybert-4l-312": {"layers": 4, "hidden_size": 312, "num_heads": 12, "intermediate_size": 1200},
+        "tinybert-3l-256": {"layers": 3, "hidden_size": 256, "num_heads": 4, "intermediate_size": 1024},
+        "tinybert-2l-128": {"layers": 2, "hidden_size": 128, "num_heads": 2, "intermediate_size": 512},
+    },
+    default_preset="tinybert-4l-312",
+    schedule="two-stage",
+    # TinyBERT's losses: embedding, hidden-state and attention-score MSE, then soft targets only
+    default_weights={"embedding_mse": 1.0, "hidden_mse": 1.0, "attention_mse": 1.0, "kd": 1.0},
+    paper="Jiao et al. 2020, TinyBERT",
+)
+
+
+def build(teacher, architecture: Architecture) -> Student:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    t = teacher.config
+    embeddings = teacher.base_model.embeddings
+    positions = embeddings.position_embeddings.weight.shape[0]
+    token_types = getattr(embeddings, "token_type_embeddings", None)
+    config = BertConfig(
+        vocab_size=embeddings.word_embeddings.weight.shape[0], hidden_size=architecture.hidden_size,
+        num_hidden_layers=architecture.layers, num_attention_heads=architecture.num_heads,
+        intermediate_size=architecture.intermediate_size, hidden_act=getattr(t, "hidden_act", "gelu"),
+        hidden_dropout_prob=getattr(t, "hidden_dropout_prob", 0.1),
+        attention_probs_dropout_prob=getattr(t, "attention_probs_dropout_prob", 0.1),
+        max_position_embeddings=positions, type_vocab_size=token_types.weight.shape[0] if token_types is not None else 2,
+        layer_norm_eps=getattr(t, "layer_norm_eps", 1e-12), pad_token_id=t.pad_token_id, num_labels=t.num_labels,
+        id2label=t.id2label, label2id=t.label2id)
+    model = BertForSequenceClassification(config)
+    origins = WeightOrigins()
+    if architecture.init == "teacher":
+        origins = project_from_teacher(model, teacher)
+    origins.random = [name for name, _ in model.named_parameters()
+                      if name not in set(origins.projected) | set(origins.copied)]
+    return Student(model=model, layer_map=architecture.layer_map, recipe=RECIPE.name, architecture=architecture,
+                   origins=origins)
+
+
+def project_from_teacher(model, teacher) -> WeightOrigins:
+    """Embeddings, pooler and classifier of a narrower BERT from the teacher's, through the principal basis
+    of the teacher's word-embedding table."""
+    import torch
+
+    source = teacher.base_model.embeddings
+    target = model.bert.embeddings
+    width = model.config.hidden_size
+    origins = WeightOrigins(notes=[f"embeddings projected onto the top {width} principal directions of the "
+                                   "teacher's word-embedding table"])
+    with torch.no_grad():
+        words, basis = principal_projection(source.word_embeddings.weight, width)
+        target.word_embeddings.weight.copy_(words)
+        origins.projected.append("bert.embeddings.word_embeddings.weight")
+        positions = source.position_embeddings.weight.float()
+        if teacher.config.model_type == "roberta":  # RoBERTa numbers positions from padding_idx + 1
+            positions = torch.cat([positions[teacher.config.pad_token_id + 1:], positions[:teacher.config.pad_token_id + 1]])
+        target.position_embeddings.weight.copy_(positions[: target.position_embeddings.weight.shape[0]] @ basis)
+        origins.projected.append("bert.embeddings.position_embeddings.weight")
+        if getattr(source, "token_type_embeddings", None) is not None:
+            types = source.token_type_embeddings.weight.float() @ basis
+            target.token_type_embeddings.weight[: types.shape[0]].copy_(types)
+            origins.projected.append("bert.embeddings.token_type_embeddings.weight")
+        origins.projected += _project_head(model, teacher, basis)
+    return origins
+
+
+def _project_head(model, teacher, basis) -> list[str]:
+    """The pooler (hidden x hidden) as basis^T W basis and the classifier (labels x hidden) as W basis."""
+    state = teacher.state_dict()
+    prefix = teacher.base_model_prefix
+    done = []
+    pooler = f"{prefix}.pooler.dense"
+    if f"{pooler}.weight" in state and model.bert.pooler is not None:
+        model.bert.pooler.dense.weight.copy_(basis.T @ state[f"{pooler}.weight"].float() @ basis)
+        model.bert.pooler.dense.bias.copy_(state[f"{pooler}.bias"].float() @ basis)
+        done += ["bert.pooler.dense.weight", "bert.pooler.dense.bias"]
+    if "classifier.weight" in state and state["classifier.weight"].shape[1] == basis.shape[0]:
+        model.classifier.weight.copy_(state["classifier.weight"].float() @ basis)
+        model.classifier.bias.copy_(state["classifier.bias"].float())
+        done += ["classifier.weight", "classifier.bias"]
+    return done
