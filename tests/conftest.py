@@ -85,3 +85,27 @@ def tiny_csv(tmp_path_factory) -> Path:
         for text, label in make_texts(400):
             writer.writerow([text, "positive" if label else "negative"])
     return path
+
+
+@pytest.fixture(scope="session")
+def data(tiny_csv):
+    """The tiny labelled data set, prepared (train, validation and test splits)."""
+    from mobile_distill.config import DataConfig
+    from mobile_distill.data import load_data
+
+    return load_data(DataConfig(source=str(tiny_csv), text_column="review", label_column="sentiment"))
+
+
+@pytest.fixture(scope="session")
+def trained_teacher(tmp_path_factory, data):
+    """A tiny teacher (4 layers, width 16) fine-tuned briefly, so distillation has something to learn from."""
+    from mobile_distill import ui
+    from mobile_distill.config import TeacherConfig, TrainConfig
+    from mobile_distill.teacher import fine_tune
+
+    root = tmp_path_factory.mktemp("teacher")
+    source = save_tiny_model(root / "init", layers=4)
+    config = TeacherConfig(model=str(source), fine_tune=TrainConfig(epochs=4, learning_rate=3e-3, batch_size=16,
+                                                                   save_steps=40))
+    with ui.verbosity(ui.QUIET):
+        return fine_tune(source, config, data, root / "teacher", root / "ckpt", seed=0, max_length=32).path

@@ -5,14 +5,13 @@ import torch
 from transformers import TrainerCallback
 
 from mobile_distill.config import (
-    DataConfig,
     DistillConfig,
     LossWeights,
     StudentConfig,
     TrainConfig,
     TransferConfig,
 )
-from mobile_distill.data import load_data, load_transfer_texts
+from mobile_distill.data import load_transfer_texts
 from mobile_distill.distill import distill
 from mobile_distill.distill.losses import (
     ce_loss,
@@ -21,8 +20,6 @@ from mobile_distill.distill.losses import (
     kd_loss,
 )
 from mobile_distill.training import last_checkpoint
-
-from .conftest import save_tiny_model
 
 
 def test_kd_loss_is_zero_for_equal_logits_and_scaled_by_t_squared():
@@ -53,23 +50,6 @@ def test_token_losses_ignore_padding_and_average_per_example():
     assert cosine_loss(changed, teacher, mask).item() == pytest.approx(cosine_loss(student, teacher, mask).item())
     per_example = [(student[i, :n] - teacher[i, :n]).pow(2).mean() for i, n in enumerate((5, 2))]
     assert hidden_mse_loss(student, teacher, mask).item() == pytest.approx(torch.stack(per_example).mean().item(), rel=1e-5)
-
-
-@pytest.fixture(scope="module")
-def data(tiny_csv):
-    return load_data(DataConfig(source=str(tiny_csv), text_column="review", label_column="sentiment"))
-
-
-@pytest.fixture(scope="module")
-def trained_teacher(tmp_path_factory, data):
-    """A tiny teacher fine-tuned briefly, so distillation has something to learn from."""
-    from mobile_distill.config import TeacherConfig
-    from mobile_distill.teacher import fine_tune
-
-    root = tmp_path_factory.mktemp("teacher")
-    source = save_tiny_model(root / "init", layers=4)
-    config = TeacherConfig(model=str(source), fine_tune=TrainConfig(epochs=4, learning_rate=3e-3, batch_size=16, save_steps=40))
-    return fine_tune(source, config, data, root / "teacher", root / "ckpt", seed=0, max_length=32).path
 
 
 def _config(epochs=2.0, **weights):

@@ -107,8 +107,10 @@ def distill(
         history, trainer = [], None
         for number, planned in enumerate(stages, 1):
             trainer = _run_stage(run, planned, f"{number}/{len(stages)}")
+            logged = trainer.state.log_history if trainer else []
             history.append({**planned.describe(), "steps": trainer.state.global_step if trainer else None,
-                            "log_history": trainer.state.log_history if trainer else []})
+                            "losses": [round(row["loss"], 5) for row in logged if "loss" in row],
+                            "log_history": logged})
         log = _log(settings, student, run, weights, schedule, history, teacher_path, data, max_length, start)
         save_trained_model(run.module.student, _student_tokenizer(run.tokenizer, student.model), data.labels,
                            output_dir, DISTILL_LOG, log, "distillation", history[-1]["log_history"])
@@ -118,9 +120,12 @@ def distill(
 
 
 def _prepare(teacher_path, data, config, student_config, weights, root, seed, max_length, transfer_texts):
+    from transformers import set_seed
+
     tokenizer = load_tokenizer(teacher_path)
     teacher = load_classifier(teacher_path)
     require_labels(teacher_path, data.labels)
+    set_seed(seed)  # the student's random weights are part of the settings its checkpoints are named by
     student = build_student(teacher, student_config)
     heads = _heads_mode(config.attention_heads, student.model, teacher, weights)
     module = DistillationModule(student.model, make_projections(student.model, teacher, weights))

@@ -55,7 +55,8 @@ def hidden_mse_loss(student_hidden, teacher_hidden, mask) -> torch.Tensor:
     return per_example_token_mean((student_hidden - teacher_hidden).pow(2).mean(-1), mask)
 
 
-def _heads(student, teacher, mode: str):
+def _heads(student, teacher, mode: str | None):
+    """Per head when asked (or, unasked, when the counts agree); else the mean over heads on both sides."""
     if mode == "mean" or student.shape[1] != teacher.shape[1]:
         if mode == "per-head":
             raise ValueError(f"per-head attention losses need equal head counts ({student.shape[1]} vs "
@@ -64,7 +65,7 @@ def _heads(student, teacher, mode: str):
     return student, teacher
 
 
-def attention_mse_loss(student_scores, teacher_scores, mask, mode: str = "per-head") -> torch.Tensor:
+def attention_mse_loss(student_scores, teacher_scores, mask, mode: str | None = None) -> torch.Tensor:
     """MSE between attention scores (batch, heads, query, key) over real queries and keys (TinyBERT's L_attn)."""
     student_scores, teacher_scores = _heads(student_scores, teacher_scores, mode)
     keys = mask[:, None, None, :].to(student_scores.dtype)
@@ -72,7 +73,7 @@ def attention_mse_loss(student_scores, teacher_scores, mask, mode: str = "per-he
     return per_example_token_mean(per_query.mean(1), mask)
 
 
-def attention_kl_loss(student_scores, teacher_scores, mask, mode: str = "per-head") -> torch.Tensor:
+def attention_kl_loss(student_scores, teacher_scores, mask, mode: str | None = None) -> torch.Tensor:
     """KL(teacher || student) between attention distributions over real keys, per real query (MobileBERT)."""
     student_scores, teacher_scores = _heads(student_scores, teacher_scores, mode)
     hidden = (mask[:, None, None, :] == 0)

@@ -1,0 +1,158 @@
+"""The student registry and the narrow recipes: every recipe builds a real `transformers` model that
+AutoModelForSequenceClassification loads back; shapes the recipes cannot build are one-line errors
+before training; a short distillation of each recipe lowers its losses and beats the same student
+trained without the teacher; progressive transfer trains exactly the layer it should."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+import torch
+
+from mobile_distill import ui
+from mobile_distill.config import DistillConfig, LossWeights, StudentConfig, TrainConfig
+from mobile_distill.data import PreparedData
+from mobile_distill.distill import distill
+from mobile_distill.errors import ConfigError
+from mobile_distill.gate import evaluate_on_test
+from mobile_distill.models import load_classifier
+from mobile_distill.students import PRESETS, RECIPES, build_student, docs_table, resolve
+
+# small shapes of every recipe for the tiny teacher (4 layers, width 16, 2 heads)
+SHAPES = {
+    "distilbert": StudentConfig(recipe="distilbert", layers=(1, 3)),
+    "bert": StudentConfig(recipe="bert", layers=(1, 3)),
+    "tinybert": StudentConfig(recipe="tinybert", num_layers=2, hidden_size=16, num_heads=2, intermediate_size=32),
+    "mobilebert": StudentConfig(recipe="mobilebert", num_layers=2, embedding_size=8, intra_bottleneck_size=8,
+                                num_heads=2, intermediate_size=16, feedforward_networks=2),
+}
+FAST = TrainConfig(epochs=3, learning_rate=5e-3, batch_size=16, save_steps=20)
+NO_TEACHER = LossWeights(kd=0, ce=1, cos=0, hidden_mse=0, embedding_mse=0, attention_mse=0, attention_kl=0)
+
+
+def test_every_registered_recipe_has_a_test_shape_and_a_docs_row():
+    assert set(SHAPES) == set(RECIPES)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert docs_table() in readme, "README's student table is stale: paste mobile_distill.students.docs_table()"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_resolves_against_the_bundled_teacher_shape(preset):
+    """all-MiniLM-L6-v2: 6 layers, width 384, 12 heads, FFN 1536."""
+    from transformers import BertConfig
+
+    teacher = BertConfig(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
+    architecture = resolve(StudentConfig(recipe=PRESETS[preset], preset=preset), teacher)
+    assert architecture.hidden_size % architecture.num_heads == 0 and max(architecture.layer_map) <= 5
+    assert architecture.hidden_size <= 384
+
+
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_recipe_builds_a_model_transformers_loads_back(trained_teacher, tmp_path, name):
+    from transformers import AutoModelForSequenceClassification
+
+    teacher = load_classifier(trained_teacher)
+    student = build_student(teacher, SHAPES[name])
+    assert student.recipe == name and student.model.config.num_labels == 2
+    origins = student.origins.summary()
+    every = {n for n, _ in student.model.named_parameters()}
+    listed = {n for group in ("copied", "projected", "random", "loaded") for n in origins.get(group, {}).get("names", [])}
+    assert listed == every  # the report accounts for every tensor
+    student.model.save_pretrained(tmp_path)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path, local_files_only=True)
+    batch = {"input_ids": torch.randint(5, 30, (2, 7)), "attention_mask": torch.ones(2, 7, dtype=torch.long)}
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded.eval()(**batch).logits, student.model.eval()(**batch).logits)
+
+
+def test_narrow_students_start_from_the_teachers_embeddings_projected(trained_teacher):
+    teacher = load_classifier(trained_teacher)
+    narrow = build_student(teacher, StudentConfig(recipe="tinybert", num_layers=2, hidden_size=8, num_heads=2,
+                                                  intermediate_size=16))
+    origins = narrow.origins.summary()
+    assert "bert.embeddings.word_embeddings.weight" in origins["projected"]["names"]
+    assert any("encoder.layer" in name for name in origins["random"]["names"])
+    words = teacher.base_model.embeddings.word_embeddings.weight.detach()
+    projected = narrow.model.bert.embeddings.word_embeddings.weight.detach()
+    # the projection keeps the geometry of the table: nearest neighbours mostly survive
+    def neighbours(table):
+        table = torch.nn.functional.normalize(table, dim=-1)
+        return (table @ table.T).topk(2, dim=-1).indices[:, 1]
+    assert (neighbours(words) == neighbours(projected)).float().mean() > 0.3
+
+
+@pytest.mark.parametrize("config,words", [
+    (StudentConfig(recipe="distilbert", hidden_size=8), "the distilbert recipe copies the teacher's layers"),
+    (StudentConfig(recipe="tinybert", num_layers=2, hidden_size=10, num_heads=4), "4 heads do not divide"),
+    (StudentConfig(recipe="tinybert", layers=(0, 9)), "names layer 9 but the teacher has layers 0..3"),
+])
+def test_shapes_a_recipe_cannot_build_are_one_line_errors(trained_teacher, config, words):
+    with pytest.raises(ConfigError) as error:
+        build_student(load_classifier(trained_teacher), config)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_preset_of_another_recipe_is_refused_in_the_config():
+    with pytest.raises(ValueError, match="preset 'tinybert-4l-312' is not a mobilebert preset"):
+        StudentConfig(recipe="mobilebert", preset="tinybert-4l-312")
+
+
+def test_per_head_attention_losses_across_head_counts_fail_before_training(trained_teacher, data, tmp_path):
+    config = DistillConfig(train=FAST, attention_heads="per-head")
+    student = StudentConfig(recipe="tinybert", num_layers=2, hidden_size=16, num_heads=4, intermediate_size=32)
+    with pytest.raises(ConfigError, match="per-head attention losses need the same head count"):
+        distill(trained_teacher, data, config, student, tmp_path / "s", tmp_path / "ck", 0, 32)
+    assert not (tmp_path / "ck").exists() or not list((tmp_path / "ck").rglob("checkpoint-*"))
+
+
+@pytest.fixture(scope="module")
+def few_labels(data):
+    """32 labelled training texts, the rest of the training split as unlabelled transfer texts: what the
+    teacher knows matters to a student that sees few labels."""
+    train = data.splits["train"]
+    splits = datasets.DatasetDict({"train": train.select(range(32)), "validation": data.splits["validation"],
+                                   "test": data.splits["test"]})
+    few = PreparedData(splits=splits, labels=data.labels, info={**data.info, "fingerprint": "few-labels"})
+    transfer = datasets.Dataset.from_dict({"text": list(train["text"][32:])})
+    transfer._fingerprint = "few-labels-transfer"
+    return few, transfer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_distilling_each_recipe_lowers_its_losses_and_beats_training_without_the_teacher(
+        trained_teacher, data, few_labels, tmp_path, name):
+    few, transfer = few_labels
+    config = DistillConfig(train=FAST, intermediate=TrainConfig(epochs=2, learning_rate=5e-3, batch_size=16,
+                                                                save_steps=20))
+    alone = DistillConfig(train=TrainConfig(epochs=25, learning_rate=5e-3, batch_size=16, save_steps=20),
+                          schedule="joint", weights=NO_TEACHER)  # as many steps as the distillation, or more
+    with ui.verbosity(ui.QUIET):
+        distilled = distill(trained_teacher, few, config, SHAPES[name], tmp_path / "d", tmp_path / "ck", 0, 32, transfer)
+        distill(trained_teacher, few, alone, SHAPES[name], tmp_path / "n", tmp_path / "ck", 0, 32)
+    for stage in json.loads((tmp_path / "d" / "distill_log.json").read_text())["stages"]:
+        third = max(1, len(stage["losses"]) // 3)
+        early, late = stage["losses"][:third], stage["losses"][-third:]
+        assert stage["steps"] > 0 and sum(late) / len(late) < sum(early) / len(early), (stage["name"], stage["losses"])
+    ours, theirs = (evaluate_on_test(tmp_path / folder, data, 32)[0].test.accuracy for folder in ("d", "n"))
+    assert ours > theirs, f"{name}: distilled {ours} vs without the teacher {theirs}"
+
+
+@pytest.mark.slow
+def test_progressive_transfer_trains_one_layer_at_a_time(trained_teacher, data, tmp_path):
+    from safetensors.torch import load_file
+
+    config = DistillConfig(train=TrainConfig(epochs=1, learning_rate=5e-3, batch_size=16, save_steps=20),
+                           intermediate=TrainConfig(epochs=1, learning_rate=5e-3, batch_size=16, save_steps=20))
+    with ui.verbosity(ui.QUIET):
+        result = distill(trained_teacher, data, config, SHAPES["mobilebert"], tmp_path / "s", tmp_path / "ck", 0, 32)
+    assert [stage["name"] for stage in result.log["stages"]] == ["layer-0", "layer-1", "task"]
+    (root,) = (tmp_path / "ck").glob("student-*")
+    states = {stage: load_file(str(root / stage / "done" / "module.safetensors")) for stage in ("layer-0", "layer-1")}
+    changed = {name for name in states["layer-0"] if not torch.equal(states["layer-0"][name], states["layer-1"][name])}
+    assert changed and all(name.startswith("student.mobilebert.encoder.layer.1.") for name in changed), sorted(changed)
+    trained = {name for name in states["layer-0"] if name.startswith("student.mobilebert.encoder.layer.1.")}
+    assert len(changed) > len(trained) // 2  # the layer itself did train
