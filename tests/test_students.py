@@ -131,7 +131,7 @@ def test_distilling_each_recipe_lowers_its_losses_and_beats_training_without_the
     alone = DistillConfig(train=TrainConfig(epochs=25, learning_rate=5e-3, batch_size=16, save_steps=20),
                           schedule="joint", weights=NO_TEACHER)  # as many steps as the distillation, or more
     with ui.verbosity(ui.QUIET):
-        distilled = distill(trained_teacher, few, config, SHAPES[name], tmp_path / "d", tmp_path / "ck", 0, 32, transfer)
+        distill(trained_teacher, few, config, SHAPES[name], tmp_path / "d", tmp_path / "ck", 0, 32, transfer)
         distill(trained_teacher, few, alone, SHAPES[name], tmp_path / "n", tmp_path / "ck", 0, 32)
     for stage in json.loads((tmp_path / "d" / "distill_log.json").read_text())["stages"]:
         third = max(1, len(stage["losses"]) // 3)
