@@ -30,6 +30,7 @@ from .errors import (
 from .layout import BENCH_LOG, DIAGNOSE_LOG, HF_CONFIG, RunLayout, is_prepared_data
 from .precisions import PRECISION_NAMES
 from .runtime import OFFLINE_ENVIRONMENT, is_main_process
+from .students import PRESETS, RECIPES
 from .targets import TARGET_NAMES
 
 ALL = "all"
@@ -189,18 +190,43 @@ def _add_distill(verbs):
             required=True)
     _data_options(distill)
     _train_options(distill, cfg.DistillConfig().train)
-    student = distill.add_argument_group("student and losses")
-    _option(student, "--recipe", "student.recipe", "distilbert: DistilBERT class, no token types; bert: the "
-            "teacher's class, fewer layers", (cfg.StudentConfig, "recipe"), choices=["distilbert", "bert"])
-    _option(student, "--layers", "student.layers", "teacher layers to copy, comma-separated, 0-based; default: every "
-            "other, ending at the last", type=_int_tuple)
-    _option(student, "--temperature", "distill.temperature", "softmax temperature of the soft targets",
+    student = distill.add_argument_group("student")
+    _option(student, "--recipe", "student.recipe", "the kind of student: " + "; ".join(
+            f"{name}: {recipe.summary}" for name, recipe in RECIPES.items()), (cfg.StudentConfig, "recipe"),
+            choices=list(RECIPES))
+    _option(student, "--preset", "student.preset", "a named shape of the recipe; default: the recipe's own",
+            choices=sorted(PRESETS))
+    _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
+            "0-based; default: uniform, ending at the last", type=_int_tuple)
+    for flag, field, description in [("--num-layers", "num_layers", "student layers"),
+                                      ("--hidden-size", "hidden_size", "width (narrow recipes)"),
+                                      ("--num-heads", "num_heads", "attention heads"),
+                                      ("--intermediate-size", "intermediate_size", "feed-forward width"),
+                                      ("--embedding-size", "embedding_size", "MobileBERT's word-embedding width"),
+                                      ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
+                                      ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
+        _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
+    _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the folder "
+            "of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
+    _option(student, "--trim-vocabulary", "student.trim_vocabulary", "keep only the wordpieces the task's texts use "
+            "(plus special tokens and single characters): a smaller embedding table", action="store_const", const=True)
+    losses = distill.add_argument_group("losses and schedule")
+    _option(losses, "--temperature", "distill.temperature", "softmax temperature of the soft targets",
             (cfg.DistillConfig, "temperature"), type=float)
-    for field, description in [("kd", "soft-target KL"), ("ce", "hard-label cross-entropy"),
-                               ("cos", "hidden-state cosine"), ("hidden_mse", "hidden-state MSE"),
-                               ("attention_mse", "attention-map MSE")]:
-        _option(student, f"--alpha-{field.replace('_', '-')}", f"weights.{field}", f"weight of the {description} loss",
-                (cfg.LossWeights, field), type=float)
+    _option(losses, "--schedule", "distill.schedule", "joint, two-stage (TinyBERT) or progressive (MobileBERT); "
+            "default: the recipe's", choices=["joint", "two-stage", "progressive"])
+    _option(losses, "--attention-heads", "distill.attention_heads", "compare attention head by head, or the mean over "
+            "heads; default: per-head when the head counts agree", choices=["per-head", "mean"])
+    for field in cfg.LossWeights.model_fields:
+        description = cfg.LossWeights.model_fields[field].description.split(" (")[0]
+        _option(losses, f"--alpha-{field.replace('_', '-')}", f"weights.{field}",
+                f"weight of the {description}; default: the recipe's (README)", type=float)
+    _option(losses, "--intermediate-epochs", "intermediate.epochs", "epochs of the intermediate stage (two-stage) or of "
+            "each layer's stage (progressive)", (cfg.DistillConfig().intermediate, "epochs"), type=float)
+    _option(losses, "--intermediate-learning-rate", "intermediate.learning_rate", "peak learning rate of those stages",
+            (cfg.DistillConfig().intermediate, "learning_rate"), type=float)
+    _option(losses, "--augment", "augment.copies", "TinyBERT's data augmentation: this many rewritten copies of each "
+            "training text, taught by the teacher's soft targets (default: off)", type=int)
     _option(student, "--transfer", "transfer.source", "unlabeled transfer set (built-in name or file) taught by "
             "soft targets only")
     _option(student, "--transfer-column", "transfer.text_column", "text column of the transfer set",
@@ -474,7 +500,10 @@ def _cmd_distill(verb: _Verb) -> int:
     max_length = verb.value("data.max_length", _field_default(cfg.DataConfig, "max_length"))
     student = verb.build(cfg.StudentConfig, "student")
     weights = verb.build(cfg.LossWeights, "weights")
-    config = verb.build(cfg.DistillConfig, "distill", train=_train(verb, cfg.DistillConfig().train), weights=weights)
+    intermediate = verb.build(cfg.TrainConfig, "intermediate", cfg.DistillConfig().intermediate)
+    augment = verb.build(cfg.AugmentConfig, "augment") if verb.given("augment") else None
+    config = verb.build(cfg.DistillConfig, "distill", train=_train(verb, cfg.DistillConfig().train), weights=weights,
+                        intermediate=intermediate, augment=augment)
     gate = verb.build(cfg.GateConfig, "gate")
     with torch_threads(verb.value("run.threads")):
         data = _data(verb, output_dir)
@@ -482,10 +511,16 @@ def _cmd_distill(verb: _Verb) -> int:
         if verb.value("transfer.source"):
             transfer = load_transfer_texts(verb.build(cfg.TransferConfig, "transfer"), seed)
         teacher = Path(verb.args.teacher)
-        result = distill(teacher, data, config, student, RunLayout(output_dir).student,
-                         RunLayout(output_dir).checkpoints, seed, max_length, transfer)
+        layout = RunLayout(output_dir)
+        trim = student.trim_vocabulary
+        result = distill(teacher, data, config, student, layout.untrimmed_student if trim else layout.student,
+                         layout.checkpoints, seed, max_length, transfer)
         if not is_main_process():  # under torchrun, rank 0 alone evaluates and writes the report
             return 0
+        if trim:
+            from .trim import trim_and_compare
+
+            result = trim_and_compare(result.path, data, layout.student, max_length, transfer)
         ui.say(f"student -> {result.path}")
         if verb.args.no_gate:
             return 0

@@ -5,6 +5,7 @@ once. Stages, the pipeline, the CLI's defaults and the reports all take their pa
     RUN/data/                prepared splits + data.json (source, seed, row indices of every split)
     RUN/teacher/             teacher classifier (fine-tuned or copied from the cache)
     RUN/student/             distilled student + distill_report.json + README.md model card
+    RUN/student-untrimmed/   the student before vocabulary trimming, when it is trimmed
     RUN/checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
     RUN/artifacts/           one exported artifact folder per <target>-<precision>-s<length>
     RUN/bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
@@ -76,6 +77,11 @@ class RunLayout:
     @property
     def student(self) -> Path:
         return self.root / "student"
+
+    @property
+    def untrimmed_student(self) -> Path:
+        """The student before vocabulary trimming (student.trim_vocabulary), kept for the comparison."""
+        return self.root / "student-untrimmed"
 
     @property
     def checkpoints(self) -> Path:

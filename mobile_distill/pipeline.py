@@ -25,6 +25,7 @@ from .layout import DATA_INFO, DISTILL_LOG, HF_CONFIG, RunLayout
 from .models import read_labels, resolve_model_path
 from .runtime import is_main_process, torch_threads
 from .teacher import prepare_teacher
+from .trim import trim_and_compare
 
 
 @dataclass
@@ -127,9 +128,13 @@ def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layou
     if done.is_file() and json.loads(done.read_text()).get("settings") == key:
         result.skipped.append("distill (student already made with these settings)")
         return
+    trim = recipe.student.trim_vocabulary
     with _timed(result, "distill"):
-        distill(teacher_path, data, recipe.distill, recipe.student, layout.student, layout.checkpoints, recipe.seed,
-                recipe.data.max_length, transfer)
+        distill(teacher_path, data, recipe.distill, recipe.student, layout.untrimmed_student if trim else layout.student,
+                layout.checkpoints, recipe.seed, recipe.data.max_length, transfer)
+    if trim:
+        with _timed(result, "trim"):
+            trim_and_compare(layout.untrimmed_student, data, layout.student, recipe.data.max_length, transfer)
 
 
 def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:

@@ -89,7 +89,10 @@ def load_transfer_texts(config: TransferConfig, seed: int = 42) -> datasets.Data
     if isinstance(raw, datasets.DatasetDict):
         raw = raw["train"] if "train" in raw else datasets.concatenate_datasets(list(raw.values()))
     _require_columns(raw, [config.text_column], config.source)
-    table = _materialized(raw.select_columns([config.text_column]).rename_column(config.text_column, "text"))
+    table = raw.select_columns([config.text_column])
+    if config.text_column != "text":
+        table = table.rename_column(config.text_column, "text")
+    table = _materialized(table)
     _check_text_column(table, "text", config.source)
     if config.limit is not None and config.limit < len(table):
         table = table.shuffle(seed=seed).select(range(config.limit))
