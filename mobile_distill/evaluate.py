@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from transformers import DataCollatorWithPadding
 
+from .data import collator_for
 from .metrics import classification_metrics
 from .models import forward_inputs
 
 
 @torch.inference_mode()
-def predict_logits(model, tokenizer, dataset, batch_size: int = 64, progress=None) -> np.ndarray:
-    """Logits for every row of ``dataset`` (tokenized, unpadded), in row order.
+def predict_logits(model, tokenizer, dataset, max_length: int, batch_size: int = 64, progress=None) -> np.ndarray:
+    """Logits for every row of ``dataset`` (tokenized to ``max_length``, unpadded), in row order.
 
-    Rows are batched by length so each batch pads only to its own longest text.
+    Rows are batched by length so each batch pads only to its own longest text (see `collator_for`).
     """
     model.eval()
-    collate = DataCollatorWithPadding(tokenizer)
+    collate = collator_for(tokenizer, max_length, model.config.model_type)
     feature_names = [c for c in dataset.column_names if c in ("input_ids", "attention_mask", "token_type_ids")]
     order = np.argsort([len(ids) for ids in dataset["input_ids"]], kind="stable")
     logits = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)

@@ -85,7 +85,7 @@ def evaluate_on_test(model_path: Path, data: PreparedData, max_length: int,
     model = load_classifier(model_path)
     test = tokenize_split(data.splits["test"], tokenizer, max_length, desc=f"tokenizing test for {model_path.name}")
     start = time.perf_counter()
-    logits = predict_logits(model, tokenizer, test.dataset, batch_size)
+    logits = predict_logits(model, tokenizer, test.dataset, max_length, batch_size)
     metrics = classification_metrics(logits, np.asarray(data.splits["test"]["label"]))
     summary = ModelSummary(
         path=str(model_path), model_type=model.config.model_type, layers=model.config.num_hidden_layers,

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import DataCollatorWithPadding, Trainer
+from transformers import Trainer
 
 from . import ui
 from .atomic import atomic_folder
 from .config import TeacherConfig
-from .data import PreparedData, tokenize_split
+from .data import PreparedData, collator_for, tokenize_split
 from .evaluate import trainer_metrics
 from .hashing import folder_hash, settings_hash
 from .layout import TEACHER_REPORT, TRAINER_LOG
@@ -112,7 +112,7 @@ def fine_tune(
         train_dataset=train.dataset,
         eval_dataset=validation.dataset,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=collator_for(tokenizer, max_length, model.config.model_type),
         compute_metrics=trainer_metrics,
     )
     show_progress(trainer, "fine-tuning", checkpoints_dir / TRAINER_LOG)

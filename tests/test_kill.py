@@ -73,12 +73,12 @@ def test_kill_9_mid_distillation_then_rerun_resumes_and_ends_with_the_same_weigh
 
     def has_a_checkpoint() -> bool:
         return any((folder / "trainer_state.json").is_file()
-                   for folder in (killed / "checkpoints").glob("student-*/checkpoint-*"))
+                   for folder in (killed / "checkpoints").glob("student-*/*/checkpoint-*"))
     _kill_when([*CLI, "distill", str(teacher), "-o", str(killed), *options], has_a_checkpoint)
     assert not (killed / "student").exists()  # the student is written whole at the end, or not at all
 
     _run([*CLI, "distill", str(teacher), "-o", str(killed), *options])
-    (checkpoints,) = (killed / "checkpoints").glob("student-*")
+    (checkpoints,) = (killed / "checkpoints").glob("student-*/joint")  # one stage: the default schedule is joint
     logged = [json.loads(line) for line in (checkpoints / "trainer_log.jsonl").read_text().splitlines()]
     assert sum(1 for row in logged if row["step"] == 1 and "loss" in row) == 1  # resumed, not restarted
     assert json.loads((killed / "student" / "distill_log.json").read_text())["steps"] == 320

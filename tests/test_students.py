@@ -156,3 +156,39 @@ def test_progressive_transfer_trains_one_layer_at_a_time(trained_teacher, data, 
     assert changed and all(name.startswith("student.mobilebert.encoder.layer.1.") for name in changed), sorted(changed)
     trained = {name for name in states["layer-0"] if name.startswith("student.mobilebert.encoder.layer.1.")}
     assert len(changed) > len(trained) // 2  # the layer itself did train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SHAPES))
+def test_every_recipes_student_exports_with_parity(trained_teacher, tmp_path, name):
+    """fp32 ONNX, TFLite and ExecuTorch files of each recipe's student give its PyTorch logits (the
+    text-dependent parity at every precision is test_parity.py's, for the BERT, DistilBERT and MobileBERT
+    classes these recipes build)."""
+    import numpy as np
+
+    from mobile_distill.export import ExportOptions, export
+    from mobile_distill.models import load_tokenizer
+    from mobile_distill.runners import load_runner
+
+    from .conftest import make_texts
+
+    student = build_student(load_classifier(trained_teacher), SHAPES[name]).model.eval()
+    texts = [text for text, _ in make_texts(40, seed=3)]
+    tokenizer = load_tokenizer(trained_teacher)
+    with torch.no_grad():  # BERT's 0.02 init gives near-constant logits; wider weights make them text-dependent
+        generator = torch.Generator().manual_seed(0)
+        for parameter in student.parameters():
+            if parameter.dim() == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+        gaps = student(**tokenizer(texts, padding=True, return_tensors="pt")).logits.diff(dim=1)
+        student.classifier.weight.mul_(2.0 / float(gaps.std()))  # gaps of a few units
+    folder = tmp_path / "student"
+    student.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    (folder / "labels.json").write_text(json.dumps({"labels": ["negative", "positive"]}))
+    reference = load_runner(folder, seq_len=32).predict(texts)
+    gaps = reference[:, 1] - reference[:, 0]
+    assert np.ptp(gaps) > 1.0, f"the logits hardly depend on the text ({np.ptp(gaps):.2g}): parity would be vacuous"
+    for target in ("onnx", "tflite", "executorch"):
+        artifact = export(folder, target, "fp32", tmp_path / target, ExportOptions(seq_len=32), texts, texts[:8])
+        np.testing.assert_allclose(load_runner(artifact).predict(texts), reference, atol=1e-4, err_msg=target)

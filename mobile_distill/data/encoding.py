@@ -48,3 +48,25 @@ def tokenize_split(table: datasets.Dataset, tokenizer, max_length: int, desc: st
     if "label" in encoded.column_names:
         encoded = encoded.rename_column("label", "labels")
     return TokenizedSplit(dataset=encoded, truncated=truncated)
+
+
+# MobileBERT's trigram embedding gives each token its right neighbour's embedding, so the last real
+# token reads [PAD]'s embedding when padding follows it and zeros when none does: its logits depend on
+# how far the batch is padded. Exported files always run padded to their full length, so these models
+# are trained and evaluated with at least one pad after the longest text (up to the length limit),
+# which gives every text the context it has on the phone for one extra column per batch.
+PADDING_SENSITIVE = frozenset({"mobilebert"})
+
+
+def collator_for(tokenizer, max_length: int, *model_types: str):
+    """The batch collator for models of ``model_types`` (a teacher and its student see the same batch):
+    pads each batch to its longest text, plus one pad if any of them is `PADDING_SENSITIVE`."""
+    from transformers import DataCollatorWithPadding
+
+    if not PADDING_SENSITIVE & set(model_types):
+        return DataCollatorWithPadding(tokenizer)
+
+    def collate(features: list[dict]) -> dict:
+        longest = max(len(feature["input_ids"]) for feature in features)
+        return DataCollatorWithPadding(tokenizer, padding="max_length", max_length=min(longest + 1, max_length))(features)
+    return collate

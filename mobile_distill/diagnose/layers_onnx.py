@@ -54,7 +54,8 @@ def compare_onnx_layers(artifact_dir: Path, reference_dir: Path, texts: list[str
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
         reference = onnx.load(str(float_twin(Path(reference_dir), "onnx", manifest.sequence_length, texts, Path(scratch))))
     pairs = _pairs(reference.graph, artifact.graph)
-    errors = _relative_errors(artifact, reference, pairs, _feeds(reference_dir, texts, manifest.sequence_length), threads)
+    feeds = _feeds(reference_dir, texts, manifest.sequence_length, manifest.static_shapes)
+    errors = _relative_errors(artifact, reference, pairs, feeds, threads)
     producers = {out: node for node in reference.graph.node for out in node.output}
     tensors = [TensorError(ours, producers[theirs].name, producers[theirs].op_type, errors[ours])
                for ours, theirs in pairs if ours in errors]
@@ -81,12 +82,14 @@ def _pairs(reference, artifact) -> list[tuple[str, str]]:
     return pairs
 
 
-def _feeds(reference_dir: Path, texts: list[str], seq_len: int) -> list[dict[str, np.ndarray]]:
-    """One text per feed, unpadded, tokenized by the reference's tokenizer."""
+def _feeds(reference_dir: Path, texts: list[str], seq_len: int, static: bool) -> list[dict[str, np.ndarray]]:
+    """One text per feed, tokenized by the reference's tokenizer: unpadded, or padded to ``seq_len``
+    where the file takes exactly that length (``static``)."""
     tokenizer = load_tokenizer(Path(reference_dir))
     feeds = []
     for text in texts[:LAYER_TEXTS]:
-        encoded = tokenizer([text], truncation=True, max_length=seq_len, return_token_type_ids=True, return_tensors="np")
+        encoded = tokenizer([text], truncation=True, max_length=seq_len, padding="max_length" if static else False,
+                            return_token_type_ids=True, return_tensors="np")
         feeds.append({name: np.asarray(value) for name, value in encoded.items()})
     return feeds
 

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
-from transformers import DataCollatorWithPadding
 
 from .. import ui
 from ..config import DistillConfig, StudentConfig
-from ..data import PreparedData, tokenize_split
+from ..data import PreparedData, collator_for, tokenize_split
 from ..errors import ConfigError
 from ..evaluate import trainer_metrics
 from ..hashing import folder_hash, settings_hash
@@ -71,6 +70,7 @@ class _Run:
     heads: str
     seed: int
     root: Path
+    collate: object  # the batch collator, padding as the exported files will
     counts: dict = field(default_factory=dict)
 
 
@@ -137,7 +137,9 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
     counts = {"train": len(train.dataset), "transfer": transfer,
               "augmented": len(train_set) - len(train.dataset) - transfer, "validation": len(validation.dataset),
               "truncated": {"train": train.truncated, "validation": validation.truncated}}
-    return _Run(teacher, module, tokenizer, train_set, validation.dataset, config, heads, seed, root, counts), student
+    collate = collator_for(tokenizer, max_length, teacher.config.model_type, student.model.config.model_type)
+    return (_Run(teacher, module, tokenizer, train_set, validation.dataset, config, heads, seed, root, collate, counts),
+            student)
 
 
 def _heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:
@@ -170,7 +172,7 @@ def _run_stage(run: _Run, stage: Stage, position: str) -> DistillationTrainer | 
     trainer = DistillationTrainer(
         model=run.module, args=training_arguments(stage.train, folder, run.seed, evaluate=stage.evaluate),
         train_dataset=run.train, eval_dataset=run.validation if stage.evaluate else None,
-        processing_class=run.tokenizer, data_collator=DataCollatorWithPadding(run.tokenizer),
+        processing_class=run.tokenizer, data_collator=run.collate,
         compute_metrics=trainer_metrics if stage.evaluate else None, teacher=run.teacher,
         pairs=stage.pairs, temperature=run.config.temperature, weights={t: stage.weights.get(t, 0.0) for t in TERMS},
         heads=run.heads)

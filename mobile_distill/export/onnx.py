@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import PADDING_SENSITIVE
 from ..errors import ConfigError
 from ..targets.onnx import TARGET
 from .artifact import TensorSpec
@@ -21,8 +22,11 @@ _FILE = TARGET.model_file
 
 
 def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
+    # A padding-sensitive model (MobileBERT) gives the logits it was trained and checked for only when
+    # padded to the full length, so its file takes exactly that length: the contract then says so.
+    fixed_length = context.wrapper.model.config.model_type in PADDING_SENSITIVE
     fp32 = folder / _FILE
-    _export_fp32(context, fp32)
+    _export_fp32(context, fp32, fixed_length)
     quantization: dict = {"scheme": "none"}
     if context.precision == "fp16":
         quantization = _to_fp16(fp32)
@@ -30,19 +34,20 @@ def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
         quantization = _quantize_dynamic(context, fp32)
     elif context.precision == "int8-static":
         quantization = _quantize_static(context, fp32)
-    inputs = tuple(TensorSpec(name=name, dtype="int64", shape=("batch", "sequence")) for name in context.input_names)
+    sequence = context.options.seq_len if fixed_length else "sequence"
+    inputs = tuple(TensorSpec(name=name, dtype="int64", shape=("batch", sequence)) for name in context.input_names)
     return ExportedModel(
         model_file=_FILE,
         inputs=inputs,
         output=TensorSpec(name="logits", dtype="float32", shape=("batch", len(context.labels))),
-        static_shapes=False,
+        static_shapes=fixed_length,
         quantization=quantization,
     )
 
 
-def _export_fp32(context: ExportContext, path: Path) -> None:
+def _export_fp32(context: ExportContext, path: Path, fixed_length: bool) -> None:
     sample = context.sample_inputs(torch.int64)
-    axes = {name: {0: "batch", 1: "sequence"} for name in context.input_names}
+    axes = {name: {0: "batch"} if fixed_length else {0: "batch", 1: "sequence"} for name in context.input_names}
     axes["logits"] = {0: "batch"}
     torch.onnx.export(
         context.wrapper, tuple(sample.values()), str(path), input_names=context.input_names, output_names=["logits"],

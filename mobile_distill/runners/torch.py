@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data import PADDING_SENSITIVE
 from ..models import forward_inputs, load_classifier, read_labels
 from ..runtime import torch_threads
 from .base import Runner
@@ -21,6 +22,12 @@ class TorchRunner(Runner):
                  if name in forward_inputs(self.model, dict.fromkeys(["input_ids", "attention_mask", "token_type_ids"]))]
         super().__init__(folder, names, seq_len, False, dict.fromkeys(names, "int64"), tuple(read_labels(folder)))
         self.threads = threads
+
+    def encode(self, texts: list[str], pad_to_length: bool = False) -> dict[str, np.ndarray]:
+        """A padding-sensitive model (`PADDING_SENSITIVE`) is run padded to the full length, as its
+        exported files are, so the reference is the logits the phone should reproduce."""
+        sensitive = self.model.config.model_type in PADDING_SENSITIVE
+        return super().encode(texts, pad_to_length=pad_to_length or sensitive)
 
     def declared_inputs(self):
         from ..targets import DeclaredInput
