@@ -117,6 +117,29 @@ def _train_options(parser, defaults: cfg.TrainConfig) -> None:
     _option(group, "--threads", "run.threads", "torch CPU threads", (cfg.Recipe, "threads"), type=int)
 
 
+def _student_options(parser, with_init: bool = True):
+    student = parser.add_argument_group("student")
+    _option(student, "--recipe", "student.recipe", "the kind of student: " + "; ".join(
+            f"{name}: {recipe.summary}" for name, recipe in RECIPES.items()), (cfg.StudentConfig, "recipe"),
+            choices=list(RECIPES))
+    _option(student, "--preset", "student.preset", "a named shape of the recipe; default: the recipe's own",
+            choices=sorted(PRESETS))
+    _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
+            "0-based; default: uniform, ending at the last", type=_int_tuple)
+    for flag, field, description in [("--num-layers", "num_layers", "student layers"),
+                                      ("--hidden-size", "hidden_size", "width (narrow recipes)"),
+                                      ("--num-heads", "num_heads", "attention heads"),
+                                      ("--intermediate-size", "intermediate_size", "feed-forward width"),
+                                      ("--embedding-size", "embedding_size", "MobileBERT's word-embedding width"),
+                                      ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
+                                      ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
+        _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
+    if with_init:
+        _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the "
+                "folder of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
+    return student
+
+
 def _gate_options(parser) -> None:
     group = parser.add_argument_group("gate 1")
     _option(group, "--min-retention", "gate.min_retention", "student/teacher test accuracy must reach this",
@@ -150,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "exported file on accuracy in its own runtime. Each verb is one pipeline stage; `run` chains them from a "
         "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add in (_add_run, _add_fine_tune, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose):
+    for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose):
         _verbosity_options(add(verbs))
     return parser
 
@@ -180,6 +203,50 @@ def _add_fine_tune(verbs):
     return fine_tune
 
 
+def _add_general(verbs):
+    general = verbs.add_parser(
+        "general", help="general distillation: a student learns a pretrained teacher on unlabeled text",
+        description="Distil the pretrained TEACHER into a general student on an unlabeled corpus, streamed (corpora "
+        "larger than memory work), and write it to OUTPUT/general; `mobile-distill distill --init OUTPUT/general` "
+        "starts task distillation from it. Runs under torchrun / accelerate launch across processes and nodes.")
+    general.add_argument("teacher", nargs="?", default=None, help="pretrained encoder folder or built-in name "
+                         f"(default: {cfg.TeacherConfig.model_fields['model'].default})")
+    _option(general, ["-o", "--output-dir"], "run.output_dir", "run folder; the general student goes to "
+            "OUTPUT/general", required=True)
+    corpus = general.add_argument_group("corpus")
+    _option(corpus, "--corpus", "corpus.source", cfg.CorpusConfig.model_fields["source"].description,
+            (cfg.CorpusConfig, "source"))
+    _option(corpus, "--text-column", "corpus.text_column", "text column of a CSV/JSONL/Parquet corpus",
+            (cfg.CorpusConfig, "text_column"))
+    _option(corpus, "--shuffle-buffer", "corpus.shuffle_buffer", "texts held in the streaming shuffle buffer",
+            (cfg.CorpusConfig, "shuffle_buffer"), type=int)
+    _option(corpus, "--max-length", "general.max_length", "tokens per sequence; longer texts are cut into several",
+            (cfg.GeneralConfig, "max_length"), type=int)
+    _student_options(general, with_init=False)
+    training = general.add_argument_group("training")
+    defaults = cfg.GeneralConfig().train
+    _option(training, "--objective", "general.objective", "tinybert (hidden states and attention; any teacher) or "
+            "distilbert (triple loss; a masked-LM teacher)", (cfg.GeneralConfig, "objective"),
+            choices=["tinybert", "distilbert"])
+    _option(training, "--max-steps", "general.max_steps", "optimiser steps", (cfg.GeneralConfig, "max_steps"), type=int)
+    _option(training, "--learning-rate", "train.learning_rate", "peak learning rate", (defaults, "learning_rate"),
+            type=float)
+    _option(training, "--batch-size", "train.batch_size", "sequences per step per process", (defaults, "batch_size"),
+            type=int)
+    _option(training, "--gradient-accumulation-steps", "train.gradient_accumulation_steps", "steps to accumulate "
+            "before an update: effective batch = batch size x this x processes",
+            (defaults, "gradient_accumulation_steps"), type=int)
+    _option(training, "--save-steps", "train.save_steps", "checkpoint every N steps; a rerun resumes from the last",
+            (defaults, "save_steps"), type=int)
+    _option(training, "--temperature", "general.temperature", "distilbert objective: temperature of the soft targets",
+            (cfg.GeneralConfig, "temperature"), type=float)
+    _option(training, "--mlm-probability", "general.mlm_probability", "distilbert objective: share of tokens masked",
+            (cfg.GeneralConfig, "mlm_probability"), type=float)
+    _option(training, "--seed", "run.seed", "seed for shuffling and initialisation", (cfg.Recipe, "seed"), type=int)
+    _option(training, "--threads", "run.threads", "torch CPU threads", (cfg.Recipe, "threads"), type=int)
+    return general
+
+
 def _add_distill(verbs):
     distill = verbs.add_parser("distill", help="distil a teacher into a student and run gate 1",
                                description="Build a student from TEACHER (a local classifier folder), distil it on the "
@@ -190,24 +257,7 @@ def _add_distill(verbs):
             required=True)
     _data_options(distill)
     _train_options(distill, cfg.DistillConfig().train)
-    student = distill.add_argument_group("student")
-    _option(student, "--recipe", "student.recipe", "the kind of student: " + "; ".join(
-            f"{name}: {recipe.summary}" for name, recipe in RECIPES.items()), (cfg.StudentConfig, "recipe"),
-            choices=list(RECIPES))
-    _option(student, "--preset", "student.preset", "a named shape of the recipe; default: the recipe's own",
-            choices=sorted(PRESETS))
-    _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
-            "0-based; default: uniform, ending at the last", type=_int_tuple)
-    for flag, field, description in [("--num-layers", "num_layers", "student layers"),
-                                      ("--hidden-size", "hidden_size", "width (narrow recipes)"),
-                                      ("--num-heads", "num_heads", "attention heads"),
-                                      ("--intermediate-size", "intermediate_size", "feed-forward width"),
-                                      ("--embedding-size", "embedding_size", "MobileBERT's word-embedding width"),
-                                      ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
-                                      ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
-        _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
-    _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the folder "
-            "of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
+    student = _student_options(distill)
     _option(student, "--trim-vocabulary", "student.trim_vocabulary", "keep only the wordpieces the task's texts use "
             "(plus special tokens and single characters): a smaller embedding table", action="store_const", const=True)
     losses = distill.add_argument_group("losses and schedule")
@@ -489,6 +539,24 @@ def _cmd_fine_tune(verb: _Verb) -> int:
     return 0
 
 
+def _cmd_general(verb: _Verb) -> int:
+    from . import ui
+    from .general import general_distill
+    from .models import resolve_model_path
+    from .runtime import torch_threads
+
+    layout = RunLayout(Path(verb.value("run.output_dir")))
+    student = verb.build(cfg.StudentConfig, "student")
+    config = verb.build(cfg.GeneralConfig, "general", corpus=verb.build(cfg.CorpusConfig, "corpus"),
+                        train=verb.build(cfg.TrainConfig, "train", cfg.GeneralConfig().train))
+    teacher = resolve_model_path(verb.args.teacher or cfg.TeacherConfig().model)
+    with torch_threads(verb.value("run.threads")):
+        path = general_distill(teacher, config, student, layout.general, layout.checkpoints,
+                               verb.value("run.seed", _field_default(cfg.Recipe, "seed")))
+    ui.say(f"general student -> {path}")
+    return 0
+
+
 def _cmd_distill(verb: _Verb) -> int:
     from . import ui
     from .data import load_transfer_texts
@@ -676,7 +744,7 @@ def _log_file(verb: _Verb) -> Path | None:
         except ConfigError:
             return None  # the command itself reports the bad recipe
         return RunLayout(Path(output or recipe.output_dir)).logs / "run.log"
-    if args.verb in ("fine-tune", "distill"):
+    if args.verb in ("fine-tune", "general", "distill"):
         return RunLayout(Path(output)).logs / f"{args.verb}.log"
     if args.verb == "gate":
         return RunLayout.of_model(Path(args.student)).logs / "gate.log"
@@ -687,8 +755,8 @@ def _log_file(verb: _Verb) -> Path | None:
     return None
 
 
-_COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "distill": _cmd_distill, "gate": _cmd_gate,
-             "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose}
+_COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "general": _cmd_general, "distill": _cmd_distill,
+             "gate": _cmd_gate, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,7 +25,7 @@ from .students import PRESETS, RECIPE_NAMES
 from .targets import TARGET_NAMES
 
 RECIPE_VERSION = 1
-STAGES = ("fine-tune", "distill", "gate", "export", "bench")
+STAGES = ("fine-tune", "general", "distill", "gate", "export", "bench")  # general: only with a `general` section
 BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
@@ -197,6 +197,58 @@ class DistillConfig(_Config):
     augment: AugmentConfig | None = Field(None, description="TinyBERT's data augmentation (off by default)")
 
 
+# general distillation's default loss weights per objective (TinyBERT's GD; DistilBERT's alphas)
+GENERAL_WEIGHTS = {"tinybert": {"embedding_mse": 1.0, "hidden_mse": 1.0, "attention_mse": 1.0},
+                   "distilbert": {"vocab_kd": 5.0, "mlm": 2.0, "cos": 1.0}}
+GENERAL_TINYBERT_EXTRA = ("attention_kl",)  # also allowed with the tinybert objective (MobileBERT's transfer)
+
+
+class CorpusConfig(_Config):
+    """Unlabeled text for general distillation, streamed: never loaded whole into memory."""
+
+    source: str = Field("imdb", description="built-in corpus (imdb, rotten_tomatoes, movie_reviews: both) or a local "
+                        ".txt/.csv/.tsv/.jsonl/.json/.parquet file, or a folder of such files of one type")
+    text_column: str = Field("text", description="the text column of a CSV/JSONL/Parquet corpus (a .txt: each line)")
+    shuffle_buffer: int = Field(10_000, ge=1, description="texts held in the streaming shuffle buffer")
+
+
+class GeneralConfig(_Config):
+    """General (task-agnostic) distillation on unlabeled text: a general student that task distillation
+    starts from. Cached under cache_dir/general by a hash of the teacher, corpus, student and settings."""
+
+    corpus: CorpusConfig = CorpusConfig()
+    objective: Literal["tinybert", "distilbert"] = Field(
+        "tinybert", description="tinybert: embedding, hidden-state and attention losses on every mapped layer (any "
+        "teacher, no MLM head needed); distilbert: the triple loss (soft targets over the vocabulary at temperature "
+        "T, masked-LM loss, hidden-state cosine) with a masked-LM teacher and dynamic masking")
+    max_steps: int = Field(1000, ge=1, description="optimiser steps (a streamed corpus has no epochs)")
+    train: TrainConfig = TrainConfig(learning_rate=5e-4, batch_size=32, save_steps=200, warmup_ratio=0.05)
+    max_length: int = Field(128, ge=8, le=4096, description="tokens per training sequence; longer texts are cut "
+                            "into several sequences, not truncated")
+    temperature: float = Field(2.0, gt=0, description="distilbert objective: temperature of the soft targets")
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="distilbert objective: share of tokens masked")
+    weights: dict[str, float] | None = Field(
+        None, description="loss weights; default tinybert {embedding_mse: 1, hidden_mse: 1, attention_mse: 1}, "
+        "distilbert {vocab_kd: 5, mlm: 2, cos: 1} (DistilBERT's alphas)")
+
+    def resolved_weights(self) -> dict[str, float]:
+        return dict(self.weights if self.weights is not None else GENERAL_WEIGHTS[self.objective])
+
+    @model_validator(mode="after")
+    def _known_terms(self):
+        allowed = GENERAL_WEIGHTS[self.objective]
+        unknown = sorted(set(self.weights or {}) - set(allowed) - (set(GENERAL_TINYBERT_EXTRA) if
+                                                                     self.objective == "tinybert" else set()))
+        if unknown:
+            raise ValueError(f"weights: {', '.join(unknown)} is not a term of the {self.objective} objective; its terms: "
+                             f"{', '.join([*allowed, *(GENERAL_TINYBERT_EXTRA if self.objective == 'tinybert' else [])])}")
+        if self.weights is not None and not any(value > 0 for value in self.weights.values()):
+            raise ValueError("weights: at least one must be > 0")
+        if any(value < 0 for value in (self.weights or {}).values()):
+            raise ValueError("weights: must be >= 0")
+        return self
+
+
 class GateConfig(_Config):
     min_retention: float = Field(0.97, gt=0, le=1.5, description="student accuracy / teacher accuracy must reach this")
     min_agreement: float | None = Field(None, ge=0, le=1, description="optional floor on identical predictions")
@@ -297,6 +349,8 @@ class Recipe(_Config):
     data: DataConfig = DataConfig()
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig()
+    general: GeneralConfig | None = Field(None, description="general distillation before the task distillation "
+                                          "(its student becomes student.init); off when unset")
     distill: DistillConfig = DistillConfig()
     gate: GateConfig = GateConfig()
     export: ExportConfig = ExportConfig()
@@ -317,6 +371,13 @@ class Recipe(_Config):
         weights = self.distill.weights.resolved(RECIPES[self.student.recipe].default_weights)
         if not any(value > 0 for value in weights.values()):
             raise ValueError("distill.weights: at least one loss weight must be > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _one_student_start(self):
+        if self.general is not None and self.student.init not in ("teacher", "random"):
+            raise ValueError(f"student.init is {self.student.init!r} and general is set: the general distillation's "
+                             "student is where the task distillation starts; drop one of the two")
         return self
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ once. Stages, the pipeline, the CLI's defaults and the reports all take their pa
     RUN/recipe.yaml          the recipe as resolved, every default spelled out
     RUN/data/                prepared splits + data.json (source, seed, row indices of every split)
     RUN/teacher/             teacher classifier (fine-tuned or copied from the cache)
+    RUN/general/             general student (general distillation on unlabeled text), when made here
     RUN/student/             distilled student + distill_report.json + README.md model card
     RUN/student-untrimmed/   the student before vocabulary trimming, when it is trimmed
     RUN/checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
@@ -11,6 +12,9 @@ once. Stages, the pipeline, the CLI's defaults and the reports all take their pa
     RUN/bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
     RUN/logs/                what the libraries print (trainer, converters, runtimes), per stage
     RUN/run_summary.json     wall time of each stage and the verdicts
+
+    CACHE/teachers/HASH/     fine-tuned teachers, by (teacher weights, data, settings)
+    CACHE/general/HASH/      general students, by (teacher weights, corpus, student shape, settings)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ HF_CONFIG = "config.json"
 LABELS_FILE = "labels.json"
 TEACHER_REPORT = "teacher_report.json"
 DISTILL_LOG = "distill_log.json"
+GENERAL_LOG = "general_log.json"  # a general student's record (settings hash, objective, corpus, losses)
 DISTILL_REPORT = "distill_report.json"
 MODEL_CARD = "README.md"
 LOSS_CURVES = "loss_curves.png"
@@ -77,6 +82,11 @@ class RunLayout:
     @property
     def student(self) -> Path:
         return self.root / "student"
+
+    @property
+    def general(self) -> Path:
+        """The general student (`mobile-distill general`), where task distillation can start."""
+        return self.root / "general"
 
     @property
     def untrimmed_student(self) -> Path:

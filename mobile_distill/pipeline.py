@@ -98,6 +98,8 @@ def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
         stage.summary = (f"{', '.join(f'{count:,} {name}' for name, count in sizes.items())} rows, labels "
                          f"{', '.join(data.labels)}")
     teacher_path = _teacher_stage(recipe, data, layout, result)
+    if recipe.general is not None and "general" in recipe.stages and "distill" in recipe.stages:
+        recipe = recipe.model_copy(update={"student": _general_stage(recipe, layout, result)})
     if "distill" in recipe.stages:
         _distill_stage(recipe, data, teacher_path, layout, result)
     if "gate" in recipe.stages:
@@ -118,6 +120,21 @@ def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result
     if teacher.from_cache:
         result.skipped.append("fine-tune (cached teacher)")
     return teacher.path
+
+
+def _general_stage(recipe: Recipe, layout: RunLayout, result: RunResult):
+    """Make (or take from the cache) the general student and return the student settings that start
+    task distillation from it. The teacher is the pretrained encoder, before any fine-tuning."""
+    from .general import general_distill, general_settings, made_with
+
+    teacher = resolve_model_path(recipe.teacher.model)
+    folder = Path(recipe.cache_dir) / "general" / general_settings(teacher, recipe.general, recipe.student, recipe.seed)
+    if made_with(folder, folder.name):
+        result.skipped.append("general (cached general student)")
+    else:
+        with _timed(result, "general"):
+            general_distill(teacher, recipe.general, recipe.student, folder, layout.checkpoints, recipe.seed)
+    return recipe.student.model_copy(update={"init": str(folder)})
 
 
 def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:

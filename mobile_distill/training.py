@@ -25,12 +25,15 @@ def barrier() -> None:
         dist.barrier()
 
 
-def training_arguments(config: TrainConfig, output_dir: Path, seed: int, evaluate: bool = True) -> TrainingArguments:
-    """Trainer arguments for CPU (or whatever accelerate finds) that checkpoint and keep the best model."""
-    steps = dict(save_steps=config.save_steps, eval_steps=config.save_steps) if evaluate else {}
+def training_arguments(config: TrainConfig, output_dir: Path, seed: int, evaluate: bool = True,
+                       max_steps: int | None = None) -> TrainingArguments:
+    """Trainer arguments for CPU (or whatever accelerate finds) that checkpoint and keep the best model.
+    ``max_steps``: train for that many optimiser steps instead of ``config.epochs`` (a streamed corpus)."""
+    steps = dict(save_steps=config.save_steps) | (dict(eval_steps=config.save_steps) if evaluate else {})
     return TrainingArguments(
         output_dir=str(output_dir),
         num_train_epochs=config.epochs,
+        max_steps=max_steps or -1,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size,

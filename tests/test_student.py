@@ -85,12 +85,12 @@ def test_layer_map_beyond_the_teacher_is_an_error():
 
 
 def test_distilled_student_tokenizer_omits_token_type_ids(tiny_bert, tmp_path):
-    from mobile_distill.distill import _student_tokenizer
+    from mobile_distill.distill import student_tokenizer
     from mobile_distill.models import load_classifier, load_tokenizer
 
     teacher = load_classifier(tiny_bert)
     student = build_student(teacher, StudentConfig()).model
-    _student_tokenizer(load_tokenizer(tiny_bert), student).save_pretrained(tmp_path)
+    student_tokenizer(load_tokenizer(tiny_bert), student).save_pretrained(tmp_path)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path, local_files_only=True)
     encoded = tokenizer("good film")
     assert "token_type_ids" not in encoded

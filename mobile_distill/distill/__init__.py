@@ -40,7 +40,7 @@ from .losses import ATTENTION, INTERMEDIATE, TERMS
 from .stages import DONE, MODULE_STATE, Stage, freeze_all_but, layer_prefix, plan_stages
 from .trainer import DistillationModule, DistillationTrainer, make_projections
 
-__all__ = ["DistillResult", "distill", "distill_settings"]
+__all__ = ["DistillResult", "distill", "distill_settings", "heads_mode", "student_tokenizer"]
 
 
 def distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts=None) -> str:
@@ -112,7 +112,7 @@ def distill(
                             "losses": [round(row["loss"], 5) for row in logged if "loss" in row],
                             "log_history": logged})
         log = _log(settings, student, run, weights, schedule, history, teacher_path, data, max_length, start)
-        save_trained_model(run.module.student, _student_tokenizer(run.tokenizer, student.model), data.labels,
+        save_trained_model(run.module.student, student_tokenizer(run.tokenizer, student.model), data.labels,
                            output_dir, DISTILL_LOG, log, "distillation", history[-1]["log_history"])
         stage.summary = (f"{log['best_validation_accuracy'] or 0:.4f} validation accuracy, "
                          f"{log['parameters']['student']:,} parameters (teacher {log['parameters']['teacher']:,})")
@@ -127,7 +127,7 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
     require_labels(teacher_path, data.labels)
     set_seed(seed)  # the student's random weights are part of the settings its checkpoints are named by
     student = build_student(teacher, student_config)
-    heads = _heads_mode(config.attention_heads, student.model, teacher, weights)
+    heads = heads_mode(config.attention_heads, student.model, teacher, weights)
     module = DistillationModule(student.model, make_projections(student.model, teacher, weights))
     train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
     validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
@@ -142,7 +142,7 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
             student)
 
 
-def _heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:
+def heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:
     """How attention losses compare heads: a per-head comparison of different head counts is refused
     here, in one line, before any training."""
     ours, theirs = teacher_shape(student.config)["num_heads"], teacher_shape(teacher.config)["num_heads"]
@@ -221,7 +221,7 @@ def _log(settings, student, run, weights, schedule, history, teacher_path, data,
     }
 
 
-def _student_tokenizer(tokenizer, student):
+def student_tokenizer(tokenizer, student):
     """The teacher's tokenizer, told which inputs the student takes (DistilBERT: no token_type_ids)."""
     student_tokenizer = tokenizer.__class__.from_pretrained(tokenizer.name_or_path, local_files_only=True)
     student_tokenizer.model_input_names = [name for name in tokenizer.model_input_names
