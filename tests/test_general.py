@@ -18,7 +18,12 @@ import torch
 from safetensors.numpy import load_file
 
 from mobile_distill import ui
-from mobile_distill.config import CorpusConfig, GeneralConfig, StudentConfig, TrainConfig
+from mobile_distill.config import (
+    CorpusConfig,
+    GeneralConfig,
+    StudentConfig,
+    TrainConfig,
+)
 from mobile_distill.errors import ConfigError, DataError
 from mobile_distill.general import general_distill
 from mobile_distill.general.corpus import stream_corpus, tokenized_stream
@@ -127,6 +132,7 @@ def test_the_built_in_corpora_stream_the_bundled_reviews():
      "mixes file types"),
     (lambda d: _write(d / "latin1.txt", "caf\xe9\n", "latin-1"), "not UTF-8"),
     (lambda d: _write(d / "corpus.xml", "<x/>"), "unsupported file type"),
+    (lambda d: _write(d / "broken.jsonl", '{"text": "fine"}\n{"text": \n'), "cannot be read"),
 ])
 def test_corpus_problems_are_one_line_errors_naming_the_file(tmp_path, make, words):
     path = make(tmp_path)

@@ -31,7 +31,7 @@ def stream_corpus(config: CorpusConfig, seed: int) -> datasets.IterableDataset:
         files, fmt = _files(Path(config.source).expanduser())
         stream = _stream(files, fmt)
         column, where = ("text" if fmt == "text" else config.text_column), config.source
-    first = next(iter(stream.take(1)), None)
+    first = _peek(stream, where)
     if first is None:
         raise DataError(f"{where}: the corpus is empty")
     if column not in first:
@@ -81,9 +81,19 @@ def _stream(files: list[Path], fmt: str) -> datasets.IterableDataset:
     try:
         return datasets.load_dataset(fmt, data_files=[str(file) for file in files], split="train", streaming=True,
                                      **kwargs)
-    except Exception as error:  # datasets wraps parser errors in several types; report the root cause
-        root = error
-        while root.__cause__ is not None:
-            root = root.__cause__
-        detail = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
-        raise DataError(f"{files[0]}: cannot be read as {fmt}: {detail}") from None
+    except Exception as error:  # noqa: BLE001 - datasets wraps parser errors in several types
+        raise DataError(f"{files[0]}: cannot be read as {fmt}: {_root_cause(error)}") from None
+
+
+def _peek(stream: datasets.IterableDataset, where: str) -> dict | None:
+    """The first row (a streamed file is parsed only when read: this is where a malformed one fails)."""
+    try:
+        return next(iter(stream.take(1)), None)
+    except Exception as error:  # noqa: BLE001 - datasets wraps parser errors in several types
+        raise DataError(f"{where}: cannot be read: {_root_cause(error)}") from None
+
+
+def _root_cause(error: BaseException) -> str:
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
