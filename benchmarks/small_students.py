@@ -9,7 +9,10 @@ from RUN/student/distill_report.json, gate 2 from RUN/bench/bench.json (an artif
 PASSed there, in its own runtime), the wall time from RUN/run_summary.json. The fastest passing
 artifact is exported again at 128 tokens to time it there.
 
-    python benchmarks/small_students.py runs/default runs/tinybert runs/mobilebert
+    python benchmarks/small_students.py runs/default runs/tinybert runs/tinybert-general runs/mobilebert
+
+A run named X-general beside a run named X is read as general + task distillation against task
+distillation alone, and the difference is stated.
 """
 
 from __future__ import annotations
@@ -144,6 +147,31 @@ def _targets(runs: list[dict], rows: list[str]) -> list[str]:
         if run["gate"].student.model_type == "distilbert":
             lines.append(f"- {run['run'].name} (DistilBERT) retention {run['gate'].retention:.4f} against 0.99: "
                          f"{'MET' if run['gate'].retention >= 0.99 else 'missed'}.  ")
+    lines += _variants(runs)
+    return lines
+
+
+def _variants(runs: list[dict]) -> list[str]:
+    """What vocabulary trimming and general distillation changed, from the runs that have them."""
+    lines = []
+    for run in runs:
+        if run["trim"]:
+            trim = run["trim"]
+            lines.append(f"- {run['run'].name}, vocabulary trimming: {trim['pieces_before']:,} -> {trim['pieces_after']:,} "
+                         f"pieces, {trim['parameters']['untrimmed']:,} -> {trim['parameters']['trimmed']:,} parameters; "
+                         f"test accuracy {trim['test_accuracy']['untrimmed']:.4f} untrimmed, "
+                         f"{trim['test_accuracy']['trimmed']:.4f} trimmed; {trim['test_texts_tokenized_differently']} "
+                         f"of {trim['test_texts']} test texts tokenize differently.  ")
+    by_name = {run["run"].name: run for run in runs}
+    for name, run in by_name.items():
+        alone = by_name.get(name.removesuffix("-general")) if name.endswith("-general") else None
+        if alone is not None:
+            general = run["summary"]["seconds"].get("general")
+            lines.append(f"- General + task distillation ({name}) vs task distillation alone ({alone['run'].name}), same "
+                         f"student, data and task settings: test accuracy {run['gate'].student.test.accuracy:.4f} vs "
+                         f"{alone['gate'].student.test.accuracy:.4f}, retention {run['gate'].retention:.4f} vs "
+                         f"{alone['gate'].retention:.4f}"
+                         + (f"; the general stage took {general / 60:.1f} min" if general else "") + ".  ")
     return lines
 
 

@@ -226,3 +226,28 @@ def test_two_processes_match_one_process_with_the_same_total_batch(teacher, corp
     moved = max(float(np.abs(load_file(str(tmp_path / "start" / "general" / "model.safetensors"))[name]
                              - single[name]).max()) for name in single)
     assert moved > 1e-2  # training moved the weights: the comparison is not between two untouched copies
+
+
+def test_a_recipe_with_a_general_section_starts_task_distillation_from_the_cached_general_student(
+        teacher, corpus, tiny_csv, tmp_path):
+    from mobile_distill.config import recipe_from_dict
+    from mobile_distill.pipeline import run_recipe
+
+    recipe = recipe_from_dict({
+        "version": 1, "name": "general", "output_dir": str(tmp_path / "run"), "cache_dir": str(tmp_path / "cache"),
+        "seed": 0, "stages": ["general", "distill"],
+        "data": {"source": str(tiny_csv), "text_column": "review", "label_column": "sentiment", "max_length": 32},
+        "teacher": {"model": str(teacher)},
+        "general": _config(corpus, steps=10).model_dump(mode="json"),
+        "student": NARROW.model_dump(mode="json", exclude_none=True),
+        "distill": {"train": {"epochs": 1, "learning_rate": 3e-3, "batch_size": 16, "save_steps": 40},
+                    "intermediate": {"epochs": 1, "learning_rate": 3e-3, "batch_size": 16, "save_steps": 40}}})
+    with ui.verbosity(ui.QUIET):
+        first = run_recipe(recipe)
+    (general,) = (tmp_path / "cache" / "general").iterdir()
+    log = json.loads((tmp_path / "run" / "student" / "distill_log.json").read_text())
+    assert "general" in first.seconds and log["weight_origins"]["notes"] == [f"started from the general student at {general}"]
+    shutil.rmtree(tmp_path / "run")
+    with ui.verbosity(ui.QUIET):
+        second = run_recipe(recipe)
+    assert "general" not in second.seconds and "general (cached general student)" in second.skipped
