@@ -11,8 +11,8 @@ artifact is exported again at 128 tokens to time it there.
 
     python benchmarks/small_students.py runs/default runs/tinybert runs/tinybert-general runs/mobilebert
 
-A run named X-general beside a run named X is read as general + task distillation against task
-distillation alone, and the difference is stated.
+A run named X-general or X-augment beside a run named X is read as X with general distillation or data
+augmentation added, and the difference is stated.
 """
 
 from __future__ import annotations
@@ -164,15 +164,22 @@ def _variants(runs: list[dict]) -> list[str]:
                          f"of {trim['test_texts']} test texts tokenize differently.  ")
     by_name = {run["run"].name: run for run in runs}
     for name, run in by_name.items():
-        alone = by_name.get(name.removesuffix("-general")) if name.endswith("-general") else None
+        base, _, variant = name.rpartition("-")
+        alone = by_name.get(base) if variant in VARIANTS else None
         if alone is not None:
             general = run["summary"]["seconds"].get("general")
-            lines.append(f"- General + task distillation ({name}) vs task distillation alone ({alone['run'].name}), same "
-                         f"student, data and task settings: test accuracy {run['gate'].student.test.accuracy:.4f} vs "
+            lines.append(f"- {VARIANTS[variant]} ({name}) vs without it ({alone['run'].name}), same student, data and "
+                         f"other settings: test accuracy {run['gate'].student.test.accuracy:.4f} vs "
                          f"{alone['gate'].student.test.accuracy:.4f}, retention {run['gate'].retention:.4f} vs "
-                         f"{alone['gate'].retention:.4f}"
-                         + (f"; the general stage took {general / 60:.1f} min" if general else "") + ".  ")
+                         f"{alone['gate'].retention:.4f}; wall time {sum(run['summary']['seconds'].values()) / 60:.1f} vs "
+                         f"{sum(alone['summary']['seconds'].values()) / 60:.1f} min"
+                         + (f" (the general stage {general / 60:.1f} min)" if general else "") + ".  ")
     return lines
+
+
+# a run named BASE-<suffix> beside a run named BASE is BASE with this one change
+VARIANTS = {"general": "General distillation before task distillation",
+            "augment": "TinyBERT's data augmentation in task distillation"}
 
 
 if __name__ == "__main__":

@@ -277,6 +277,8 @@ def _add_distill(verbs):
             (cfg.DistillConfig().intermediate, "learning_rate"), type=float)
     _option(losses, "--augment", "augment.copies", "TinyBERT's data augmentation: this many rewritten copies of each "
             "training text, taught by the teacher's soft targets (default: off)", type=int)
+    _option(losses, "--augment-masked-lm", "augment.masked_lm", "augmentation candidates from this masked-LM model's "
+            "predictions (the teacher's vocabulary), as in the paper; default: the teacher's nearest words")
     _option(student, "--transfer", "transfer.source", "unlabeled transfer set (built-in name or file) taught by "
             "soft targets only")
     _option(student, "--transfer-column", "transfer.text_column", "text column of the transfer set",

@@ -172,12 +172,17 @@ class LossWeights(_Config):
 class AugmentConfig(_Config):
     """TinyBERT's data augmentation for task distillation: each training text rewritten ``copies`` times, each
     candidate word replaced with probability ``probability`` by one of its ``neighbours`` closest words (the
-    teacher's masked-LM predictions when it has an MLM head, else its nearest neighbours in the teacher's
-    word-embedding space); the new texts are labelled by the teacher's soft targets only and cached."""
+    predictions of a masked-LM model at the word's masked position when ``masked_lm`` is given, else its
+    nearest neighbours in the teacher's word-embedding space); the new texts are labelled by the teacher's
+    soft targets only and cached."""
 
     copies: int = Field(4, ge=1, description="augmented texts per training text (the paper: 20)")
     probability: float = Field(0.4, gt=0, le=1, description="chance that a candidate word is replaced")
     neighbours: int = Field(15, ge=1, description="candidates per word")
+    masked_lm: str | None = Field(None, description="a masked-LM model folder with the teacher's vocabulary (e.g. "
+                                  "the pretrained BERT the teacher was fine-tuned from): single-piece words get its "
+                                  "top predictions at their masked position as candidates, as in the paper. Default: "
+                                  "the nearest words in the teacher's word-embedding space")
 
 
 class DistillConfig(_Config):

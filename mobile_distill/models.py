@@ -95,6 +95,22 @@ def load_classifier(path: Path, labels: list[str] | tuple[str, ...] | None = Non
             hf_logging.enable_progress_bar()
 
 
+def load_masked_lm(path: Path):
+    """A masked-LM model and the first head tensor its checkpoint lacks (None when it has its head: a
+    classifier or a bare encoder loads with a random head, which the caller must refuse)."""
+    from transformers import AutoModelForMaskedLM
+
+    check_model_folder(path)
+    try:
+        model, info = AutoModelForMaskedLM.from_pretrained(
+            str(path), local_files_only=True, trust_remote_code=False, use_safetensors=True, output_loading_info=True)
+    except (OSError, ValueError) as error:
+        raise ModelError(f"{path}: model cannot be loaded as a masked LM: {str(error).splitlines()[0]}") from None
+    encoder = ("bert.", "distilbert.", "roberta.", "mobilebert.")
+    missing = [name for name in info["missing_keys"] if not name.startswith(encoder)]
+    return model.eval(), (missing[0] if missing else None)
+
+
 def read_labels(path: Path) -> list[str]:
     """The label names saved beside a model (labels.json), else the config's id2label."""
     labels_file = path / LABELS_FILE

@@ -33,3 +33,50 @@ def test_copies_replace_words_with_the_teachers_nearest_ones_and_are_cached(tmp_
     stamp = cache.stat().st_mtime_ns
     again = list(augmented_texts(TEXTS, teacher, tokenizer, config, tmp_path / "cache", seed=0)["text"])
     assert again == out and cache.stat().st_mtime_ns == stamp  # reused, not rebuilt
+
+
+def _masked_lm(teacher_folder, folder):
+    """A BertForMaskedLM with the teacher's vocabulary and wide random weights: peaked, context-dependent
+    predictions that differ from the teacher's nearest words."""
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    shutil.copytree(teacher_folder, folder)
+    for file in folder.glob("*.safetensors"):
+        file.unlink()
+    config = BertConfig.from_pretrained(teacher_folder)
+    config.architectures, config.initializer_range = ["BertForMaskedLM"], 0.5
+    torch.manual_seed(1)
+    BertForMaskedLM(config).save_pretrained(folder)
+    return folder
+
+
+def test_with_a_masked_lm_each_word_is_replaced_by_its_predictions_at_that_position(tmp_path):
+    import pytest
+
+    from mobile_distill.distill.augment import masked_lm_options
+    from mobile_distill.errors import ConfigError
+    from mobile_distill.models import load_masked_lm
+
+    model = save_planted_model(tmp_path / "teacher", TEXTS)
+    teacher, tokenizer = load_classifier(model), load_tokenizer(model)
+    masked_lm = _masked_lm(model, tmp_path / "mlm")
+    config = AugmentConfig(copies=2, probability=1.0, neighbours=3, masked_lm=str(masked_lm))
+    out = list(augmented_texts(TEXTS, teacher, tokenizer, config, tmp_path / "cache", seed=0)["text"])
+    options = masked_lm_options(TEXTS, load_masked_lm(masked_lm)[0], tokenizer, 3)
+    near = nearest_words(teacher.get_input_embeddings().weight, tokenizer,
+                         {w for t in TEXTS for w in t.split() if w in tokenizer.get_vocab()}, 3)
+    checked = differs = 0
+    for (text, choices), copy in zip(((t, o) for t, o in zip(TEXTS, options) for _ in range(2)), out):
+        for word, candidates, after in zip(text.split(), choices, copy.split()):
+            if candidates:
+                assert after in candidates, (word, after, candidates)  # probability 1: always replaced
+                checked += 1
+                differs += set(candidates) != set(near.get(word, []))
+    assert checked > 100 and differs > checked // 2  # the masked LM's candidates, not the nearest words
+
+    with pytest.raises(ConfigError, match="no masked-LM head"):  # a classifier is not a masked LM
+        augmented_texts(TEXTS, teacher, tokenizer, config.model_copy(update={"masked_lm": str(model)}),
+                        tmp_path / "cache", seed=0)

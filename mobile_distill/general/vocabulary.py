@@ -17,7 +17,7 @@ import torch
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
 
 from ..errors import ConfigError
-from ..models import load_classifier
+from ..models import load_classifier, load_masked_lm
 from .corpus import stream_corpus, tokenized_stream
 
 # A BERT teacher's masked-LM head and the DistilBERT student's, tensor by tensor (their names differ).
@@ -59,17 +59,13 @@ class MaskedLMStudent(torch.nn.Module):
 
 def load_masked_lm_teacher(teacher_path):
     """The teacher with its masked-LM head, or a one-line error when its checkpoint has none."""
-    teacher, info = AutoModelForMaskedLM.from_pretrained(
-        str(teacher_path), local_files_only=True, trust_remote_code=False, use_safetensors=True,
-        output_loading_info=True)
-    head = [name for name in info["missing_keys"] if not name.startswith(("bert.", "distilbert.", "roberta.",
-                                                                          "mobilebert."))]
-    if head:
+    teacher, lacking = load_masked_lm(teacher_path)
+    if lacking:
         raise ConfigError(f"the distilbert general objective needs a teacher with a masked-LM head, and the one at "
-                          f"{teacher_path} has none (its weights lack {head[0]}); use objective tinybert, which reads "
+                          f"{teacher_path} has none (its weights lack {lacking}); use objective tinybert, which reads "
                           "hidden states and attention only, or a teacher saved as a masked-LM model",
                           fields=("objective",))
-    return teacher.eval()
+    return teacher
 
 
 def build_masked_lm_trainer(teacher_path, tokenizer, student_config, config, args, seed: int):
