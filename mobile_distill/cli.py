@@ -275,6 +275,8 @@ def _add_distill(verbs):
             "each layer's stage (progressive)", (cfg.DistillConfig().intermediate, "epochs"), type=float)
     _option(losses, "--intermediate-learning-rate", "intermediate.learning_rate", "peak learning rate of those stages",
             (cfg.DistillConfig().intermediate, "learning_rate"), type=float)
+    _option(losses, "--intermediate-batch-size", "intermediate.batch_size", "examples per step per process in those "
+            "stages", (cfg.DistillConfig().intermediate, "batch_size"), type=int)
     _option(losses, "--augment", "augment.copies", "TinyBERT's data augmentation: this many rewritten copies of each "
             "training text, taught by the teacher's soft targets (default: off)", type=int)
     _option(losses, "--augment-masked-lm", "augment.masked_lm", "augmentation candidates from this masked-LM model's "

@@ -47,9 +47,9 @@ def corpus(tmp_path_factory) -> Path:
 
 
 def _config(corpus: Path, steps: int = 40, **changes) -> GeneralConfig:
-    train = TrainConfig(learning_rate=5e-3, batch_size=8, save_steps=10, warmup_ratio=0.0)
-    return GeneralConfig(corpus=CorpusConfig(source=str(corpus), shuffle_buffer=64), max_steps=steps, train=train,
-                         max_length=32, **changes)
+    changes.setdefault("train", TrainConfig(learning_rate=5e-3, batch_size=8, save_steps=10, warmup_ratio=0.0))
+    return GeneralConfig(corpus=CorpusConfig(source=str(corpus), shuffle_buffer=64), max_steps=steps, max_length=32,
+                         **changes)
 
 
 def _run(teacher, config, student, out: Path) -> dict:

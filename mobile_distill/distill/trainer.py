@@ -11,11 +11,13 @@ a plain `transformers` model.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from contextlib import nullcontext
 
 import torch
 from transformers import Trainer
 from transformers.modeling_outputs import SequenceClassifierOutput
+from transformers.utils import ModelOutput
 
 from ..models import forward_inputs
 from .losses import (
@@ -28,6 +30,15 @@ from .losses import (
     kd_loss,
 )
 from .taps import AttentionTap
+
+
+@dataclass
+class DistillationOutput(ModelOutput):
+    """The student's logits and hidden states, and those states through the projections (or None)."""
+
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    projected: tuple[torch.Tensor, ...] | None = None
 
 
 class DistillationModule(torch.nn.Module):
@@ -45,7 +56,17 @@ class DistillationModule(torch.nn.Module):
         return self.student.config
 
     def forward(self, **inputs):
-        return self.student(**inputs)
+        """The student's output; with hidden states asked for and projections present, also
+        ``projected``: every hidden state through its projection (index 0, the embeddings, through W_e).
+        The projections run here rather than in the loss because DDP only accounts for parameters that a
+        forward uses (a projection applied in compute_loss fails under torchrun)."""
+        output = self.student(**inputs)
+        projected = None
+        if self.projections and output.hidden_states is not None:
+            projected = tuple(self.project("embedding" if i == 0 else "hidden", state)
+                              for i, state in enumerate(output.hidden_states))
+        # a ModelOutput, so DDP finds every tensor (and through them the parameters) the loss will use
+        return DistillationOutput(logits=output.logits, hidden_states=output.hidden_states, projected=projected)
 
     def project(self, name: str, states: torch.Tensor) -> torch.Tensor:
         return self.projections[name](states) if name in self.projections else states
@@ -122,9 +143,9 @@ class DistillationTrainer(Trainer):
         if "ce" in weights and labels is not None:
             terms["ce"] = ce_loss(student_out.logits, labels)
         if "embedding_mse" in weights:
-            terms["embedding_mse"] = hidden_mse_loss(module.project("embedding", student_out.hidden_states[0]),
+            terms["embedding_mse"] = hidden_mse_loss(_projected(student_out, 0),
                                                      teacher_out.hidden_states[0], mask)
-        states = [(module.project("hidden", student_out.hidden_states[s + 1]), teacher_out.hidden_states[t + 1])
+        states = [(_projected(student_out, s + 1), teacher_out.hidden_states[t + 1])
                   for s, t in self.pairs] if "cos" in weights or "hidden_mse" in weights else []
         if "cos" in weights:
             terms["cos"] = torch.stack([cosine_loss(s, t, mask) for s, t in states]).mean()
@@ -142,3 +163,9 @@ class DistillationTrainer(Trainer):
             self._term_sums.clear()
             self._term_count = 0
         super().log(logs, start_time)
+
+
+def _projected(student_out, index: int):
+    """Hidden state ``index`` of the student (0: the embeddings), through its projection where it has one."""
+    projected = student_out.projected
+    return projected[index] if projected is not None else student_out.hidden_states[index]

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from .. import ui
 from ..config import GeneralConfig, StudentConfig
-from ..data import collator_for
 from ..hashing import folder_hash, settings_hash
 from ..layout import GENERAL_LOG, LOSS_CURVES, TRAINER_LOG
 from ..models import count_parameters, load_classifier, load_tokenizer
@@ -74,7 +73,7 @@ def general_distill(teacher_path: Path, config: GeneralConfig, student_config: S
 
 
 def _trainer(teacher_path: Path, config: GeneralConfig, student_config: StudentConfig, folder: Path, seed: int):
-    from transformers import set_seed
+    from transformers import DataCollatorWithPadding, set_seed
 
     from ..distill import heads_mode, student_tokenizer
     from ..distill.losses import TERMS
@@ -101,7 +100,10 @@ def _trainer(teacher_path: Path, config: GeneralConfig, student_config: StudentC
         all_weights = {term: weights.get(term, 0.0) for term in TERMS}
         module = DistillationModule(student.model, make_projections(student.model, teacher, all_weights))
         stream = tokenized_stream(stream_corpus(config.corpus, seed), tokenizer, config.max_length)
-        collate = collator_for(tokenizer, config.max_length, teacher.config.model_type, student.model.config.model_type)
+        # Every batch padded to max_length: under DDP the first process reads one batch per process from
+        # the stream and concatenates them before handing them out, which needs equal lengths. Most
+        # windows of a long-text corpus are full anyway.
+        collate = DataCollatorWithPadding(tokenizer, padding="max_length", max_length=config.max_length)
         trainer = DistillationTrainer(
             model=module, args=args, train_dataset=stream, processing_class=tokenizer, data_collator=collate,
             teacher=teacher, pairs=tuple(enumerate(student.layer_map)), temperature=config.temperature,

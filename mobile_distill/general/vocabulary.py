@@ -13,8 +13,11 @@ saved. transformers has no distillation trainer, so the loss is written here (th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
+from transformers.utils import ModelOutput
 
 from ..errors import ConfigError
 from ..models import load_classifier, load_masked_lm
@@ -28,6 +31,13 @@ _BERT_TO_DISTILBERT_HEAD = {
     "cls.predictions.transform.LayerNorm.bias": "vocab_layer_norm.bias",
     "cls.predictions.bias": "vocab_projector.bias",
 }
+
+
+@dataclass
+class MaskedLMDistillationOutput(ModelOutput):
+    logits: torch.Tensor | None = None
+    hidden_states: tuple[torch.Tensor, ...] | None = None
+    projected_last: torch.Tensor | None = None  # the last hidden state, through the projection when narrower
 
 
 class MaskedLMStudent(torch.nn.Module):
@@ -46,7 +56,13 @@ class MaskedLMStudent(torch.nn.Module):
         return self.masked_lm.config
 
     def forward(self, **inputs):
-        return self.masked_lm(**inputs)
+        """The masked-LM output and its last hidden state through the projection (computed here, not in
+        the loss: DDP only accounts for parameters a forward uses)."""
+        output = self.masked_lm(**inputs)
+        last = output.hidden_states[-1]
+        # a ModelOutput, so DDP finds every tensor (and through them the parameters) the loss will use
+        return MaskedLMDistillationOutput(logits=output.logits, hidden_states=output.hidden_states,
+                                          projected_last=self.projection(last) if self.projection is not None else last)
 
     def student_classifier(self):
         """The classification student with the trained encoder (the masked-LM head is left behind)."""
@@ -85,7 +101,9 @@ def build_masked_lm_trainer(teacher_path, tokenizer, student_config, config, arg
     projection = torch.nn.Linear(ours, theirs) if ours != theirs else None
     module = MaskedLMStudent(student.model, masked_lm, projection)
     stream = tokenized_stream(stream_corpus(config.corpus, seed), tokenizer, config.max_length)
-    collate = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=seed)
+    # padded to max_length: under DDP the first process concatenates one batch per process (see __init__)
+    collate = DataCollatorForLanguageModeling(tokenizer, mlm=True, mlm_probability=config.mlm_probability, seed=seed,
+                                              pad_to_multiple_of=config.max_length)
     trainer = VocabularyDistillationTrainer(
         model=module, args=args, train_dataset=stream, processing_class=tokenizer, data_collator=collate,
         teacher=teacher, temperature=config.temperature, weights=config.resolved_weights())
@@ -148,9 +166,8 @@ class VocabularyDistillationTrainer(Trainer):
             terms["mlm"] = zero if masked is None else torch.nn.functional.cross_entropy(student_out.logits[masked],
                                                                                          labels[masked])
         if "cos" in self.weights:
-            last = student_out.hidden_states[-1]
-            last = module.projection(last) if module.projection is not None else last
-            terms["cos"] = cosine_loss(last, teacher_out.hidden_states[-1], features["attention_mask"])
+            terms["cos"] = cosine_loss(student_out.projected_last, teacher_out.hidden_states[-1],
+                                       features["attention_mask"])
         loss = sum(self.weights[name] * value for name, value in terms.items())
         for name, value in terms.items():
             self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())
