@@ -66,9 +66,10 @@ def general_distill(teacher_path: Path, config: GeneralConfig, student_config: S
         log = _log(settings, config, student, trainer, teacher_path, start)
         _save(trainer.model.student if config.objective == "tinybert" else trainer.model.student_classifier(),
               tokenizer, output_dir, log)
-        losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
-        stage.summary = (f"{trainer.state.global_step:,} steps, loss {losses[0]:.3f} -> {losses[-1]:.3f}, "
-                         f"{log['parameters']['student']:,} parameters")
+        losses = log["losses"]  # none logged when a rerun found the last step already done
+        stage.summary = (f"{trainer.state.global_step:,} steps"
+                         + (f", loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else "")
+                         + f", {log['parameters']['student']:,} parameters")
     return output_dir
 
 
@@ -118,6 +119,7 @@ def _shape(student_config: StudentConfig) -> dict:
 
 
 def made_with(folder: Path, settings: str) -> bool:
+    """Whether ``folder`` holds a general student made with ``settings`` (a `general_settings` hash)."""
     log = folder / GENERAL_LOG
     return log.is_file() and json.loads(log.read_text()).get("settings") == settings
 
