@@ -78,6 +78,28 @@ class Student:
     origins: WeightOrigins = field(default_factory=WeightOrigins)
 
 
+def narrow_config_fields(teacher, architecture: Architecture) -> dict:
+    """The config fields a narrow student (one that cannot copy the teacher's layers) takes from its
+    architecture and from the teacher: the shape, the tables' sizes, the pad id and the labels."""
+    t = teacher.config
+    embeddings = teacher.base_model.embeddings
+    token_types = getattr(embeddings, "token_type_embeddings", None)
+    return dict(vocab_size=embeddings.word_embeddings.weight.shape[0], hidden_size=architecture.hidden_size,
+                num_hidden_layers=architecture.layers, num_attention_heads=architecture.num_heads,
+                intermediate_size=architecture.intermediate_size,
+                max_position_embeddings=embeddings.position_embeddings.weight.shape[0],
+                type_vocab_size=token_types.weight.shape[0] if token_types is not None else 2,
+                pad_token_id=t.pad_token_id, num_labels=t.num_labels, id2label=t.id2label, label2id=t.label2id)
+
+
+def narrow_student(model, architecture: Architecture, recipe: str, origins: WeightOrigins) -> Student:
+    """The student, with every parameter ``origins`` does not list as projected or copied recorded as random."""
+    kept = set(origins.projected) | set(origins.copied)
+    origins.random = [name for name, _ in model.named_parameters() if name not in kept]
+    return Student(model=model, layer_map=architecture.layer_map, recipe=recipe, architecture=architecture,
+                   origins=origins)
+
+
 def uniform_layer_map(student_layers: int, teacher_layers: int) -> tuple[int, ...]:
     """TinyBERT's uniform g(m) = m * N / M, 0-based: student layer m learns from teacher layer
     (m + 1) * N // M - 1, so the last student layer learns from the last teacher layer (6 teacher

@@ -21,6 +21,8 @@ from .base import (
     Student,
     StudentRecipe,
     WeightOrigins,
+    narrow_config_fields,
+    narrow_student,
     principal_projection,
 )
 
@@ -47,26 +49,15 @@ RECIPE = StudentRecipe(
 def build(teacher, architecture: Architecture) -> Student:
     from transformers import MobileBertConfig, MobileBertForSequenceClassification
 
-    t = teacher.config
-    embeddings = teacher.base_model.embeddings
-    token_types = getattr(embeddings, "token_type_embeddings", None)
     config = MobileBertConfig(
-        vocab_size=embeddings.word_embeddings.weight.shape[0], hidden_size=architecture.hidden_size,
-        num_hidden_layers=architecture.layers, num_attention_heads=architecture.num_heads,
-        intermediate_size=architecture.intermediate_size, embedding_size=architecture.embedding_size or 128,
+        **narrow_config_fields(teacher, architecture), embedding_size=architecture.embedding_size or 128,
         intra_bottleneck_size=architecture.intra_bottleneck_size or 128,
         num_feedforward_networks=architecture.feedforward_networks or 4, hidden_act="relu",
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.1,
-        max_position_embeddings=embeddings.position_embeddings.weight.shape[0],
-        type_vocab_size=token_types.weight.shape[0] if token_types is not None else 2, trigram_input=True,
-        normalization_type="no_norm", pad_token_id=t.pad_token_id, num_labels=t.num_labels, id2label=t.id2label,
-        label2id=t.label2id)
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.1, trigram_input=True,
+        normalization_type="no_norm")
     model = MobileBertForSequenceClassification(config)
     origins = _from_teacher(model, teacher) if architecture.init == "teacher" else WeightOrigins()
-    origins.random = [name for name, _ in model.named_parameters()
-                      if name not in set(origins.projected) | set(origins.copied)]
-    return Student(model=model, layer_map=architecture.layer_map, recipe=RECIPE.name, architecture=architecture,
-                   origins=origins)
+    return narrow_student(model, architecture, RECIPE.name, origins)
 
 
 def _from_teacher(model, teacher) -> WeightOrigins:

@@ -16,6 +16,8 @@ from .base import (
     Student,
     StudentRecipe,
     WeightOrigins,
+    narrow_config_fields,
+    narrow_student,
     principal_projection,
 )
 
@@ -41,26 +43,14 @@ def build(teacher, architecture: Architecture) -> Student:
     from transformers import BertConfig, BertForSequenceClassification
 
     t = teacher.config
-    embeddings = teacher.base_model.embeddings
-    positions = embeddings.position_embeddings.weight.shape[0]
-    token_types = getattr(embeddings, "token_type_embeddings", None)
     config = BertConfig(
-        vocab_size=embeddings.word_embeddings.weight.shape[0], hidden_size=architecture.hidden_size,
-        num_hidden_layers=architecture.layers, num_attention_heads=architecture.num_heads,
-        intermediate_size=architecture.intermediate_size, hidden_act=getattr(t, "hidden_act", "gelu"),
+        **narrow_config_fields(teacher, architecture), hidden_act=getattr(t, "hidden_act", "gelu"),
         hidden_dropout_prob=getattr(t, "hidden_dropout_prob", 0.1),
         attention_probs_dropout_prob=getattr(t, "attention_probs_dropout_prob", 0.1),
-        max_position_embeddings=positions, type_vocab_size=token_types.weight.shape[0] if token_types is not None else 2,
-        layer_norm_eps=getattr(t, "layer_norm_eps", 1e-12), pad_token_id=t.pad_token_id, num_labels=t.num_labels,
-        id2label=t.id2label, label2id=t.label2id)
+        layer_norm_eps=getattr(t, "layer_norm_eps", 1e-12))
     model = BertForSequenceClassification(config)
-    origins = WeightOrigins()
-    if architecture.init == "teacher":
-        origins = project_from_teacher(model, teacher)
-    origins.random = [name for name, _ in model.named_parameters()
-                      if name not in set(origins.projected) | set(origins.copied)]
-    return Student(model=model, layer_map=architecture.layer_map, recipe=RECIPE.name, architecture=architecture,
-                   origins=origins)
+    origins = project_from_teacher(model, teacher) if architecture.init == "teacher" else WeightOrigins()
+    return narrow_student(model, architecture, RECIPE.name, origins)
 
 
 def project_from_teacher(model, teacher) -> WeightOrigins:
