@@ -205,7 +205,9 @@ class DistillConfig(_Config):
 # general distillation's default loss weights per objective (TinyBERT's GD; DistilBERT's alphas)
 GENERAL_WEIGHTS = {"tinybert": {"embedding_mse": 1.0, "hidden_mse": 1.0, "attention_mse": 1.0},
                    "distilbert": {"vocab_kd": 5.0, "mlm": 2.0, "cos": 1.0}}
-GENERAL_TINYBERT_EXTRA = ("attention_kl",)  # also allowed with the tinybert objective (MobileBERT's transfer)
+# every term each objective takes (attention_kl: MobileBERT's attention transfer, off by default)
+GENERAL_TERMS = {"tinybert": (*GENERAL_WEIGHTS["tinybert"], "attention_kl"),
+                 "distilbert": (*GENERAL_WEIGHTS["distilbert"],)}
 
 
 class CorpusConfig(_Config):
@@ -241,12 +243,11 @@ class GeneralConfig(_Config):
 
     @model_validator(mode="after")
     def _known_terms(self):
-        allowed = GENERAL_WEIGHTS[self.objective]
-        unknown = sorted(set(self.weights or {}) - set(allowed) - (set(GENERAL_TINYBERT_EXTRA) if
-                                                                     self.objective == "tinybert" else set()))
+        terms = GENERAL_TERMS[self.objective]
+        unknown = sorted(set(self.weights or {}) - set(terms))
         if unknown:
-            raise ValueError(f"weights: {', '.join(unknown)} is not a term of the {self.objective} objective; its terms: "
-                             f"{', '.join([*allowed, *(GENERAL_TINYBERT_EXTRA if self.objective == 'tinybert' else [])])}")
+            raise ValueError(f"weights: {', '.join(unknown)} is not a term of the {self.objective} objective; "
+                             f"its terms: {', '.join(terms)}")
         if self.weights is not None and not any(value > 0 for value in self.weights.values()):
             raise ValueError("weights: at least one must be > 0")
         if any(value < 0 for value in (self.weights or {}).values()):

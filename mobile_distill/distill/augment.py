@@ -64,8 +64,7 @@ def nearest_words(table, tokenizer, words: set[str], count: int) -> dict[str, li
     import torch
 
     vocab = tokenizer.get_vocab()
-    pool = sorted((token, i) for token, i in vocab.items() if _WORD.match(token))
-    pool_ids = torch.tensor([i for _, i in pool])
+    pool, pool_ids = _word_pool(vocab)
     with torch.no_grad():
         normal = torch.nn.functional.normalize(table.detach().float(), dim=-1)
         pool_vectors = normal[pool_ids]
@@ -74,9 +73,8 @@ def nearest_words(table, tokenizer, words: set[str], count: int) -> dict[str, li
         for start in range(0, len(ordered), 512):
             chunk = ordered[start: start + 512]
             similarity = normal[torch.tensor([vocab[w] for w in chunk])] @ pool_vectors.T
-            top = similarity.topk(min(count + 1, len(pool)), dim=-1).indices
-            for word, row in zip(chunk, top.tolist()):
-                result[word] = [pool[j][0] for j in row if pool[j][0] != word][:count]
+            for word, row in zip(chunk, _top(similarity, pool, count)):
+                result[word] = _others(row, pool, word, count)
     return result
 
 
@@ -88,8 +86,7 @@ def masked_lm_options(texts: list[str], model, tokenizer, count: int, batch_size
     import torch
 
     vocab = tokenizer.get_vocab()
-    pool = sorted((token, i) for token, i in vocab.items() if _WORD.match(token))
-    pool_ids = torch.tensor([i for _, i in pool])
+    pool, pool_ids = _word_pool(vocab)
     queries = [(t, i, " ".join([*words[:i], tokenizer.mask_token, *words[i + 1:]]))
                for t, words in enumerate(text.split() for text in texts)
                for i, word in enumerate(words) if _WORD.match(word.lower()) and word.lower() in vocab]
@@ -102,12 +99,29 @@ def masked_lm_options(texts: list[str], model, tokenizer, count: int, batch_size
             logits = model(**encoded).logits
             rows, positions = (encoded["input_ids"] == tokenizer.mask_token_id).nonzero(as_tuple=True)
             scores = logits[rows, positions][:, pool_ids]
-            top = scores.topk(min(count + 1, len(pool)), dim=-1).indices.tolist()
-            for row, best in zip(rows.tolist(), top):
+            for row, best in zip(rows.tolist(), _top(scores, pool, count)):
                 t, i, _ = chunk[row]
-                word = texts[t].split()[i].lower()
-                options[t][i] = [pool[j][0] for j in best if pool[j][0] != word][:count]
+                options[t][i] = _others(best, pool, texts[t].split()[i].lower(), count)
     return options
+
+
+def _word_pool(vocab: dict[str, int]):
+    """The candidate words of a vocabulary (whole alphabetic pieces, no specials): (token, id) pairs and their ids."""
+    import torch
+
+    pool = sorted((token, i) for token, i in vocab.items() if _WORD.match(token))
+    return pool, torch.tensor([i for _, i in pool])
+
+
+def _top(scores, pool, count: int) -> list[list[int]]:
+    """Per row of ``scores`` (rows x pool), the pool positions of the ``count`` + 1 best (one may be the
+    word itself)."""
+    return scores.topk(min(count + 1, len(pool)), dim=-1).indices.tolist()
+
+
+def _others(top: list[int], pool, word: str, count: int) -> list[str]:
+    """The first ``count`` words at pool positions ``top`` other than ``word`` itself."""
+    return [pool[j][0] for j in top if pool[j][0] != word][:count]
 
 
 def _masked_lm_path(name: str | None) -> Path | None:

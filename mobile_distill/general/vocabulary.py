@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
+from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling
 from transformers.utils import ModelOutput
 
+from ..distill.trainer import TeacherTrainer
 from ..errors import ConfigError
 from ..models import load_classifier, load_masked_lm
 from .corpus import stream_corpus, tokenized_stream
@@ -127,19 +128,8 @@ def _copy_head(teacher, student) -> None:
                 ours[target].copy_(theirs[source])
 
 
-class VocabularyDistillationTrainer(Trainer):
+class VocabularyDistillationTrainer(TeacherTrainer):
     """DistilBERT's triple loss, each term logged as ``loss_<term>``."""
-
-    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean; Trainer divides by accumulation
-
-    def __init__(self, *args, teacher, temperature: float, weights: dict[str, float], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.teacher = teacher.to(self.args.device).eval()
-        for parameter in self.teacher.parameters():
-            parameter.requires_grad_(False)
-        self.temperature = temperature
-        self.weights = {name: value for name, value in weights.items() if value > 0}
-        self._sums, self._count = {}, 0
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         from ..distill.losses import cosine_loss, kd_loss
@@ -168,10 +158,7 @@ class VocabularyDistillationTrainer(Trainer):
         if "cos" in self.weights:
             terms["cos"] = cosine_loss(student_out.projected_last, teacher_out.hidden_states[-1],
                                        features["attention_mask"])
-        loss = sum(self.weights[name] * value for name, value in terms.items())
-        for name, value in terms.items():
-            self._sums[name] = self._sums.get(name, 0.0) + float(value.detach())
-        self._count += 1
+        loss = self.weighted_sum(terms)
         return (loss, student_out) if return_outputs else loss
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
@@ -184,9 +171,3 @@ class VocabularyDistillationTrainer(Trainer):
                 seen.add(tensor.data_ptr())
                 unique[name] = tensor
         super()._save(output_dir, unique)
-
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if "loss" in logs and self._count:
-            logs.update({f"loss_{name}": total / self._count for name, total in self._sums.items()})
-            self._sums, self._count = {}, 0
-        super().log(logs, start_time)
