@@ -128,12 +128,13 @@ def _general_stage(recipe: Recipe, layout: RunLayout, result: RunResult):
     from .general import general_distill, general_settings, made_with
 
     teacher = resolve_model_path(recipe.teacher.model)
-    folder = Path(recipe.cache_dir) / "general" / general_settings(teacher, recipe.general, recipe.student, recipe.seed)
-    if made_with(folder, folder.name):
+    settings = general_settings(teacher, recipe.general, recipe.student, recipe.seed)
+    folder = Path(recipe.cache_dir) / "general" / settings
+    if made_with(folder, settings):
         result.skipped.append("general (cached general student)")
     else:
         with _timed(result, "general"):
-            general_distill(teacher, recipe.general, recipe.student, folder, layout.checkpoints, recipe.seed)
+            general_distill(teacher, recipe.general, recipe.student, folder, layout.checkpoints, recipe.seed, settings)
     return recipe.student.model_copy(update={"init": str(folder)})
 
 

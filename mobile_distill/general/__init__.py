@@ -49,11 +49,12 @@ def general_settings(teacher_path: Path, config: GeneralConfig, student_config: 
 
 
 def general_distill(teacher_path: Path, config: GeneralConfig, student_config: StudentConfig, output_dir: Path,
-                    checkpoints_dir: Path, seed: int = 42) -> Path:
+                    checkpoints_dir: Path, seed: int = 42, settings: str | None = None) -> Path:
     """Distil the general student ``student_config`` describes from the pretrained teacher at
     ``teacher_path`` on the streamed corpus; write it to ``output_dir`` (atomically) and return it.
-    A folder already made with the same settings is returned as it is."""
-    settings = general_settings(teacher_path, config, student_config, seed)
+    A folder already made with the same settings is returned as it is. ``settings``: their
+    `general_settings` hash, when the caller has it already (hashing reads the teacher's weights)."""
+    settings = settings or general_settings(teacher_path, config, student_config, seed)
     if made_with(output_dir, settings):
         ui.say(f"general student: reusing {output_dir} (same settings)")
         return output_dir
