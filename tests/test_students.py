@@ -172,16 +172,9 @@ def test_every_recipes_student_exports_with_parity(trained_teacher, tmp_path, na
 
     from .conftest import make_texts
 
-    student = build_student(load_classifier(trained_teacher), SHAPES[name]).model.eval()
     texts = [text for text, _ in make_texts(40, seed=3)]
     tokenizer = load_tokenizer(trained_teacher)
-    with torch.no_grad():  # BERT's 0.02 init gives near-constant logits; wider weights make them text-dependent
-        generator = torch.Generator().manual_seed(0)
-        for parameter in student.parameters():
-            if parameter.dim() == 2:
-                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
-        gaps = student(**tokenizer(texts, padding=True, return_tensors="pt")).logits.diff(dim=1)
-        student.classifier.weight.mul_(2.0 / float(gaps.std()))  # gaps of a few units
+    student = _text_dependent_student(trained_teacher, name, tokenizer, texts)
     folder = tmp_path / "student"
     student.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -192,3 +185,39 @@ def test_every_recipes_student_exports_with_parity(trained_teacher, tmp_path, na
     for target in ("onnx", "tflite", "executorch"):
         artifact = export(folder, target, "fp32", tmp_path / target, ExportOptions(seq_len=32), texts, texts[:8])
         np.testing.assert_allclose(load_runner(artifact).predict(texts), reference, atol=1e-4, err_msg=target)
+
+
+def _text_dependent_student(teacher, name: str, tokenizer, texts: list[str]):
+    """The recipe's student with wide random weights: BERT's 0.02 init gives near-constant logits, these
+    give logit gaps of a few units that depend on the text, so a comparison of logits means something."""
+    student = build_student(load_classifier(teacher), SHAPES[name]).model.eval()
+    with torch.no_grad():
+        generator = torch.Generator().manual_seed(0)
+        for parameter in student.parameters():
+            if parameter.dim() == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.3)
+        gaps = student(**tokenizer(texts, padding=True, return_tensors="pt")).logits.diff(dim=1)
+        student.classifier.weight.mul_(2.0 / float(gaps.std()))
+    return student
+
+
+def test_mobilebert_is_evaluated_as_its_exported_files_run(trained_teacher, data):
+    """Its trigram embedding makes the last real token depend on whether padding follows it: batched
+    evaluation (each batch padded to its own longest text) must give the logits of the full-length
+    padding every exported file runs with."""
+    import numpy as np
+
+    from mobile_distill.data import tokenize_split
+    from mobile_distill.evaluate import predict_logits
+    from mobile_distill.models import load_tokenizer
+
+    tokenizer = load_tokenizer(trained_teacher)
+    texts = list(data.splits["test"]["text"])
+    student = _text_dependent_student(trained_teacher, "mobilebert", tokenizer, texts)
+    batched = predict_logits(student, tokenizer, tokenize_split(data.splits["test"], tokenizer, 32).dataset, 32,
+                             batch_size=8)
+    with torch.no_grad():
+        full = student(**tokenizer(texts, padding="max_length", truncation=True, max_length=32,
+                                   return_tensors="pt")).logits.numpy()
+    assert np.ptp(full[:, 1] - full[:, 0]) > 1.0
+    np.testing.assert_allclose(batched, full, atol=1e-4)
