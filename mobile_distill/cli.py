@@ -27,7 +27,14 @@ from .errors import (
     GateFailure,
     MobileDistillError,
 )
-from .layout import BENCH_LOG, DIAGNOSE_LOG, HF_CONFIG, RunLayout, is_prepared_data
+from .layout import (
+    BENCH_JSON,
+    BENCH_LOG,
+    DIAGNOSE_LOG,
+    HF_CONFIG,
+    RunLayout,
+    is_prepared_data,
+)
 from .precisions import PRECISION_NAMES
 from .runtime import OFFLINE_ENVIRONMENT, is_main_process
 from .students import PRESETS, RECIPES
@@ -173,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
         "exported file on accuracy in its own runtime. Each verb is one pipeline stage; `run` chains them from a "
         "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose):
+    for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose,
+                _add_app_bundle, _add_report):
         _verbosity_options(add(verbs))
     return parser
 
@@ -368,6 +376,9 @@ def _add_bench(verbs):
     _option(gate, "--auto-fallback", "bench.auto_fallback", "re-quantize a failing int8 ONNX, TFLite or ExecuTorch "
             "artifact with its most sensitive layers in float (ranked by a per-layer comparison) until it passes; "
             "the passing one joins the report as NAME-fallback", action="store_const", const=True)
+    bench.add_argument("--device-results", action="append", default=[], metavar="FILE",
+                       help="results JSON of the Android demo's benchmark screen (repeatable): merged into the "
+                       "reports beside the host numbers and judged by gate 2, the device named")
     baseline = bench.add_argument_group("baseline (release gating)")
     _option(baseline, "--baseline", "bench.baseline", "bench.json of an earlier run: fail on regressions against it")
     _option(baseline, "--max-latency-increase", "bench.max_latency_increase", "allowed relative p50 latency increase "
@@ -392,6 +403,38 @@ def _add_diagnose(verbs):
     _option(diagnose, "--texts", "diagnose.texts", "test texts to probe with", (cfg.DiagnoseConfig, "texts"), type=int)
     diagnose.add_argument("-o", "--output", help="write the findings to this JSON file")
     return diagnose
+
+
+def _add_app_bundle(verbs):
+    bundle = verbs.add_parser(
+        "app-bundle", help="copy artifacts and a labelled test sample into the Android demo's assets",
+        description="Prepare the Android demo (android_demo/) in one command: copy each ARTIFACT's model file, "
+        "manifest, vocab, labels and golden tokenizer file into OUTPUT (the app's assets folder), with "
+        "bundle.json (each model file's SHA-256) and test_sample.json (labelled test texts with the PyTorch "
+        "reference's prediction for each, for the app's benchmark screen). TFLite and ONNX artifacts of one student.")
+    bundle.add_argument("artifacts", nargs="+", help="artifact folders, or folders holding them (RUN/artifacts)")
+    bundle.add_argument("-o", "--output-dir", required=True, help="the app's assets folder, e.g. "
+                        "android_demo/app/src/main/assets")
+    _data_options(bundle, labelled_only=True, data_help="prepared data folder (RUN/data) or data source; the "
+                  "sample comes from its test split; default: the reference's RUN/data")
+    bundle.add_argument("--reference", help="PyTorch model the artifacts came from (default: the path in their manifest)")
+    bundle.add_argument("--sample-size", type=int, default=300, help="labelled test texts the app runs (default: 300)")
+    return bundle
+
+
+def _add_report(verbs):
+    report = verbs.add_parser(
+        "report", help="rewrite a bench's reports, merging phone results (--device-results) into gate 2",
+        description="Read BENCH (a bench folder or its bench.json), merge each --device-results file written by the "
+        "Android demo's benchmark screen (the phone's accuracy, agreement with the reference and latency, beside "
+        "the host numbers), judge the device runs with the bench's gate 2 thresholds, and rewrite bench.json, "
+        "junit.xml, report.md and report.html. Exits 1 when any artifact fails, on the host or on a device. A "
+        "results file from another export than the benched one (model SHA-256 differs) is an error.")
+    report.add_argument("bench", help="bench folder (RUN/bench) or bench.json")
+    report.add_argument("--device-results", action="append", default=[], metavar="FILE",
+                        help="results JSON pulled from the phone; repeatable")
+    report.add_argument("-o", "--output-dir", help="where the reports go (default: the bench folder)")
+    return report
 
 
 def _per_precision_defaults(field: str) -> str:
@@ -674,7 +717,8 @@ def _cmd_bench(verb: _Verb) -> int:
     seq_len = args.max_length or max(_manifest_length(path) for path in artifacts)
     output = Path(verb.value("run.output_dir")) if verb.value("run.output_dir") else RunLayout.of_artifact(artifacts[0]).bench
     try:
-        report, paths = bench_prepared(artifacts, data, reference, teacher, settings, gate, seq_len, output)
+        report, paths = bench_prepared(artifacts, data, reference, teacher, settings, gate, seq_len, output,
+                                       [Path(f) for f in args.device_results])
     except Gate2Failure as failure:
         from .bench.report import print_verdicts, report_paths
 
@@ -702,6 +746,50 @@ def _cmd_diagnose(verb: _Verb) -> int:
         from .atomic import write_json
 
         write_json(Path(verb.args.output), found.to_dict())
+    return 0
+
+
+def _cmd_app_bundle(verb: _Verb) -> int:
+    import numpy as np
+
+    from .bench import expand_artifacts, labels_as_model_indices
+    from .device import Sample, app_bundle, choose_sample
+    from .device.bundle import check_artifacts
+    from .models import read_labels
+
+    args = verb.args
+    if args.sample_size < 1:
+        raise ConfigError(f"--sample-size {args.sample_size}: give at least 1 text")
+    artifacts = expand_artifacts([Path(path) for path in args.artifacts])
+    check_artifacts(artifacts)  # before reading any data: the app cannot run them anyway
+    reference = _reference(args.reference, artifacts[0])
+    data = _prepared(verb, reference)
+    test = data.splits["test"]
+    labels, _ = labels_as_model_indices(list(data.labels), list(read_labels(reference)), np.asarray(test["label"]))
+    texts, labels = choose_sample(list(test["text"]), labels.tolist(), args.sample_size)
+    source = {"source": data.info.get("source"), "split": "test", "fingerprint": data.info.get("fingerprint")}
+    index = app_bundle(artifacts, Path(args.output_dir), Sample(texts, labels, list(read_labels(reference)), source),
+                       reference)
+    print(f"wrote {index}; build and run the app as android_demo/README.md says")
+    return 0
+
+
+def _cmd_report(verb: _Verb) -> int:
+    from .bench.baseline import load_report
+    from .bench.report import print_verdicts, write_reports
+    from .device import merge_device_results
+
+    args = verb.args
+    source = Path(args.bench)
+    path = source / BENCH_JSON if source.is_dir() else source
+    report = load_report(path)
+    gate = cfg.Gate2Config.model_validate(report.thresholds) if report.thresholds else cfg.Gate2Config()
+    merge_device_results(report, [Path(f) for f in args.device_results], gate)
+    paths = write_reports(report, Path(args.output_dir) if args.output_dir else path.parent)
+    print_verdicts(report, paths)
+    if report.verdict == "FAIL":
+        failed = [entry.name for entry in report.artifacts() if entry.verdict and entry.verdict.status == "FAIL"]
+        raise Gate2Failure(f"gate 2 failed for {', '.join(failed)}; report {paths['html']}", report)
     return 0
 
 
@@ -760,7 +848,8 @@ def _log_file(verb: _Verb) -> Path | None:
 
 
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "general": _cmd_general, "distill": _cmd_distill,
-             "gate": _cmd_gate, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose}
+             "gate": _cmd_gate, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose,
+             "app-bundle": _cmd_app_bundle, "report": _cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,9 +35,14 @@ def kappa(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    return prediction_metrics(predictions(logits), labels)
+
+
+def prediction_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 (over the classes the labels hold) of predicted classes; -1 is never right."""
     from sklearn.metrics import f1_score
 
-    predicted, labels = predictions(logits), np.asarray(labels)
+    predicted, labels = np.asarray(predicted), np.asarray(labels)
     return {
         "accuracy": float(np.mean(predicted == labels)) if len(labels) else 0.0,
         "macro_f1": float(f1_score(labels, predicted, average="macro", labels=np.unique(labels))) if len(labels) else 0.0,

@@ -17,6 +17,7 @@ from .. import ui
 from ..config import BenchConfig, Gate2Config
 from ..errors import ConfigError, Gate2Failure, ModelError
 from ..export.artifact import read_manifest
+from ..hashing import file_sha256
 from ..layout import BENCH_LOG, MANIFEST
 from ..metrics import agreement, classification_metrics, mean_kl
 from ..runners import load_runner
@@ -163,7 +164,8 @@ def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_log
     manifest = read_manifest(folder)
     entry = ModelEntry(role="artifact", name=folder.name, target=manifest.target, precision=manifest.precision,
                        path=str(folder), sequence_length=manifest.sequence_length,
-                       size_bytes=_size(folder / manifest.model_file))
+                       size_bytes=_size(folder / manifest.model_file),
+                       model_sha256=_sha256(folder / manifest.model_file))
     try:
         runner = load_runner(folder, threads=threads)
     except ModelError as error:  # e.g. Core ML off macOS: reported as not run, never as a pass
@@ -175,6 +177,10 @@ def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_log
         return entry
     entry.accuracy = _accuracy(runner.predict(texts), labels, reference_logits, teacher_logits)
     return entry
+
+
+def _sha256(path: Path) -> str | None:
+    return file_sha256(path) if path.is_file() else None  # Core ML's .mlpackage is a folder
 
 
 def _size(*paths: Path) -> int:
@@ -236,8 +242,11 @@ def labels_as_model_indices(data_labels: list[str], model_labels: list[str],
 
 
 def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path | None, settings: BenchConfig,
-                   gate: Gate2Config, seq_len: int, output_dir: Path) -> tuple[BenchReport, dict[str, Path]]:
+                   gate: Gate2Config, seq_len: int, output_dir: Path,
+                   device_results: list[Path] = ()) -> tuple[BenchReport, dict[str, Path]]:
     """Bench on a prepared data set's test split, write every report to ``output_dir``, raise on FAIL.
+
+    ``device_results``: the Android demo's results files, merged in and judged (`mobile_distill.device`).
 
     Raises `Gate2Failure` (exit 1, carrying the report) after the reports are written when any
     artifact fails gate 2 or regresses against the baseline.
@@ -253,6 +262,10 @@ def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path |
         info["label_mapping"] = mapping
     report = run_bench(artifacts, list(test["text"]), labels, Path(reference), teacher, settings, gate, seq_len,
                        info, calibration_texts=list(data.splits["train"]["text"]), log=Path(output_dir) / BENCH_LOG)
+    if device_results:
+        from ..device import merge_device_results
+
+        merge_device_results(report, list(device_results), gate)
     paths = write_reports(report, Path(output_dir))
     if report.verdict == "FAIL":
         failed = [entry.name for entry in report.artifacts() if entry.verdict.status == "FAIL"]

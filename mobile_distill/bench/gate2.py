@@ -67,7 +67,7 @@ def chain_summary(report: BenchReport) -> dict:
     if teacher is not None:
         chain["teacher_accuracy"] = teacher.accuracy.accuracy
         chain["student_retention"] = round(reference.accuracy.accuracy / teacher.accuracy.accuracy, 4)
-    ran = [entry for entry in report.artifacts() if entry.accuracy is not None]
+    ran = [entry for entry in report.host_artifacts() if entry.accuracy is not None]  # one test split
     if ran and teacher is not None:
         worst = min(ran, key=lambda entry: entry.accuracy.accuracy)
         chain["worst_artifact"] = worst.name

@@ -71,10 +71,38 @@ def table_rows(report: BenchReport) -> list[list[str]]:
             _fmt(accuracy and accuracy.agreement_reference, ".4f"), _fmt(accuracy and accuracy.max_abs_logit_diff, ".2e"),
             _fmt(accuracy and accuracy.mean_kl, ".2e"), _fmt(p50, ".2f"), _fmt(_latency(entry, first, "p90_ms"), ".2f"),
             _fmt(_latency(entry, second) if second else None, ".2f"),
-            _fmt(base_latency / p50 if base_latency and p50 else None, ".2f"),
+            _fmt(base_latency / p50 if base_latency and p50 and entry.device is None else None, ".2f"),
             _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
             _fmt(entry.performance and entry.performance.peak_rss_mb, ".0f"),
             _fmt(entry.teacher_retention, ".4f"),
+            entry.verdict.status if entry.verdict else "",
+        ])
+    return rows
+
+
+DEVICE_COLUMNS = ("artifact", "device", "runtime", "rows", "accuracy", "reference", "agreement", "p50 ms", "p90 ms",
+                  "load s", "verdict")
+
+
+def device_rows(report: BenchReport) -> list[list[str]]:
+    """Artifacts run on phones (merged with --device-results): accuracy and agreement on the app's
+    test sample beside the reference's accuracy on the same texts, latency at the phone's threads."""
+    samples = {device["label"]: device for device in report.devices}
+    rows = []
+    for entry in report.artifacts():
+        if entry.device is None:
+            continue
+        runtime = entry.runtime or {}
+        latency = entry.performance.latency[0] if entry.performance and entry.performance.latency else None
+        rows.append([
+            entry.name.split(" @ ")[0], entry.device,
+            f"{runtime.get('name', '?')} {runtime.get('version', '')} ({runtime.get('threads', '?')} threads, "
+            f"{runtime.get('delegate', 'cpu')})", str(entry.accuracy.rows if entry.accuracy else ""),
+            _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
+            _fmt(samples.get(entry.device, {}).get("reference_accuracy"), ".4f"),
+            _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
+            _fmt(latency and latency.p50_ms, ".2f"), _fmt(latency and latency.p90_ms, ".2f"),
+            _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
             entry.verdict.status if entry.verdict else "",
         ])
     return rows
@@ -126,6 +154,12 @@ def markdown(report: BenchReport, images: dict[str, str]) -> str:
              f"Chain: {_chain_line(report)}.{_labels_line(report)}", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
+    devices = device_rows(report)
+    if devices:
+        lines += ["", "## On devices", "", "Each phone ran the app's bundled test sample; accuracy and agreement are "
+                  "recomputed from its predictions, beside the PyTorch reference's accuracy on the same texts.", "",
+                  "| " + " | ".join(DEVICE_COLUMNS) + " |", "|" + " --- |" * len(DEVICE_COLUMNS)]
+        lines += ["| " + " | ".join(row) + " |" for row in devices]
     failures = _failures(report)
     if failures:
         lines += ["", "## Failed or not run", ""]
@@ -147,8 +181,12 @@ def html_page(report: BenchReport, plots: dict[str, bytes]) -> str:
         style = f' style="color:{COLOURS[text]};font-weight:bold"' if column == "verdict" and text in COLOURS else ""
         return f"<td{style}>{html.escape(text)}</td>"
 
-    header = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(row, COLUMNS)) + "</tr>" for row in table_rows(report))
+    def table(columns, rows) -> str:
+        header = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(cell(v, c) for v, c in zip(row, columns)) + "</tr>" for row in rows)
+        return f"<table><tr>{header}</tr>{body}</table>"
+
+    devices = device_rows(report)
     failures = "".join(f"<li><b>{html.escape(e.name)}</b> ({e.verdict.status}): {html.escape('; '.join(r))}</li>"
                        for e, r in _failures(report))
     warnings = "".join(f"<li>{html.escape(warning)}</li>" for warning in report.warnings)
@@ -165,7 +203,10 @@ img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><b
 <p>{report.data.get('rows')} labelled test rows, each model run through its own runtime. {html.escape(report.created_at)};
 {html.escape(_machine_line(report))}.</p>
 <p>Chain: {html.escape(_chain_line(report))}{html.escape(_labels_line(report))}</p>
-<table><tr>{header}</tr>{body}</table>
+{table(COLUMNS, table_rows(report))}
+{'<h2>On devices</h2><p>Each phone ran the app&#39;s bundled test sample; accuracy and agreement are recomputed '
+ 'from its predictions, beside the PyTorch reference&#39;s accuracy on the same texts.</p>'
+ + table(DEVICE_COLUMNS, devices) if devices else ''}
 {'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
 {'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
 {'<h2>Reading the numbers</h2><ul>' + notes + '</ul>' if notes else ''}
@@ -183,7 +224,8 @@ def junit_xml(report: BenchReport) -> str:
                                 timestamp=report.created_at)
     replaced = {e.replaces: e.name for e in artifacts if e.replaces and e.verdict.status == "PASS"}
     for entry in artifacts:
-        case = ElementTree.SubElement(suite, "testcase", classname=f"gate2.{entry.target}", name=entry.name)
+        where = "device" if entry.device else "host"
+        case = ElementTree.SubElement(suite, "testcase", classname=f"gate2.{where}.{entry.target}", name=entry.name)
         if entry.name in replaced:  # failed, but its passing fallback ships instead: not a red build
             ElementTree.SubElement(case, "skipped", message=f"failed gate 2; replaced by {replaced[entry.name]} (PASS): "
                                    + "; ".join(entry.verdict.reasons))
@@ -217,6 +259,11 @@ def _png(figure) -> bytes:
     return buffer.getvalue()
 
 
+def _host_models(report: BenchReport) -> list[ModelEntry]:
+    """What the plots show: one machine, one test split (device runs have their own table)."""
+    return [entry for entry in report.models if entry.device is None]
+
+
 def _colour(entry: ModelEntry) -> str:
     return COLOURS.get(entry.verdict.status if entry.verdict else "", "#555")
 
@@ -224,7 +271,7 @@ def _colour(entry: ModelEntry) -> str:
 def accuracy_vs_latency(report: BenchReport) -> bytes:
     figure, axis = _figure(8, 5)
     threads = (report.settings.get("threads") or [1])[0]
-    points = [(entry, _latency(entry, threads)) for entry in report.models]
+    points = [(entry, _latency(entry, threads)) for entry in _host_models(report)]
     points = sorted([(e, p50) for e, p50 in points if e.accuracy is not None and p50 is not None], key=lambda x: x[1])
     seen: dict[float, int] = {}
     for entry, p50 in points:
@@ -239,9 +286,10 @@ def accuracy_vs_latency(report: BenchReport) -> bytes:
 
 
 def size_bars(report: BenchReport) -> bytes:
-    figure, axis = _figure(8, 0.35 * len(report.models) + 1.5)
-    names = [entry.name for entry in report.models]
-    axis.barh(names, [entry.size_bytes / 1e6 for entry in report.models], color=[_colour(e) for e in report.models])
+    models = _host_models(report)
+    figure, axis = _figure(8, 0.35 * len(models) + 1.5)
+    axis.barh([entry.name for entry in models], [entry.size_bytes / 1e6 for entry in models],
+              color=[_colour(e) for e in models])
     axis.invert_yaxis()
     axis.set(xlabel="model file size (MB)", title="size on disk")
     return _png(figure)
@@ -250,7 +298,7 @@ def size_bars(report: BenchReport) -> bytes:
 def latency_distributions(report: BenchReport) -> bytes:
     threads = (report.settings.get("threads") or [1])[0]
     measured = [(e.name, next((l.samples_ms for l in e.performance.latency if l.threads == threads), []))
-                for e in report.models if e.performance]
+                for e in _host_models(report) if e.performance]
     figure, axis = _figure(8, 0.35 * len(measured) + 1.5)
     if measured:
         axis.boxplot([samples for _, samples in measured], vert=False, showfliers=True)

@@ -22,7 +22,10 @@ of meaning bumps the version.
         performance load and first-inference seconds, peak RSS, latency per thread count
         verdict     PASS | FAIL | NOT RUN | REFERENCE, with the reasons
         diagnosis   what `diagnose` found when the artifact failed
+        model_sha256 the model file's hash; device, runtime, predictions, logits on device entries
       baseline      comparison with an earlier bench.json, when one was given
+      devices       phone results merged in (mobile_distill.device): each artifact run on a device is
+                    a model entry of its own, named "<artifact> @ <device>", judged by gate 2
       warnings      what makes the verdict less certain than it looks (e.g. a test split too small
                     for a threshold to be resolved: one borderline row decides it)
       notes         how to read the numbers (e.g. int8 no faster than fp32 on a CPU without VNNI)
@@ -106,6 +109,11 @@ class ModelEntry(_Model):
     diagnosis: dict | None = None
     fallback: dict | None = None  # --auto-fallback: the ranking, every attempt, the nodes kept float
     replaces: str | None = None  # set on a fallback artifact: the failed artifact it stands in for
+    model_sha256: str | None = None  # of the model file that ran: ties a phone's results to the benched file
+    device: str | None = None  # set on an entry measured on a device (a phone), e.g. "Google Pixel 7 (Android 14)"
+    runtime: dict | None = None  # a device entry's runtime: name, version, threads, delegate
+    predictions: list[int] | None = None  # a device entry's predicted class per sample row (-1: non-finite logits)
+    logits: list[list[float | None]] | None = None  # as the device computed them (null: NaN or inf)
 
 
 class BenchReport(_Model):
@@ -119,6 +127,7 @@ class BenchReport(_Model):
     chain: dict = {}
     models: list[ModelEntry]
     baseline: dict | None = None
+    devices: list[dict] = []  # device results merged in (`--device-results`): file, device, sample, when
     warnings: list[str] = []
     notes: list[str] = []  # how to read the numbers (e.g. int8 not faster than fp32 on this CPU, and why)
     verdict: Literal["PASS", "FAIL"] = "PASS"
@@ -128,3 +137,7 @@ class BenchReport(_Model):
 
     def entry(self, role: str) -> ModelEntry | None:
         return next((model for model in self.models if model.role == role), None)
+
+    def host_artifacts(self) -> list[ModelEntry]:
+        """Artifacts measured on the bench machine (not on a device) on the full test split."""
+        return [model for model in self.artifacts() if model.device is None]

@@ -21,12 +21,12 @@ from .artifact import (
     Manifest,
     read_manifest,
     tool_versions,
-    write_golden,
     write_labels_txt,
     write_manifest,
     write_tokenizer_files,
 )
 from .context import ExportContext, ExportOptions
+from .golden import write_golden
 from .wrapper import ClassifierWrapper, uses_token_types
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import metadata
 from pathlib import Path
 from typing import Literal
@@ -19,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..errors import ModelError
 from ..hashing import file_sha256
 from ..layout import (
-    GOLDEN,
     LABELS_TXT,
     MANIFEST,
     TOKENIZER_CONFIG,
@@ -133,27 +131,3 @@ def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> Tokenizer
 
 def write_labels_txt(folder: Path, labels) -> None:
     (folder / LABELS_TXT).write_text("".join(f"{label}\n" for label in labels), encoding="utf-8")
-
-
-# Texts that trip tokenizers: case, accents, punctuation, CJK, emoji, control and zero-width
-# characters, empty and over-long input.
-EDGE_CASE_TEXTS = (
-    "", " ", "A", "THE MOVIE WAS GREAT!!!", "Café crème brûlée, naïve façade", "ÀÉÎÕÜ àéîõü ñ ç ß",
-    "don't won't it's l'amour", "well... (sort of) -- maybe?! #1 @home 50% $9.99 a/b c\\d",
-    "电影很好看", "映画はとても良かった", "영화가 정말 좋았어요", "Это был отличный фильм", "فيلم رائع",
-    "great 😀👍🏽 film 🎬", "tab\tand\nnewline", "zero\u200bwidth joiner\u200d", "ﬁne ligature ＦＵＬＬＷＩＤＴＨ",
-    "unbelievably un-put-down-able, supercalifragilisticexpialidocious",
-    " ".join(["long"] * 600),
-    "word " * 300 + "ending that no static length keeps",
-)
-
-
-def write_golden(folder: Path, tokenizer, texts: list[str], seq_len: int, input_names: list[str]) -> int:
-    """Record the ids the reference tokenizer gives (padded/truncated to ``seq_len``) for each text."""
-    all_texts = list(dict.fromkeys([*texts, *EDGE_CASE_TEXTS]))
-    encoded = tokenizer(all_texts, padding="max_length", truncation=True, max_length=seq_len,
-                        return_token_type_ids="token_type_ids" in input_names)
-    rows = [{"text": text, **{name: encoded[name][i] for name in input_names}} for i, text in enumerate(all_texts)]
-    payload = {"sequence_length": seq_len, "inputs": input_names, "count": len(rows), "rows": rows}
-    (folder / GOLDEN).write_text(json.dumps(payload, ensure_ascii=False))
-    return len(rows)
