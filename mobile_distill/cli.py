@@ -141,7 +141,9 @@ def _student_options(parser, with_init: bool = True):
                                       ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
                                       ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
         _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
-    if with_init:
+    if with_init:  # distill's own: general distillation builds its student unpruned
+        _option(student, "--prune-heads", "student.prune_heads", "fraction of attention heads to remove before "
+                "distillation, least important first", (cfg.StudentConfig, "prune_heads"), type=float)
         _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the "
                 "folder of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
     return student

@@ -127,6 +127,9 @@ class StudentConfig(_Config):
                       "a general student of the same recipe and shape (general distillation)")
     trim_vocabulary: bool = Field(False, description="keep only the wordpieces the task's texts use (plus special "
                                   "tokens and every single character): a smaller embedding table")
+    prune_heads: float = Field(0.0, ge=0, lt=1, description="fraction of the student's attention heads to remove "
+                               "before distillation, least important first (Michel et al. 2019, scored on training "
+                               "batches); at least one head stays in each layer. BERT and DistilBERT recipes")
 
     @field_validator("layers")
     @classmethod

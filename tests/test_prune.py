@@ -90,3 +90,22 @@ def test_importance_ranks_heads_and_the_budget_keeps_a_head_per_layer(planted):
     assert all(len(everything.get(layer, [])) == heads - 1 for layer, heads in enumerate(remaining_heads(model)))
     with pytest.raises(ConfigError, match="fraction"):
         heads_to_prune(scores, 1.0)
+
+
+def test_distilling_a_head_pruned_student_learns_and_exports_with_parity(trained_teacher, data, tmp_path):
+    from mobile_distill.config import DistillConfig, LossWeights, StudentConfig, TrainConfig
+    from mobile_distill.distill import distill
+    from mobile_distill.export import ExportOptions, export
+    from mobile_distill.runners import load_runner
+
+    config = DistillConfig(train=TrainConfig(epochs=2.0, learning_rate=3e-3, batch_size=16, save_steps=20),
+                           weights=LossWeights(hidden_mse=0.5, attention_mse=0.5))  # attention maps averaged over heads
+    result = distill(trained_teacher, data, config, StudentConfig(prune_heads=0.5), tmp_path / "student",
+                     tmp_path / "ckpt", seed=0, max_length=32)
+    student = load_classifier(tmp_path / "student")
+    assert sum(remaining_heads(student)) == 2 and student.config.pruned_heads  # 2 layers x 2 heads, half removed
+    assert result.log["best_validation_accuracy"] > 0.8
+    texts = list(data.splits["test"]["text"])[:64]
+    reference = load_runner(tmp_path / "student", seq_len=32).predict(texts)
+    artifact = export(tmp_path / "student", "onnx", "fp32", tmp_path / "onnx", ExportOptions(seq_len=32), texts, texts)
+    assert abs(load_runner(artifact).predict(texts) - reference).max() < 1e-4

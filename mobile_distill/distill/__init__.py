@@ -127,9 +127,11 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
     require_labels(teacher_path, data.labels)
     set_seed(seed)  # the student's random weights are part of the settings its checkpoints are named by
     student = build_student(teacher, student_config)
+    train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
+    if student_config.prune_heads:
+        _prune_student(student.model, train.dataset, tokenizer, max_length, student_config.prune_heads)
     heads = heads_mode(config.attention_heads, student.model, teacher, weights)
     module = DistillationModule(student.model, make_projections(student.model, teacher, weights))
-    train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
     validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
     extra = _unlabelled(transfer_texts, config, data, teacher, tokenizer, root, seed)
     train_set = _with_unlabelled(train.dataset, extra, tokenizer, max_length)
@@ -142,10 +144,27 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
             student)
 
 
+def _prune_student(model, train, tokenizer, max_length: int, fraction: float, rows: int = 512) -> None:
+    """Remove ``fraction`` of the heads, scored on up to ``rows`` training rows (labels included)."""
+    from ..models import forward_inputs
+    from ..prune import head_importance, heads_to_prune, prune_heads, remaining_heads
+
+    collate = collator_for(tokenizer, max_length, model.config.model_type, model.config.model_type)
+    subset = train.select(range(min(rows, len(train))))
+    batches = (forward_inputs(model, collate([subset[i] for i in range(start, min(start + 32, len(subset)))]))
+               for start in range(0, len(subset), 32))
+    ui.detail(f"scoring {sum(remaining_heads(model))} attention heads on {len(subset)} training rows")
+    chosen = heads_to_prune(head_importance(model, batches), fraction)
+    prune_heads(model, chosen)
+    ui.say(f"pruned {sum(map(len, chosen.values()))} heads; heads per layer now {remaining_heads(model)}")
+
+
 def heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:
     """How attention losses compare heads: a per-head comparison of different head counts is refused
     here, in one line, before any training."""
     ours, theirs = teacher_shape(student.config)["num_heads"], teacher_shape(teacher.config)["num_heads"]
+    if getattr(student.config, "pruned_heads", None):
+        ours = -1  # some layers have fewer heads than the config says: never per-head
     if asked == "per-head" and ours != theirs and any(weights[t] > 0 for t in ATTENTION):
         raise ConfigError(f"distill.attention_heads: per-head attention losses need the same head count, but the "
                           f"student has {ours} heads and the teacher {theirs}; use mean (attention averaged over "
