@@ -64,11 +64,15 @@ def device_loop(tmp_path_factory):
     root = tmp_path_factory.mktemp("device")
     model = save_planted_model(root / "student", TEXTS, seed=3)
     artifacts = _export(model, root / "artifacts")
-    labels = _labels_from(load_runner(model, seq_len=32).predict(TEXTS))
-    report = run_bench(artifacts, TEXTS, labels, model, None, NO_TIMING, Gate2Config(), seq_len=32)
+    logits = load_runner(model, seq_len=32).predict(TEXTS)
+    # The planted model's bias is the median logit gap, so one text is a tie that float noise decides
+    # either way; fp32's agreement floor (0.995) is finer than one row of 120. Keep decided texts.
+    decided = np.abs(logits[:, 1] - logits[:, 0]) > 1e-3
+    texts, labels = [t for t, keep in zip(TEXTS, decided) if keep], _labels_from(logits[decided])
+    report = run_bench(artifacts, texts, labels, model, None, NO_TIMING, Gate2Config(), seq_len=32)
     write_reports(report, root / "bench")
     assets = root / "assets"
-    app_bundle(artifacts, assets, Sample(TEXTS, labels.tolist(), ["negative", "positive"], {"source": "planted"}), model)
+    app_bundle(artifacts, assets, Sample(texts, labels.tolist(), ["negative", "positive"], {"source": "planted"}), model)
     classes = compile_core()
     return root, artifacts, assets, classes
 
@@ -96,7 +100,8 @@ def test_results_written_by_the_java_core_follow_the_bench_schema(java_results, 
     assert results.device["kind"] == "jvm-host"
     assert {entry.name for entry in results.models} == {"onnx-fp32-s32", "tflite-fp32-s32"}
     for entry in results.models:
-        assert len(entry.predictions) == len(TEXTS) and entry.performance.latency[0].runs == 5
+        assert len(entry.predictions) == len(results.data["row_labels"]) >= 100
+        assert entry.performance.latency[0].runs == 5
         # The Java tokenizer + binding by name feeding the real file in its runtime gives the
         # reference's predictions: agreement the phone would report.
         assert entry.accuracy.agreement_reference == 1.0
@@ -139,6 +144,7 @@ def test_results_from_another_export_are_a_clear_error(device_loop, tmp_path, ca
                tmp_path / "other")
     done = host_benchmark(classes, tmp_path / "assets", tmp_path / "results.json", "--artifact", "onnx-fp32-s32")
     assert done.returncode == 0, done.stderr[-3000:]
+    capsys.readouterr()  # what saving and exporting printed
     assert main(["report", str(root / "bench"), "--device-results", str(tmp_path / "results.json")]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "onnx-fp32-s32" in error and "another export" in error

@@ -145,3 +145,20 @@ def test_cli_quiet_prints_nothing_for_a_passing_export(tmp_path, capfd):
     assert main([*base, "-o", str(tmp_path / "b"), "--quiet"]) == 0
     quiet = capfd.readouterr()
     assert quiet.err == "" and quiet.out == ""
+
+
+def test_vocab_txt_keeps_every_token_at_its_id_when_the_tokenizer_has_gaps(tmp_path):
+    """A vocab.txt listing a token twice leaves an id unused (the later line wins); written densely,
+    every later token would shift by one in an app that reads vocab.txt."""
+    from transformers import BertTokenizerFast
+
+    from mobile_distill.export.artifact import write_vocab
+
+    source = tmp_path / "source.txt"
+    source.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "fun", "film", "fun", "good"]) + "\n")
+    tokenizer = BertTokenizerFast(vocab=str(source), do_lower_case=True)
+    write_vocab(tokenizer, tmp_path / "vocab.txt")
+    lines = (tmp_path / "vocab.txt").read_text().splitlines()
+    assert all(lines[i] == token for token, i in tokenizer.get_vocab().items())
+    assert lines[5] == "[unused-id-5]" and BertTokenizerFast(vocab=str(tmp_path / "vocab.txt"))("good fun")["input_ids"] == \
+        tokenizer("good fun")["input_ids"]

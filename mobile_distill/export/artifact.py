@@ -100,9 +100,15 @@ def read_manifest(folder: Path) -> Manifest:
 
 
 def write_vocab(tokenizer, path: Path) -> None:
-    """A WordPiece vocab.txt: one token per line, line number = token id."""
-    vocab = sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])
-    path.write_text("".join(f"{token}\n" for token, _ in vocab), encoding="utf-8")
+    """A WordPiece vocab.txt: one token per line, line number = token id.
+
+    An id no token has (a vocab.txt that listed a token twice leaves one: the later line wins) gets
+    a placeholder no text can produce (brackets are split off as punctuation), so every later line
+    stays at its id; written densely, an app's tokenizer would read every id after the gap off by one.
+    """
+    by_id = {i: token for token, i in tokenizer.get_vocab().items()}
+    lines = [by_id.get(i, f"[unused-id-{i}]") for i in range(max(by_id) + 1 if by_id else 0)]
+    path.write_text("".join(f"{token}\n" for token in lines), encoding="utf-8")
 
 
 def write_tokenizer_files(folder: Path, tokenizer, max_length: int) -> TokenizerSpec:

@@ -8,8 +8,9 @@ WordPiece limit (and at 99/100/101), mixed scripts, combining accents (NFD and N
 and zero-width characters, odd whitespace, case variants, Unicode punctuation, emoji from recent
 Unicode versions, and text pairs that exercise longest-first truncation from both sides.
 
-Code points that no Unicode version assigns are left out on purpose: the reference drops them
-(category Cn) while a phone's tables, older or newer, cannot agree on what is unassigned.
+Unassigned code points and letters of recent Unicode versions are in on purpose: the reference
+keeps the former and has its own tables for the latter, which differ from Java's and from one
+phone's Unicode version to the next (the Android core carries the reference's tables for that).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ _FRAGMENTS = (
     "😀", "👍🏽", "👩‍👩‍👧", "🇫🇷", "🥰", "🫠", "🫨", "🩷", "❤️", "™", "©", "°C", "€5", "¥", "₹", "§",
 )
 _CONTROL = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u0000", "\u0007", "\u001b", "\u007f",
-            "\u000b", "\u000c", "\u0085", "\ufffd", "\u202e", "\u061c", "\ue000")
+            "\u000b", "\u000c", "\u0085", "\ufffd", "\u202e", "\u061c", "\ue000", "\u0378", "\U0001fbff")
 _SPACES = (" ", "  ", "\t", "\n", "\r\n", "\u00a0", "\u2002", "\u2009", "\u202f", "\u3000", "\u2028", "\u1680")
 _PUNCTUATION = ("“", "”", "‘", "’", "«", "»", "—", "–", "…", "¿", "¡", "・", "。", "、", "！", "？", "【", "】",
                 "‐", "⁂", "※", "$", "+", "<", "=", ">", "^", "`", "|", "~", "¢", "±", "×")
