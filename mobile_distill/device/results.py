@@ -62,7 +62,8 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
             host = _host_entry(report, measured, path)
             entry = _device_entry(measured, host, label, labels, reference_predicted, path)
             entry.verdict = judge_artifact(entry, reference, None, gate)
-            entry.verdict.reasons = [f"on {label}: {reason}" for reason in entry.verdict.reasons]
+            if entry.verdict.reasons:
+                entry.verdict.reasons = [f"on {label}: " + "; ".join(entry.verdict.reasons)]
             _put_beside(report, host, entry)
         report.devices = [d for d in report.devices if d.get("file") != str(path)] + [{
             "file": str(path), "device": results.device, "label": label, "created_at": results.created_at,
