@@ -1,7 +1,7 @@
 // The plain-Java core of the Android demo: tokenizer, input binding, benchmark, results file.
 // No Android dependency, so it builds and tests on any JVM; the app module depends on it.
-// src/host/java (the JVM-only process bridge) is deliberately not part of this library: it is
-// compiled by run-tests.sh for the desktop harness only.
+// src/host/java (the JVM-only process bridge) and its tests in src/hostTest/java are deliberately
+// not part of this library: run-tests.sh compiles and tests them for the desktop harness only.
 plugins {
     `java-library`
 }
@@ -27,7 +27,9 @@ sourceSets {
 }
 
 dependencies {
-    implementation("com.google.code.gson:gson:2.10.1")
+    // api, not implementation: Gson's JsonObject is in the core's public signatures
+    // (TestSample.data() and reference()), so modules using the core compile against Gson too.
+    api("com.google.code.gson:gson:2.10.1")
     testImplementation(platform("org.junit:junit-bom:5.10.2"))
     testImplementation("org.junit.jupiter:junit-jupiter")
     testRuntimeOnly("org.junit.platform:junit-platform-launcher")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compiles the plain-Java core (src/main), its JVM harness (src/host) and the JUnit 5 suite
-# (src/test) with javac, then runs the suite with the JUnit console launcher. No Gradle or Maven
-# repository needed: Gson and JUnit come from Debian's packages (installed here when missing and
-# running as root).
+# (src/test, and src/hostTest for the harness, which Gradle does not build) with javac, then runs
+# the suite with the JUnit console launcher. No Gradle or Maven repository needed: Gson and JUnit
+# come from Debian's packages (installed here when missing and running as root).
 #
 #   run-tests.sh                 compile everything and run the tests (exit code = the launcher's)
 #   run-tests.sh --compile-only  compile main + host; the last stdout line is the class folder
@@ -89,7 +89,7 @@ fi
 
 TEST_CLASSES="$(mktemp -d "$BUILD/classes/.test.XXXXXX")"
 trap 'rm -rf "$TEST_CLASSES" "$TEST_CLASSES.sources"' EXIT
-java_files "$CORE/src/test/java" | compile "$TEST_CLASSES" "$MAIN_CLASSES:$GSON:$JUNIT"
+java_files "$CORE/src/test/java" "$CORE/src/hostTest/java" | compile "$TEST_CLASSES" "$MAIN_CLASSES:$GSON:$JUNIT"
 
 properties=()
 [ -n "${GOLDEN_DIRS:-}" ] && properties+=("-Dgolden.dirs=$GOLDEN_DIRS")

@@ -109,7 +109,8 @@ class BenchmarkActivity : ComponentActivity() {
 
     /**
      * On the inference thread. An artifact that fails (a model file that is not bundle.json's, a
-     * ContractException from binding its inputs) is reported and the others still run.
+     * ContractException from binding its inputs) is reported, recorded in the results file as
+     * contract-failed or not-run, and the others still run.
      */
     private fun benchmark(bundle: AssetBundle, artifacts: List<BundleIndex.Artifact>, runs: Int, warmup: Int,
                           threads: Int): String {
@@ -119,8 +120,9 @@ class BenchmarkActivity : ComponentActivity() {
         for ((i, artifact) in artifacts.withIndex()) {
             val title = "${artifact.name()} (${i + 1}/${artifacts.size})"
             show(title, getString(R.string.benchmark_checking), 0, 1)
+            var sha256: String? = null
             try {
-                val sha256 = bundle.verifiedModelSha256(artifact)
+                sha256 = bundle.verifiedModelSha256(artifact)
                 val run = Benchmark.run(
                     { bundle.openRunner(artifact, threads) },
                     bundle.manifest(artifact),
@@ -137,6 +139,8 @@ class BenchmarkActivity : ComponentActivity() {
             } catch (e: CancellationException) {
                 throw e
             } catch (e: Exception) {
+                val failed = BenchmarkResult.failed(artifact, e)
+                results.add(if (sha256 != null) failed.withModelSha256(sha256) else failed)
                 failures.add("${artifact.name()}: ${describe(e)}")
             }
         }
@@ -145,7 +149,7 @@ class BenchmarkActivity : ComponentActivity() {
                 val file = writeResults(ResultsWriter.toJson(Device.info(), sample, results, Device.appVersion))
                 appendLine(getString(R.string.benchmark_written, file.absolutePath))
                 appendLine(getString(R.string.benchmark_device, Device.label(), sample.rows(), runs, warmup, threads))
-                for (run in results) {
+                for (run in results.filter { it.ran() }) {
                     val latency = run.latency()
                     appendLine(String.format(Locale.ROOT, getString(R.string.benchmark_line), run.artifact().name(),
                         run.accuracy(), run.agreementReference(), latency.p50(), latency.p90(), run.loadSeconds(),

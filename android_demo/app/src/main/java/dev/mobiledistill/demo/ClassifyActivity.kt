@@ -99,7 +99,8 @@ class ClassifyActivity : ComponentActivity() {
                 appendLine(getString(R.string.classify_no_label))
             } else {
                 appendLine(getString(R.string.classify_label, labels.getOrElse(best) { "class $best" }))
-                appendLine(String.format(Locale.ROOT, getString(R.string.classify_score), softmax(logits)[best]))
+                appendLine(String.format(Locale.ROOT, getString(R.string.classify_score),
+                    Metrics.softmax(logits)[best]))
             }
             appendLine(String.format(Locale.ROOT, getString(R.string.classify_latency), millis,
                 model.runner.runtimeName(), model.runner.runtimeVersion(), model.runner.delegate(),

@@ -5,7 +5,6 @@ import androidx.core.view.ViewCompat
 import androidx.core.view.WindowInsetsCompat
 import dev.mobiledistill.core.BundleException
 import dev.mobiledistill.core.ContractException
-import kotlin.math.exp
 
 /** Pads [root] by the system bars, the display cutout and the keyboard (the app draws edge to edge). */
 fun applySystemInsets(root: View) {
@@ -39,12 +38,4 @@ fun describe(error: Throwable): String {
         cause = cause.cause
     }
     return "${error.javaClass.simpleName}: ${error.message}"
-}
-
-/** Softmax of the logits, for showing a score next to the label (the label itself is the core's argmax). */
-fun softmax(logits: FloatArray): DoubleArray {
-    val max = logits.maxOrNull()?.toDouble() ?: return DoubleArray(0)
-    val exps = DoubleArray(logits.size) { exp(logits[it] - max) }
-    val sum = exps.sum()
-    return DoubleArray(exps.size) { exps[it] / sum }
 }

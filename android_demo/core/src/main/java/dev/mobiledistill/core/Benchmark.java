@@ -25,7 +25,10 @@ public final class Benchmark {
   /**
    * Loads through the factory (timed: load_seconds), binds inputs by name, runs the first
    * inference on the timing text (cold_seconds), {@code warmup} untimed then {@code runs} timed
-   * batch-1 runs of it, then every sample text once for predictions and logits.
+   * batch-1 runs of it, then every sample text once for predictions and logits. Throws what
+   * stopped the run (a ContractException when the model file breaks manifest.json's contract,
+   * the runner's error when it cannot load); record it with {@link BenchmarkResult#failed(
+   * BundleIndex.Artifact, Throwable)} so the artifact still reaches the results file.
    */
   public static BenchmarkResult run(RunnerFactory factory, Manifest manifest, BertTokenizer tokenizer,
                                     TestSample sample, BundleIndex.Artifact artifact, int runs, int warmup,
@@ -102,8 +105,9 @@ public final class Benchmark {
   private static void checkWidth(float[][] logits, int labels) {
     for (float[] row : logits) {
       if (row == null || row.length != labels) {
-        throw new ContractException("the model returned " + (row == null ? "no" : row.length) + " logits but"
-            + " manifest.json lists " + labels + " labels: re-export or fix manifest.json");
+        throw new ContractException(ContractException.OUTPUTS, "the model returned "
+            + (row == null ? "no" : row.length) + " logits but manifest.json lists " + labels
+            + " labels: re-export or fix manifest.json");
       }
     }
   }

@@ -30,7 +30,7 @@ public final class BundleIndex {
     if (list.isEmpty()) {
       throw json.error("artifacts", "is empty");
     }
-    artifacts = List.copyOf(list);
+    artifacts = AndroidCompat.listCopy(list);
   }
 
   public static BundleIndex read(InputStream in, String source) {
@@ -125,6 +125,19 @@ public final class BundleIndex {
 
     public long sizeBytes() {
       return sizeBytes;
+    }
+
+    /**
+     * Stops an artifact whose model file is not the one bundle.json names ({@code actualSha256}
+     * is the hash of the file about to be loaded): its results would be reported under the wrong
+     * name. A BundleException, which the results record as "not-run".
+     */
+    public void checkModelSha256(String actualSha256) {
+      if (actualSha256 == null || !actualSha256.equalsIgnoreCase(modelSha256)) {
+        throw new BundleException(folder + "/" + modelFile + ": sha256 is " + actualSha256 + " but bundle.json says "
+            + modelSha256 + "; the bundle holds another model file: re-create the bundle with `mobile-distill"
+            + " app-bundle`");
+      }
     }
 
     /** 0 when bundle.json does not say (the manifest's sequence_length is authoritative). */

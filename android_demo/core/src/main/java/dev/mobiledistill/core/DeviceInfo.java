@@ -22,7 +22,7 @@ public final class DeviceInfo {
     this.os = os;
     this.abi = abi;
     this.cpuCount = cpuCount;
-    this.extra = extra == null ? Map.of() : new LinkedHashMap<>(extra);
+    this.extra = extra == null ? new LinkedHashMap<>() : new LinkedHashMap<>(extra);
   }
 
   public String kind() {

@@ -13,7 +13,7 @@ import java.util.Set;
  */
 public final class InputBinder {
   private static final String FIX = "re-export or fix manifest.json";
-  private static final Set<String> KNOWN = Set.of("input_ids", "attention_mask", "token_type_ids");
+  private static final Set<String> KNOWN = AndroidCompat.setOf("input_ids", "attention_mask", "token_type_ids");
 
   private final List<TensorSpec> inputs;
   private final int sequenceLength;
@@ -55,7 +55,7 @@ public final class InputBinder {
             + ") that manifest.json does not list (it lists " + names(manifestInputs) + "): " + FIX);
       }
     }
-    return new InputBinder(List.copyOf(manifestInputs), sequenceLength);
+    return new InputBinder(AndroidCompat.listCopy(manifestInputs), sequenceLength);
   }
 
   private static Map<String, TensorSpec> byName(List<TensorSpec> specs, String where) {

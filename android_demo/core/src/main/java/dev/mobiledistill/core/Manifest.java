@@ -11,7 +11,7 @@ import java.util.Set;
 /** An artifact's manifest.json: the model file, its input contract, labels and tokenizer settings. */
 public final class Manifest {
   private static final String HINT = "re-export the artifact (mobile-distill export) to rewrite manifest.json";
-  private static final Set<String> ID_DTYPES = Set.of("int32", "int64");
+  private static final Set<String> ID_DTYPES = AndroidCompat.setOf("int32", "int64");
 
   private final String target;
   private final String precision;
@@ -31,7 +31,7 @@ public final class Manifest {
     outputName = json.object("output").string("name");
     sequenceLength = json.integer("sequence_length");
     staticShapes = json.bool("static_shapes", false);
-    labels = List.copyOf(json.strings("labels"));
+    labels = AndroidCompat.listCopy(json.strings("labels"));
     tokenizer = TokenizerSettings.fromJson(json.object("tokenizer"), sequenceLength);
     if (tokenizer.maxLength() != sequenceLength) {
       // Runners pad to sequence_length while the tokenizer pads to max_length: they must agree.
@@ -73,7 +73,7 @@ public final class Manifest {
     if (out.isEmpty()) {
       throw json.error("inputs", "is empty");
     }
-    return List.copyOf(out);
+    return AndroidCompat.listCopy(out);
   }
 
   private static List<String> shape(JsonFields input) {

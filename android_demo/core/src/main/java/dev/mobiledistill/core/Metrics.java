@@ -1,5 +1,6 @@
 package dev.mobiledistill.core;
 
+import java.util.Arrays;
 import java.util.TreeSet;
 
 /** Accuracy, macro-F1 and agreement with the definitions the Python bench uses (scikit-learn's). */
@@ -72,6 +73,32 @@ public final class Metrics {
       }
     }
     return best;
+  }
+
+  /**
+   * Softmax of a logits row, for showing a probability beside the predicted label. Stable: the
+   * largest logit is subtracted before exponentiating, so large logits do not overflow to NaN.
+   * All NaN when any logit is NaN or infinite (argmax gives -1 for those rows too); empty for none.
+   */
+  public static double[] softmax(float[] logits) {
+    double[] out = new double[logits.length];
+    double max = Double.NEGATIVE_INFINITY;
+    for (float logit : logits) {
+      if (!Float.isFinite(logit)) {
+        Arrays.fill(out, Double.NaN);
+        return out;
+      }
+      max = Math.max(max, logit);
+    }
+    double sum = 0;
+    for (int i = 0; i < logits.length; i++) {
+      out[i] = Math.exp(logits[i] - max);
+      sum += out[i];
+    }
+    for (int i = 0; i < out.length; i++) {
+      out[i] /= sum;
+    }
+    return out;
   }
 
   private static void checkSameLength(int[] a, int[] b) {

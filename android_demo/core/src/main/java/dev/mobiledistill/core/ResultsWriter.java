@@ -62,7 +62,8 @@ public final class ResultsWriter {
     Files.createDirectories(folder);
     Path temp = Files.createTempFile(folder, "." + out.getFileName() + ".", ".tmp");
     try {
-      Files.writeString(temp, toJson(device, sample, results, appVersion), StandardCharsets.UTF_8);
+      // Files.write, not writeString: Android has writeString only from API 36.1.
+      Files.write(temp, toJson(device, sample, results, appVersion).getBytes(StandardCharsets.UTF_8));
       Files.move(temp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     } finally {
       Files.deleteIfExists(temp);
@@ -100,12 +101,18 @@ public final class ResultsWriter {
     return out;
   }
 
+  /** From the artifacts that ran (the failed ones have no runtime or timing); zeros when none did. */
   private static JsonObject settings(List<BenchmarkResult> results) {
     Set<Integer> threads = new LinkedHashSet<>();
-    results.forEach(result -> threads.add(result.runtime().threads()));
+    BenchmarkResult first = null;
+    for (BenchmarkResult result : results) {
+      if (result.ran()) {
+        threads.add(result.runtime().threads());
+        first = first == null ? result : first;
+      }
+    }
     JsonObject out = new JsonObject();
     out.add("threads", ints(threads.stream().mapToInt(Integer::intValue).toArray()));
-    BenchmarkResult first = results.isEmpty() ? null : results.get(0);
     out.addProperty("runs", first == null ? 0 : first.runs());
     out.addProperty("warmup", first == null ? 0 : first.warmup());
     out.addProperty("timing_text_characters", first == null ? 0 : first.timingTextCharacters());
@@ -123,12 +130,36 @@ public final class ResultsWriter {
     out.addProperty("sequence_length", result.sequenceLength());
     out.addProperty("size_bytes", artifact.sizeBytes());
     out.addProperty("model_sha256", result.modelSha256());
+    if (!result.ran()) {
+      return failed(out, result);
+    }
     out.add("runtime", runtime(result.runtime()));
-    out.addProperty("status", "ran");
+    out.addProperty("status", BenchmarkResult.RAN);
     out.add("accuracy", accuracy(result));
     out.add("performance", performance(result));
     out.add("predictions", ints(result.predictions()));
     out.add("logits", logits(result.logits()));
+    return out;
+  }
+
+  /**
+   * An artifact that did not run: its status, and why: a failed contract check for
+   * "contract-failed" (gate 2 fails it and lists the check), a note for "not-run". No runtime,
+   * accuracy, performance, predictions or logits: there are none, and the schema allows them absent.
+   */
+  private static JsonObject failed(JsonObject out, BenchmarkResult result) {
+    out.addProperty("status", result.status());
+    if (BenchmarkResult.CONTRACT_FAILED.equals(result.status())) {
+      JsonObject check = new JsonObject();
+      check.addProperty("name", result.contractCheck());
+      check.addProperty("ok", false);
+      check.addProperty("detail", result.detail());
+      JsonArray contract = new JsonArray();
+      contract.add(check);
+      out.add("contract", contract);
+    } else {
+      out.addProperty("note", result.detail());
+    }
     return out;
   }
 
@@ -185,7 +216,7 @@ public final class ResultsWriter {
   private static List<String> warnings(BenchmarkResult result) {
     String name = result.artifact().name();
     int bad = 0;
-    for (int prediction : result.predictions()) {
+    for (int prediction : result.ran() ? result.predictions() : new int[0]) {
       bad += prediction < 0 ? 1 : 0;
     }
     List<String> out = new ArrayList<>();
@@ -195,7 +226,7 @@ public final class ResultsWriter {
     }
     String claimed = result.artifact().modelSha256();
     if (claimed != null && !claimed.isEmpty() && !Objects.equals(claimed, result.modelSha256())) {
-      out.add(name + ": the loaded model file's sha256 differs from bundle.json's; the bundle was changed");
+      out.add(name + ": the model file's sha256 differs from bundle.json's; the bundle was changed");
     }
     return out;
   }

@@ -1,5 +1,6 @@
 package dev.mobiledistill.core;
 
+import java.util.Collections;
 import java.util.List;
 import java.util.Objects;
 
@@ -10,14 +11,14 @@ public final class TensorSpec {
   private final List<String> shape;
 
   public TensorSpec(String name, String dtype) {
-    this(name, dtype, List.of());
+    this(name, dtype, Collections.<String>emptyList());
   }
 
   /** {@code shape} as written in the manifest: symbolic ("batch") or numeric ("64") dimensions. */
   public TensorSpec(String name, String dtype, List<String> shape) {
     this.name = Objects.requireNonNull(name, "name");
     this.dtype = Objects.requireNonNull(dtype, "dtype");
-    this.shape = List.copyOf(shape);
+    this.shape = AndroidCompat.listCopy(shape);
   }
 
   public String name() {

@@ -25,7 +25,7 @@ public final class TestSample {
   private TestSample(JsonFields json, String sha256) {
     json.requireKind(KIND);
     this.sha256 = sha256;
-    labelNames = List.copyOf(json.strings("labels"));
+    labelNames = AndroidCompat.listCopy(json.strings("labels"));
     source = json.object("source").raw();
     reference = json.has("reference") ? json.object("reference").raw() : new JsonObject();
     List<JsonElement> rows = json.array("rows").asList();
@@ -55,7 +55,7 @@ public final class TestSample {
   public static TestSample read(InputStream in, String source) {
     byte[] bytes;
     try {
-      bytes = in.readAllBytes();
+      bytes = AndroidCompat.readAllBytes(in);
     } catch (IOException e) {
       throw new BundleException(source + ": cannot read (" + JsonFields.oneLine(e.getMessage()) + ")", e);
     }
@@ -71,7 +71,7 @@ public final class TestSample {
   }
 
   public List<String> texts() {
-    return List.copyOf(texts);
+    return AndroidCompat.listCopy(texts);
   }
 
   public int[] labels() {

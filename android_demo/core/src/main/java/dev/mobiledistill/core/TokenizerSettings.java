@@ -3,6 +3,7 @@ package dev.mobiledistill.core;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -43,7 +44,8 @@ public final class TokenizerSettings {
   /** BERT's defaults (right padding and truncation, [CLS] [SEP] [PAD] [UNK] [MASK]); for tests. */
   public static TokenizerSettings of(boolean lowerCase, Boolean stripAccents, int maxLength) {
     checkLength(maxLength, "maxLength");
-    return new TokenizerSettings(lowerCase, stripAccents, maxLength, "right", "right", defaultSpecials(), Map.of());
+    return new TokenizerSettings(lowerCase, stripAccents, maxLength, "right", "right", defaultSpecials(),
+        Collections.<String, Integer>emptyMap());
   }
 
   /** The same settings padded/truncated to {@code length} tokens instead. */
@@ -107,14 +109,14 @@ public final class TokenizerSettings {
   /** special_token_ids, when the manifest records them: {"cls_token": 101, ...}. */
   private static Map<String, Integer> specialIds(JsonFields tokenizer) {
     if (!tokenizer.has("special_token_ids")) {
-      return Map.of();
+      return Collections.emptyMap();
     }
     JsonFields ids = tokenizer.object("special_token_ids");
     Map<String, Integer> out = new LinkedHashMap<>();
     for (String name : ids.raw().keySet()) {
       out.put(name, ids.integer(name));
     }
-    return Map.copyOf(out);
+    return AndroidCompat.mapCopy(out);
   }
 
   private static String[] specials(JsonFields tokenizer) {

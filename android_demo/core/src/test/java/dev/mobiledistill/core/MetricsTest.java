@@ -40,6 +40,38 @@ class MetricsTest {
   }
 
   @Test
+  void softmaxIsNormalizedAndMatchesTheFormula() {
+    double[] p = Metrics.softmax(new float[] {1f, 2f, 0.5f});
+    double sum = Math.exp(1) + Math.exp(2) + Math.exp(0.5);
+    assertClose(Math.exp(1) / sum, p[0], "p0");
+    assertClose(Math.exp(2) / sum, p[1], "p1");
+    assertClose(Math.exp(0.5) / sum, p[2], "p2");
+    assertClose(1.0, p[0] + p[1] + p[2], "sum");
+    assertEquals(0, Metrics.softmax(new float[0]).length);
+  }
+
+  @Test
+  void softmaxOfLargeLogitsDoesNotOverflow() {
+    // exp(1000) is infinite in double: a naive softmax gives NaN here
+    double[] p = Metrics.softmax(new float[] {1000f, 999f});
+    assertClose(1 / (1 + Math.exp(-1)), p[0], "p0");
+    assertClose(1 / (1 + Math.exp(1)), p[1], "p1");
+    double[] q = Metrics.softmax(new float[] {-1000f, -1000f});
+    assertClose(0.5, q[0], "tiny logits");
+  }
+
+  @Test
+  void softmaxOfNonFiniteLogitsIsAllNaN() {
+    for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+      double[] p = Metrics.softmax(new float[] {0.5f, bad, 1f});
+      assertEquals(3, p.length);
+      for (double value : p) {
+        assertTrue(Double.isNaN(value), "softmax with " + bad + " gave " + value);
+      }
+    }
+  }
+
+  @Test
   void arraysOfDifferentLengthsAreAnError() {
     assertThrows(IllegalArgumentException.class, () -> Metrics.macroF1(new int[] {1}, new int[] {1, 0}));
     assertThrows(IllegalArgumentException.class, () -> Metrics.agreement(new int[] {1}, new int[0]));

@@ -47,17 +47,24 @@ public final class HostBenchmark {
   record Options(Path bundle, Path out, List<String> artifacts, int runs, int warmup, int threads, String python) {}
 
   public static void main(String[] args) {
-    int code;
+    System.exit(execute(args));
+  }
+
+  /**
+   * The exit code: 0 once the results file is written (failed artifacts included), 2 with a
+   * one-line message for a bad command line, bundle.json or test sample (before any artifact
+   * ran), 1 for anything else (e.g. the results file cannot be written).
+   */
+  static int execute(String[] args) {
     try {
-      code = run(parse(args));
+      return run(parse(args));
     } catch (UsageException | BundleException | ContractException e) {
       System.err.println("error: " + oneLine(e.getMessage()));
-      code = 2;
+      return 2;
     } catch (Exception e) {
       System.err.println("error: " + oneLine(e.getClass().getSimpleName() + ": " + e.getMessage()));
-      code = 1;
+      return 1;
     }
-    System.exit(code);
   }
 
   static Options parse(String[] args) throws UsageException {
@@ -113,6 +120,12 @@ public final class HostBenchmark {
     throw new UsageException(option + " must be an integer >= " + minimum + ", got '" + text + "'; " + USAGE);
   }
 
+  /**
+   * Benchmarks every selected artifact and writes the results file: 0 once it is written, even
+   * when artifacts failed (each is recorded as "contract-failed" or "not-run", as the app
+   * records them, and gate 2 judges them on the desktop). A bad bundle.json or test sample, or an
+   * unknown artifact name, stops before any artifact runs (main's exit code 2).
+   */
   static int run(Options options) throws Exception {
     BundleIndex index = BundleIndex.read(options.bundle().resolve("bundle.json"));
     TestSample sample = TestSample.read(options.bundle().resolve(index.sampleFile()));
@@ -121,7 +134,9 @@ public final class HostBenchmark {
       results.add(benchmark(options, artifact, sample));
     }
     ResultsWriter.write(options.out(), device(options), sample, results, APP);
-    System.out.println("wrote " + options.out());
+    long failed = results.stream().filter(result -> !result.ran()).count();
+    System.out.println("wrote " + options.out() + (failed == 0 ? "" : " (" + failed + " of " + results.size()
+        + " artifacts did not run)"));
     return 0;
   }
 
@@ -141,20 +156,32 @@ public final class HostBenchmark {
     return out;
   }
 
-  private static BenchmarkResult benchmark(Options options, BundleIndex.Artifact artifact, TestSample sample)
-      throws Exception {
+  /**
+   * One artifact: its result, or the failed result of whatever stopped it (a bad manifest.json
+   * or vocab.txt, a model file that is not bundle.json's, inputs unlike the manifest's, a worker
+   * that cannot load the model), with the model file's hash whenever it was read.
+   */
+  private static BenchmarkResult benchmark(Options options, BundleIndex.Artifact artifact, TestSample sample) {
     Path folder = options.bundle().resolve(artifact.folder());
-    Manifest manifest = Manifest.read(folder.resolve("manifest.json"));
-    BertTokenizer tokenizer = new BertTokenizer(Vocab.read(folder.resolve("vocab.txt")), manifest.tokenizer());
-    Path model = folder.resolve(manifest.modelFile());
-    String sha256 = Hashing.sha256Hex(model);  // the bytes the worker is about to load
-    BenchmarkResult result = Benchmark.run(() -> new StdioRunner(folder, options.threads(), options.python()),
-        manifest, tokenizer, sample, artifact, options.runs(), options.warmup(), progress(artifact.name()));
-    System.err.println();
-    System.out.printf(Locale.ROOT, "%s: accuracy %.4f, agreement %.4f, p50 %.3f ms (%s %s)%n", artifact.name(),
-        result.accuracy(), result.agreementReference(), result.latency().p50(), result.runtime().name(),
-        result.runtime().version());
-    return result.withModelSha256(sha256);
+    String sha256 = null;
+    try {
+      Manifest manifest = Manifest.read(folder.resolve("manifest.json"));
+      BertTokenizer tokenizer = new BertTokenizer(Vocab.read(folder.resolve("vocab.txt")), manifest.tokenizer());
+      sha256 = Hashing.sha256Hex(folder.resolve(manifest.modelFile()));  // the bytes the worker is about to load
+      artifact.checkModelSha256(sha256);
+      BenchmarkResult result = Benchmark.run(() -> new StdioRunner(folder, options.threads(), options.python()),
+          manifest, tokenizer, sample, artifact, options.runs(), options.warmup(), progress(artifact.name()));
+      System.err.println();
+      System.out.printf(Locale.ROOT, "%s: accuracy %.4f, agreement %.4f, p50 %.3f ms (%s %s)%n", artifact.name(),
+          result.accuracy(), result.agreementReference(), result.latency().p50(), result.runtime().name(),
+          result.runtime().version());
+      return result.withModelSha256(sha256);
+    } catch (Exception e) {
+      BenchmarkResult failed = BenchmarkResult.failed(artifact, e);
+      System.err.println();
+      System.out.println(artifact.name() + ": " + failed.status() + ": " + failed.detail());
+      return sha256 == null ? failed : failed.withModelSha256(sha256);
+    }
   }
 
   private static Benchmark.ProgressListener progress(String name) {
