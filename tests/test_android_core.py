@@ -157,3 +157,18 @@ def test_app_bundle_refuses_artifacts_the_app_cannot_run(tmp_path, capsys):
                  "--reference", str(model), "--data", str(tmp_path / "missing.csv")]) == 2
     error = capsys.readouterr().err
     assert "executorch" in error and "Android demo runs" in error and not (tmp_path / "assets").exists()
+
+
+@pytest.mark.slow
+def test_an_artifact_the_phone_could_not_run_fails_gate_2(java_results, device_loop, tmp_path):
+    payload = json.loads(java_results.read_text())
+    entry = next(entry for entry in payload["models"] if entry["name"] == "onnx-fp32-s32")
+    for key in ("runtime", "accuracy", "performance", "predictions", "logits"):
+        entry.pop(key, None)
+    entry.update(status="not-run", note="ORT could not load the model: unsupported op")
+    (tmp_path / "not-run.json").write_text(json.dumps(payload))
+    assert main(["report", str(device_loop[0] / "bench"), "--device-results", str(tmp_path / "not-run.json"),
+                 "-o", str(tmp_path)]) == 1
+    report = BenchReport.model_validate_json((tmp_path / "bench.json").read_text())
+    verdict = next(e.verdict for e in report.artifacts() if e.device and e.name.startswith("onnx-fp32-s32"))
+    assert verdict.status == "FAIL" and "unsupported op" in verdict.reasons[0]

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..bench.gate2 import chain_summary, judge_artifact, overall_verdict
-from ..bench.schema import SCHEMA, SCHEMA_VERSION, Accuracy, BenchReport, ModelEntry
+from ..bench.schema import SCHEMA, SCHEMA_VERSION, Accuracy, BenchReport, ModelEntry, Verdict
 from ..config import Gate2Config
 from ..errors import ConfigError
 from ..hashing import file_sha256
@@ -62,6 +62,8 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
             host = _host_entry(report, measured, path)
             entry = _device_entry(measured, host, label, labels, reference_predicted, path)
             entry.verdict = judge_artifact(entry, reference, None, gate)
+            if entry.status == "not-run":  # unlike Core ML off macOS, the phone is where it must run
+                entry.verdict = Verdict(status="FAIL", reasons=[f"did not run: {entry.note or 'no reason given'}"])
             if entry.verdict.reasons:
                 entry.verdict.reasons = [f"on {label}: " + "; ".join(entry.verdict.reasons)]
             _put_beside(report, host, entry)
