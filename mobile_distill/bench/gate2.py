@@ -83,14 +83,20 @@ def resolution_warnings(report: BenchReport, config: Gate2Config) -> list[str]:
     """
     reference = report.entry("reference")
     rows = reference.accuracy.rows if reference and reference.accuracy else 0
+    return coarse_thresholds(rows, {entry.precision for entry in report.host_artifacts()}, config)
+
+
+def coarse_thresholds(rows: int, precisions: set[str], config: Gate2Config, what: str = "test rows",
+                      remedy: str = "bench more rows") -> list[str]:
+    """A warning per precision whose thresholds are finer than one of ``rows`` rows."""
     if not rows:
         return []
     one_row = 100 / rows
     warnings = []
-    for precision in sorted({entry.precision for entry in report.artifacts()} & set(config.max_accuracy_drop)):
+    for precision in sorted(precisions & set(config.max_accuracy_drop)):
         drop, agreement = config.max_accuracy_drop[precision], config.min_agreement[precision]
         if one_row > drop or 1 / rows > 1 - agreement:
-            warnings.append(f"{rows} test rows: one row is {one_row:.2f} points, so for {precision} (max drop {drop} "
+            warnings.append(f"{rows} {what}: one row is {one_row:.2f} points, so for {precision} (max drop {drop} "
                             f"points, min agreement {agreement}) a single borderline row decides the verdict; "
-                            f"bench more rows or widen the {precision} thresholds")
+                            f"{remedy} or widen the {precision} thresholds")
     return warnings

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from ..bench.gate2 import chain_summary, judge_artifact, overall_verdict
+from ..bench.gate2 import chain_summary, coarse_thresholds, judge_artifact, overall_verdict
 from ..bench.schema import SCHEMA, SCHEMA_VERSION, Accuracy, BenchReport, ModelEntry, Verdict
 from ..config import Gate2Config
 from ..errors import ConfigError
@@ -52,8 +52,8 @@ def device_label(device: dict) -> str:
 
 def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Config) -> BenchReport:
     """Add each device's run of each artifact to ``report`` as an entry of its own, judged by gate 2."""
-    for path in paths:
-        results = read_device_results(Path(path))
+    for path in map(Path, paths):
+        results = read_device_results(path)
         label = device_label(results.device)
         labels = np.asarray(results.data["row_labels"])
         reference_predicted = np.asarray(results.data["reference_predictions"])
@@ -67,6 +67,10 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
             if entry.verdict.reasons:
                 entry.verdict.reasons = [f"on {label}: " + "; ".join(entry.verdict.reasons)]
             _put_beside(report, host, entry)
+        for warning in coarse_thresholds(len(labels), {m.precision for m in results.models}, gate,
+                                         f"device sample rows ({path.name})", "bundle more (app-bundle --sample-size)"):
+            if warning not in report.warnings:
+                report.warnings.append(warning)
         report.devices = [d for d in report.devices if d.get("file") != str(path)] + [{
             "file": str(path), "device": results.device, "label": label, "created_at": results.created_at,
             "rows": len(labels), "reference_accuracy": reference.accuracy.accuracy,
