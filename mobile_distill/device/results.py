@@ -54,6 +54,9 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
     """Add each device's run of each artifact to ``report`` as an entry of its own, judged by gate 2."""
     for path in map(Path, paths):
         results = read_device_results(path)
+        if results.data.get("labels") and report.data.get("labels") and results.data["labels"] != report.data["labels"]:
+            raise ConfigError(f"{path}: the phone's labels {results.data['labels']} are not this bench's "
+                              f"{report.data['labels']}; bundle the artifacts this bench judged")
         label = device_label(results.device)
         labels = np.asarray(results.data["row_labels"])
         reference_predicted = np.asarray(results.data["reference_predictions"])
@@ -95,7 +98,8 @@ def _host_entry(report: BenchReport, measured: ModelEntry, path: Path) -> ModelE
     if host is None:
         raise ConfigError(f"{path}: {measured.name} is not in this bench (its artifacts: {', '.join(hosts) or 'none'}); "
                           "bench the artifacts you bundled for the app, then merge")
-    expected = host.model_sha256 or (file_sha256(_model_file(host)) if _model_file(host) else None)
+    model_file = None if host.model_sha256 else _model_file(host)  # a bench.json older than the hash field
+    expected = host.model_sha256 or (file_sha256(model_file) if model_file else None)
     if expected is None:
         raise ConfigError(f"{path}: the bench has no hash of {measured.name}'s model file and the file is gone; "
                           "re-run bench on the artifact, then merge")
