@@ -144,6 +144,8 @@ def _student_options(parser, with_init: bool = True):
     if with_init:  # distill's own: general distillation builds its student unpruned
         _option(student, "--prune-heads", "student.prune_heads", "fraction of attention heads to remove before "
                 "distillation, least important first", (cfg.StudentConfig, "prune_heads"), type=float)
+        _option(student, "--prune-ffn", "student.prune_ffn", "fraction of each layer's feed-forward neurons to "
+                "remove before distillation, least important first", (cfg.StudentConfig, "prune_ffn"), type=float)
         _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the "
                 "folder of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
     return student

@@ -130,6 +130,9 @@ class StudentConfig(_Config):
     prune_heads: float = Field(0.0, ge=0, lt=1, description="fraction of the student's attention heads to remove "
                                "before distillation, least important first (Michel et al. 2019, scored on training "
                                "batches); at least one head stays in each layer. BERT and DistilBERT recipes")
+    prune_ffn: float = Field(0.0, ge=0, lt=1, description="fraction of each layer's feed-forward neurons to remove "
+                             "before distillation, least important first (gradient of a gate on each neuron, scored "
+                             "on training batches). BERT and DistilBERT recipes")
 
     @field_validator("layers")
     @classmethod

@@ -74,7 +74,7 @@ def load_classifier(path: Path, labels: list[str] | tuple[str, ...] | None = Non
     """Load a sequence classifier. With ``labels``, the head is set up for them: a head trained for
     other labels (or none, as in a bare encoder) is newly initialised and must be fine-tuned."""
     config = check_model_folder(path)
-    if config.get("pruned_heads"):  # fewer heads in some layers than the config's count: rebuild the shape first
+    if config.get("pruned_heads") or config.get("pruned_ffn"):  # not the config's shape: rebuild it first
         return _load_pruned_classifier(path, labels, config_overrides)
     kwargs = dict(config_overrides)
     if labels is not None:
@@ -103,7 +103,7 @@ def _load_pruned_classifier(path: Path, labels, config_overrides: dict) -> PreTr
     from .prune.heads import load_pruned
 
     if labels is not None and list(labels) != read_labels(path):
-        raise ModelError(f"{path}: a head-pruned classifier for {read_labels(path)}; it cannot take a new head for "
+        raise ModelError(f"{path}: a pruned classifier for {read_labels(path)}; it cannot take a new head for "
                          f"{list(labels)}: prune after fine-tuning")
     config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=False, **config_overrides)
     return load_pruned(path, config)

@@ -9,7 +9,9 @@ import torch
 from mobile_distill.errors import ConfigError
 from mobile_distill.models import load_classifier, load_tokenizer
 from mobile_distill.prune import head_importance, heads_to_prune, prune_heads, remaining_heads
+from mobile_distill.prune import neuron_importance, neurons_to_keep, prune_neurons, remaining_neurons
 from mobile_distill.prune.heads import HeadGates, attention_layers
+from mobile_distill.prune.neurons import NeuronGates
 
 from .planted import planted_texts, save_planted_model
 
@@ -78,6 +80,33 @@ def test_pruning_twice_records_original_head_numbers(tmp_path):
         prune_heads(model, {0: [0, 1]})
 
 
+def test_neuron_pruning_keeps_exactly_the_chosen_neurons_and_equals_masking_the_rest(planted, tmp_path):
+    kind, folder = planted
+    model, batch = load_classifier(folder), _batch(folder, kind)
+    labels = model(**batch).logits.argmax(-1)
+    keep = neurons_to_keep(neuron_importance(model, [dict(batch, labels=labels)]), 0.5)
+    widths = remaining_neurons(model)
+    assert all(len(keep[layer]) == width // 2 for layer, width in enumerate(widths))
+    with torch.no_grad():
+        with NeuronGates(model) as gates:
+            for layer, indices in keep.items():
+                dropped = [i for i in range(widths[layer]) if i not in indices]
+                gates.gates[layer][dropped] = 0
+            masked = model(**batch).logits
+        original = model(**batch).logits
+        prune_neurons(model, keep)
+        pruned = model(**batch).logits
+    assert remaining_neurons(model) == [width // 2 for width in widths]
+    assert torch.allclose(pruned, masked, atol=1e-5) and not torch.allclose(pruned, original, atol=1e-3)
+    prune_heads(model, {0: [1]})  # both kinds in one checkpoint
+    model.save_pretrained(tmp_path)
+    load_tokenizer(folder).save_pretrained(tmp_path)
+    again = load_classifier(tmp_path)
+    assert remaining_neurons(again) == remaining_neurons(model) and remaining_heads(again) == remaining_heads(model)
+    with torch.no_grad():
+        assert torch.equal(again(**batch).logits, model(**batch).logits)
+
+
 def test_importance_ranks_heads_and_the_budget_keeps_a_head_per_layer(planted):
     kind, folder = planted
     model, batch = load_classifier(folder), _batch(folder, kind)
@@ -92,7 +121,7 @@ def test_importance_ranks_heads_and_the_budget_keeps_a_head_per_layer(planted):
         heads_to_prune(scores, 1.0)
 
 
-def test_distilling_a_head_pruned_student_learns_and_exports_with_parity(trained_teacher, data, tmp_path):
+def test_distilling_a_pruned_student_learns_and_exports_with_parity(trained_teacher, data, tmp_path):
     from mobile_distill.config import DistillConfig, LossWeights, StudentConfig, TrainConfig
     from mobile_distill.distill import distill
     from mobile_distill.export import ExportOptions, export
@@ -100,10 +129,11 @@ def test_distilling_a_head_pruned_student_learns_and_exports_with_parity(trained
 
     config = DistillConfig(train=TrainConfig(epochs=2.0, learning_rate=3e-3, batch_size=16, save_steps=20),
                            weights=LossWeights(hidden_mse=0.5, attention_mse=0.5))  # attention maps averaged over heads
-    result = distill(trained_teacher, data, config, StudentConfig(prune_heads=0.5), tmp_path / "student",
+    result = distill(trained_teacher, data, config, StudentConfig(prune_heads=0.5, prune_ffn=0.5), tmp_path / "student",
                      tmp_path / "ckpt", seed=0, max_length=32)
     student = load_classifier(tmp_path / "student")
     assert sum(remaining_heads(student)) == 2 and student.config.pruned_heads  # 2 layers x 2 heads, half removed
+    assert remaining_neurons(student) == [16, 16]  # the tiny teacher's feed-forward width is 32
     assert result.log["best_validation_accuracy"] > 0.8
     texts = list(data.splits["test"]["text"])[:64]
     reference = load_runner(tmp_path / "student", seq_len=32).predict(texts)

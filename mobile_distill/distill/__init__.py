@@ -128,8 +128,9 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
     set_seed(seed)  # the student's random weights are part of the settings its checkpoints are named by
     student = build_student(teacher, student_config)
     train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
-    if student_config.prune_heads:
-        _prune_student(student.model, train.dataset, tokenizer, max_length, student_config.prune_heads)
+    if student_config.prune_heads or student_config.prune_ffn:
+        _prune_student(student.model, train.dataset, tokenizer, max_length, student_config.prune_heads,
+                       student_config.prune_ffn)
     heads = heads_mode(config.attention_heads, student.model, teacher, weights)
     module = DistillationModule(student.model, make_projections(student.model, teacher, weights))
     validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
@@ -144,19 +145,28 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
             student)
 
 
-def _prune_student(model, train, tokenizer, max_length: int, fraction: float, rows: int = 512) -> None:
-    """Remove ``fraction`` of the heads, scored on up to ``rows`` training rows (labels included)."""
+def _prune_student(model, train, tokenizer, max_length: int, heads: float, ffn: float, rows: int = 512) -> None:
+    """Remove ``heads`` of the attention heads, then ``ffn`` of each layer's feed-forward neurons, each
+    scored on up to ``rows`` training rows (labels included) of the model as it is at that point."""
     from ..models import forward_inputs
-    from ..prune import head_importance, heads_to_prune, prune_heads, remaining_heads
+    from .. import prune
 
     collate = collator_for(tokenizer, max_length, model.config.model_type, model.config.model_type)
     subset = train.select(range(min(rows, len(train))))
-    batches = (forward_inputs(model, collate([subset[i] for i in range(start, min(start + 32, len(subset)))]))
-               for start in range(0, len(subset), 32))
-    ui.detail(f"scoring {sum(remaining_heads(model))} attention heads on {len(subset)} training rows")
-    chosen = heads_to_prune(head_importance(model, batches), fraction)
-    prune_heads(model, chosen)
-    ui.say(f"pruned {sum(map(len, chosen.values()))} heads; heads per layer now {remaining_heads(model)}")
+
+    def batches():
+        return (forward_inputs(model, collate([subset[i] for i in range(start, min(start + 32, len(subset)))]))
+                for start in range(0, len(subset), 32))
+
+    if heads:
+        chosen = prune.heads_to_prune(prune.head_importance(model, batches()), heads)
+        prune.prune_heads(model, chosen)
+        ui.say(f"pruned {sum(map(len, chosen.values()))} heads; heads per layer now {prune.remaining_heads(model)}")
+    if ffn:
+        before = sum(prune.remaining_neurons(model))
+        prune.prune_neurons(model, prune.neurons_to_keep(prune.neuron_importance(model, batches()), ffn))
+        ui.say(f"pruned {before - sum(prune.remaining_neurons(model))} feed-forward neurons; widths now "
+               f"{prune.remaining_neurons(model)}")
 
 
 def heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:

@@ -151,22 +151,27 @@ def prune_heads(model: nn.Module, heads: dict[int, list[int]]) -> nn.Module:
 
 
 def load_pruned(path: Path, config) -> nn.Module:
-    """A checkpoint saved after `prune_heads`: the model of its config, with the recorded heads removed,
-    then its safetensors weights (every tensor must fit: strict)."""
+    """A checkpoint saved after `prune_heads` or `neurons.prune_neurons`: the model of its config with
+    the recorded heads removed and feed-forward widths cut, then its safetensors weights (strict)."""
     from safetensors.torch import load_file
     from transformers import AutoModelForSequenceClassification
 
-    recorded = {int(k): v for k, v in getattr(config, PRUNED_HEADS).items()}
+    from .neurons import PRUNED_FFN, prune_neurons
+
+    heads = {int(k): v for k, v in (getattr(config, PRUNED_HEADS, None) or {}).items()}
+    widths = {int(k): int(v) for k, v in (getattr(config, PRUNED_FFN, None) or {}).items()}
     setattr(config, PRUNED_HEADS, {})
+    setattr(config, PRUNED_FFN, {})
     model = AutoModelForSequenceClassification.from_config(config)
-    prune_heads(model, recorded)
+    prune_heads(model, heads)
+    prune_neurons(model, {layer: list(range(width)) for layer, width in widths.items()})  # the shape; weights follow
     state = {}
     for file in sorted(Path(path).glob("*.safetensors")):
         state.update(load_file(file))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ModelError(f"{path}: weights do not fit the pruned heads its config.json records: "
+        raise ModelError(f"{path}: weights do not fit the pruned shape its config.json records: "
                          f"{str(error).splitlines()[1].strip() if len(str(error).splitlines()) > 1 else error}") from None
     return model.eval()
 
