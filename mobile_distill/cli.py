@@ -779,8 +779,9 @@ def _cmd_app_bundle(verb: _Verb) -> int:
 
 
 def _cmd_report(verb: _Verb) -> int:
+    from .bench import publish
     from .bench.baseline import load_report
-    from .bench.report import print_verdicts, write_reports
+    from .bench.report import print_verdicts, report_paths
     from .device import merge_device_results
 
     args = verb.args
@@ -789,11 +790,13 @@ def _cmd_report(verb: _Verb) -> int:
     report = load_report(path)
     gate = cfg.Gate2Config.model_validate(report.thresholds) if report.thresholds else cfg.Gate2Config()
     merge_device_results(report, [Path(f) for f in args.device_results], gate)
-    paths = write_reports(report, Path(args.output_dir) if args.output_dir else path.parent)
+    output = Path(args.output_dir) if args.output_dir else path.parent
+    try:
+        paths = publish(report, output)
+    except Gate2Failure as failure:
+        print_verdicts(failure.report, report_paths(output))
+        raise
     print_verdicts(report, paths)
-    if report.verdict == "FAIL":
-        failed = [entry.name for entry in report.artifacts() if entry.verdict and entry.verdict.status == "FAIL"]
-        raise Gate2Failure(f"gate 2 failed for {', '.join(failed)}; report {paths['html']}", report)
     return 0
 
 

@@ -252,7 +252,6 @@ def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path |
     artifact fails gate 2 or regresses against the baseline.
     """
     from ..models import read_labels
-    from .report import write_reports
 
     test = data.splits["test"]
     model_labels = list(read_labels(Path(reference)))
@@ -266,12 +265,20 @@ def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path |
         from ..device import merge_device_results
 
         merge_device_results(report, list(device_results), gate)
+    return report, publish(report, Path(output_dir))
+
+
+def publish(report: BenchReport, output_dir: Path) -> dict[str, Path]:
+    """Write every report to ``output_dir``; then raise `Gate2Failure` (exit 1, carrying the report) when
+    any artifact failed gate 2, on this machine or on a device, or regressed against the baseline."""
+    from .report import write_reports
+
     paths = write_reports(report, Path(output_dir))
     if report.verdict == "FAIL":
-        failed = [entry.name for entry in report.artifacts() if entry.verdict.status == "FAIL"]
+        failed = [entry.name for entry in report.artifacts() if entry.verdict and entry.verdict.status == "FAIL"]
         raise Gate2Failure(f"gate 2 failed for {', '.join(failed) or 'the baseline comparison'}; report {paths['html']}",
                            report)
-    return report, paths
+    return paths
 
 
-__all__ = ["BenchReport", "bench_prepared", "expand_artifacts", "run_bench"]
+__all__ = ["BenchReport", "bench_prepared", "expand_artifacts", "publish", "run_bench"]

@@ -14,6 +14,7 @@ of one student, so that one set of reference predictions serves them all.
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -124,8 +125,6 @@ def _copy_artifact(folder: Path, manifest, output: Path) -> dict:
 
 
 def _remove_stale(output: Path, keep: set[str]) -> None:
-    import json
-
     index = output / BUNDLE_INDEX
     if not index.is_file():
         return

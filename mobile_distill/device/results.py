@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..bench.gate2 import chain_summary, coarse_thresholds, judge_artifact, overall_verdict
 from ..bench.schema import SCHEMA, SCHEMA_VERSION, Accuracy, BenchReport, ModelEntry, Verdict
 from ..config import Gate2Config
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..hashing import file_sha256
 from ..metrics import prediction_metrics
 
@@ -117,7 +117,7 @@ def _model_file(host: ModelEntry) -> Path | None:
     folder = Path(host.path)
     try:
         path = folder / read_manifest(folder).model_file
-    except Exception:  # the artifact folder moved or went: no hash to recompute
+    except ModelError:  # the artifact folder moved or went: no hash to recompute
         return None
     return path if path.is_file() else None
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+from .gates import InputGates, gate_gradients
 
 PRUNED_HEADS = "pruned_heads"  # config.json key
 
@@ -63,44 +64,19 @@ def attention_layers(model: nn.Module) -> list[Attention]:
                       "bottlenecked attention is not pruned here)")
 
 
-class HeadGates:
+class HeadGates(InputGates):
     """Multiplies each head's output by a gate (1 = untouched), for scoring or for masking heads."""
 
     def __init__(self, model: nn.Module, requires_grad: bool = False):
-        self.layers = attention_layers(model)
-        self.gates = [torch.ones(layer.heads, requires_grad=requires_grad) for layer in self.layers]
-        self._handles = []
-
-    def __enter__(self) -> HeadGates:
-        for layer, gate in zip(self.layers, self.gates):
-            def scale(_module, args, gate=gate, size=layer.head_size):
-                return (args[0] * gate.repeat_interleave(size).to(args[0].dtype),) + tuple(args[1:])
-
-            self._handles.append(layer.output.register_forward_pre_hook(scale))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        layers = attention_layers(model)
+        super().__init__([layer.output for layer in layers], [layer.heads for layer in layers],
+                         [layer.head_size for layer in layers], requires_grad)
 
 
 def head_importance(model: nn.Module, batches: Iterable[dict]) -> list[torch.Tensor]:
     """Per layer, the importance of each head (Michel et al.): mean |dL/d gate|, each layer's scores
     divided by their L2 norm so layers compare. ``batches`` hold the model's inputs and ``labels``."""
-    model.eval()  # no dropout: the score is of the model, not of a random sub-network
-    with HeadGates(model, requires_grad=True) as gates:
-        totals = [torch.zeros_like(gate) for gate in gates.gates]
-        count = 0
-        for batch in batches:
-            loss = model(**batch).loss
-            grads = torch.autograd.grad(loss, gates.gates)
-            for total, grad in zip(totals, grads):
-                total += grad.abs().detach()
-            count += 1
-    if not count:
-        raise ConfigError("head importance needs at least one labelled batch")
-    scores = [total / count for total in totals]
+    scores = gate_gradients(model, HeadGates(model, requires_grad=True), batches)
     return [score / (score.norm() + 1e-12) for score in scores]
 
 

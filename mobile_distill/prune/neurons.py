@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .gates import InputGates, gate_gradients
 
 PRUNED_FFN = "pruned_ffn"  # config.json key: {layer: inner width kept}
 
@@ -53,41 +54,18 @@ def feed_forward_layers(model: nn.Module) -> list[FeedForward]:
                       "stacks several narrow feed-forward blocks per layer)")
 
 
-class NeuronGates:
+class NeuronGates(InputGates):
     """Multiplies each feed-forward neuron's activation by a gate (1 = untouched)."""
 
     def __init__(self, model: nn.Module, requires_grad: bool = False):
-        self.layers = feed_forward_layers(model)
-        self.gates = [torch.ones(layer.width, requires_grad=requires_grad) for layer in self.layers]
-        self._handles = []
-
-    def __enter__(self) -> NeuronGates:
-        for layer, gate in zip(self.layers, self.gates):
-            def scale(_module, args, gate=gate):
-                return (args[0] * gate.to(args[0].dtype),) + tuple(args[1:])
-
-            self._handles.append(layer.second.register_forward_pre_hook(scale))
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for handle in self._handles:
-            handle.remove()
-        self._handles.clear()
+        layers = feed_forward_layers(model)
+        super().__init__([layer.second for layer in layers], [layer.width for layer in layers], [1] * len(layers),
+                         requires_grad)
 
 
 def neuron_importance(model: nn.Module, batches: Iterable[dict]) -> list[torch.Tensor]:
     """Per layer, the mean |dL/d gate| of each feed-forward neuron over labelled ``batches``."""
-    model.eval()
-    with NeuronGates(model, requires_grad=True) as gates:
-        totals = [torch.zeros_like(gate) for gate in gates.gates]
-        count = 0
-        for batch in batches:
-            for total, grad in zip(totals, torch.autograd.grad(model(**batch).loss, gates.gates)):
-                total += grad.abs().detach()
-            count += 1
-    if not count:
-        raise ConfigError("neuron importance needs at least one labelled batch")
-    return [total / count for total in totals]
+    return gate_gradients(model, NeuronGates(model, requires_grad=True), batches)
 
 
 def neurons_to_keep(scores: list[torch.Tensor], fraction: float) -> dict[int, list[int]]:
