@@ -117,12 +117,16 @@ class StudentConfig(_Config):
         "uniform, ending at the last (every other layer for half the depth)")
     num_layers: int | None = Field(None, ge=1, description="student layers (default: the preset's, else half the "
                                    "teacher's)")
-    hidden_size: int | None = Field(None, ge=8, description="width (narrow recipes only; default: the preset's)")
+    hidden_size: int | None = Field(None, ge=8, description="width (narrow recipes only: a layer's width; bilstm: the LSTM's per "
+                                   "direction; cnn: filters per kernel size; default: the preset's)")
     num_heads: int | None = Field(None, ge=1, description="attention heads (default: the preset's)")
-    intermediate_size: int | None = Field(None, ge=8, description="feed-forward width (default: the preset's)")
-    embedding_size: int | None = Field(None, ge=8, description="MobileBERT's word-embedding width")
+    intermediate_size: int | None = Field(None, ge=8, description="feed-forward width (bilstm, cnn: the ReLU layer before the "
+                                         "logits; default: the preset's)")
+    embedding_size: int | None = Field(None, ge=8, description="word-embedding width (MobileBERT, bilstm, cnn)")
     intra_bottleneck_size: int | None = Field(None, ge=8, description="MobileBERT's bottleneck width inside a layer")
     feedforward_networks: int | None = Field(None, ge=1, description="MobileBERT's stacked FFNs per layer")
+    kernel_sizes: tuple[int, ...] | None = Field(None, description="the cnn recipe's convolution widths in tokens, "
+                                                 "e.g. [3, 4, 5] (default: the preset's)")
     init: str = Field("teacher", description="teacher: copy or project what the shapes allow; random; or the folder of "
                       "a general student of the same recipe and shape (general distillation)")
     trim_vocabulary: bool = Field(False, description="keep only the wordpieces the task's texts use (plus special "
@@ -133,6 +137,13 @@ class StudentConfig(_Config):
     prune_ffn: float = Field(0.0, ge=0, lt=1, description="fraction of each layer's feed-forward neurons to remove "
                              "before distillation, least important first (gradient of a gate on each neuron, scored "
                              "on training batches). BERT and DistilBERT recipes")
+
+    @field_validator("kernel_sizes")
+    @classmethod
+    def _positive_kernels(cls, value):
+        if value is not None and (not value or min(value) < 1):
+            raise ValueError(f"kernel_sizes must be non-empty and each at least 1, got {list(value)}")
+        return value
 
     @field_validator("layers")
     @classmethod
@@ -160,6 +171,8 @@ class LossWeights(_Config):
                              "(prediction-layer distillation; same gradient as TinyBERT's soft cross-entropy)")
     ce: float | None = Field(None, ge=0, description="hard-label cross-entropy")
     cos: float | None = Field(None, ge=0, description="cosine loss between mapped hidden states (DistilBERT's L_cos)")
+    logit_mse: float | None = Field(None, ge=0, description="MSE between the student's and the teacher's logits "
+                                    "(Tang et al. 2019, for the bilstm and cnn students)")
     hidden_mse: float | None = Field(None, ge=0, description="MSE between mapped hidden states, through a learned "
                                      "projection across widths (TinyBERT's L_hidn, MobileBERT's feature-map transfer)")
     embedding_mse: float | None = Field(None, ge=0, description="MSE between the embedding layers' outputs, through a "
@@ -383,6 +396,28 @@ class Recipe(_Config):
         weights = self.distill.weights.resolved(RECIPES[self.student.recipe].default_weights)
         if not any(value > 0 for value in weights.values()):
             raise ValueError("distill.weights: at least one loss weight must be > 0")
+        return self
+
+    @model_validator(mode="after")
+    def _textnet_limits(self):
+        # a BiLSTM or CNN has no hidden states to compare, no heads or FFN to prune, no general distillation
+        from .distill.losses import INTERMEDIATE
+        from .students import RECIPES
+
+        recipe = RECIPES[self.student.recipe]
+        if recipe.kind != "textnet":
+            return self
+        weights = self.distill.weights.resolved(recipe.default_weights)
+        layered = sorted(name for name in INTERMEDIATE if weights.get(name, 0) > 0)
+        if layered:
+            raise ValueError(f"distill.weights: {', '.join(layered)} compare layers, which the {recipe.name} student "
+                             "does not have; use kd, logit_mse and ce")
+        if self.student.prune_heads or self.student.prune_ffn:
+            raise ValueError(f"student.prune_heads/prune_ffn: the {recipe.name} student has no heads or feed-forward "
+                             "layers to prune; choose its widths instead")
+        if self.general is not None or self.student.init not in ("teacher", "random"):
+            raise ValueError(f"general/student.init: general distillation builds a transformer student; the "
+                             f"{recipe.name} student starts from the teacher's embeddings (init: teacher) or random")
         return self
 
     @model_validator(mode="after")

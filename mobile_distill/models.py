@@ -15,8 +15,9 @@ from transformers.utils import logging as hf_logging
 
 from .errors import ModelError
 from .layout import HF_CONFIG, LABELS_FILE, TOKENIZER_JSON, VOCAB_TXT
+from .students.textnets import MODEL_TYPES as TEXTNET_TYPES  # importing registers them with the Auto classes
 
-SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert", "mobilebert")
+SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert", "mobilebert", *TEXTNET_TYPES)
 
 
 def builtin_models() -> dict[str, Path]:

@@ -172,6 +172,8 @@ def _prune_student(model, train, tokenizer, max_length: int, heads: float, ffn: 
 def heads_mode(asked: str | None, student, teacher, weights: dict[str, float]) -> str:
     """How attention losses compare heads: a per-head comparison of different head counts is refused
     here, in one line, before any training."""
+    if not any(weights[t] > 0 for t in ATTENTION):
+        return asked or "mean"  # nothing compares attention (every textnet student): the mode is moot
     ours, theirs = teacher_shape(student.config)["num_heads"], teacher_shape(teacher.config)["num_heads"]
     if getattr(student.config, "pruned_heads", None):
         ours = -1  # some layers have fewer heads than the config says: never per-head

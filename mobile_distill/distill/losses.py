@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-TERMS = ("kd", "ce", "cos", "hidden_mse", "embedding_mse", "attention_mse", "attention_kl")
+TERMS = ("kd", "logit_mse", "ce", "cos", "hidden_mse", "embedding_mse", "attention_mse", "attention_kl")
 INTERMEDIATE = frozenset({"cos", "hidden_mse", "embedding_mse", "attention_mse", "attention_kl"})
-PREDICTION = frozenset({"kd", "ce"})
+PREDICTION = frozenset({"kd", "logit_mse", "ce"})
 ATTENTION = frozenset({"attention_mse", "attention_kl"})
 
 
@@ -34,6 +34,12 @@ def kd_loss(student_logits, teacher_logits, temperature: float) -> torch.Tensor:
     log_student = F.log_softmax(student_logits / temperature, dim=-1)
     log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
     return F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean") * temperature**2
+
+
+def logit_mse_loss(student_logits, teacher_logits) -> torch.Tensor:
+    """Mean squared error between the logits, per class then over the batch (Tang et al. 2019: it
+    matched or beat soft-target cross-entropy for their BiLSTM student)."""
+    return F.mse_loss(student_logits, teacher_logits)
 
 
 def ce_loss(student_logits, labels) -> torch.Tensor:

@@ -28,6 +28,7 @@ from .losses import (
     cosine_loss,
     hidden_mse_loss,
     kd_loss,
+    logit_mse_loss,
 )
 from .taps import AttentionTap
 
@@ -159,6 +160,8 @@ class DistillationTrainer(TeacherTrainer):
         weights, terms = self.weights, {}
         if "kd" in weights:
             terms["kd"] = kd_loss(student_out.logits, teacher_out.logits, self.temperature)
+        if "logit_mse" in weights:
+            terms["logit_mse"] = logit_mse_loss(student_out.logits, teacher_out.logits)
         if "ce" in weights and labels is not None:
             terms["ce"] = ce_loss(student_out.logits, labels)
         if "embedding_mse" in weights:

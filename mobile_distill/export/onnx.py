@@ -23,8 +23,10 @@ _FILE = TARGET.model_file
 
 def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
     # A padding-sensitive model (MobileBERT) gives the logits it was trained and checked for only when
-    # padded to the full length, so its file takes exactly that length: the contract then says so.
-    fixed_length = context.wrapper.model.config.model_type in PADDING_SENSITIVE
+    # padded to the full length, so its file takes exactly that length: the contract then says so. So does
+    # a model whose export is written out one step per position (the BiLSTM student).
+    model = context.wrapper.model
+    fixed_length = model.config.model_type in PADDING_SENSITIVE or getattr(model, "export_unrolls_sequence", False)
     fp32 = folder / _FILE
     _export_fp32(context, fp32, fixed_length)
     quantization: dict = {"scheme": "none"}

@@ -8,6 +8,8 @@ Why a wrapper instead of exporting the Hugging Face model directly:
   Core ML / TFLite DistilBERT reports). The wrapper passes a prepared 4D additive mask with a
   constant (-1e4) that fp16 represents, which HF uses as given.
 - Output: logits only, as one tensor, so every format has the same single output.
+- The BiLSTM and CNN students (``takes_padding_mask``) take the 0/1 mask as it is and trace their
+  export path (``unrolled``: the LSTM written out step by step, see `students.textnets`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class ClassifierWrapper(torch.nn.Module):
 
     def forward(self, input_ids, attention_mask, token_type_ids=None):
         dtype = next(self.model.parameters()).dtype
+        if getattr(self.model, "takes_padding_mask", False):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask.to(dtype), unrolled=True).logits
         keep = attention_mask[:, None, None, :].to(torch.bool)
         additive = torch.where(keep, torch.zeros((), dtype=dtype), torch.full((), MASK_VALUE, dtype=dtype))
         inputs = {"input_ids": input_ids.to(torch.long), "attention_mask": additive}

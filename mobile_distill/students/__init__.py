@@ -9,22 +9,24 @@ Nothing heavy is imported here: builders are imported when a student is built.
     bert         the teacher's class with fewer layers, copied (keeps token types)
     tinybert     a narrower, shallower BERT (Jiao et al. 2020)
     mobilebert   a MobileBERT with bottlenecks, narrow embeddings and stacked FFNs (Sun et al. 2020)
+    bilstm       a one-layer BiLSTM over the teacher's word embeddings (Tang et al. 2019)
+    cnn          1D convolutions over the teacher's word embeddings (Kim 2014)
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigError
-from . import bert, distilbert, mobilebert, tinybert
+from . import bert, bilstm, cnn, distilbert, mobilebert, tinybert
 from .base import Architecture, Student, StudentRecipe, WeightOrigins, uniform_layer_map
 
-_REGISTERED = (distilbert.RECIPE, bert.RECIPE, tinybert.RECIPE, mobilebert.RECIPE)
+_REGISTERED = (distilbert.RECIPE, bert.RECIPE, tinybert.RECIPE, mobilebert.RECIPE, bilstm.RECIPE, cnn.RECIPE)
 
 RECIPES: dict[str, StudentRecipe] = {recipe.name: recipe for recipe in _REGISTERED}
 RECIPE_NAMES: tuple[str, ...] = tuple(RECIPES)
 PRESETS: dict[str, str] = {preset: recipe.name for recipe in _REGISTERED for preset in recipe.presets}
 
 _SHAPE_FIELDS = ("hidden_size", "num_heads", "intermediate_size", "embedding_size", "intra_bottleneck_size",
-                 "feedforward_networks")
+                 "feedforward_networks", "kernel_sizes")
 
 
 def teacher_shape(teacher_config) -> dict:
@@ -41,6 +43,8 @@ def resolve(config, teacher_config) -> Architecture:
     teacher = teacher_shape(teacher_config)
     preset = dict(recipe.presets.get(config.preset or recipe.default_preset or "", {}))
     given = {name: getattr(config, name) for name in _SHAPE_FIELDS if getattr(config, name) is not None}
+    if recipe.kind == "textnet":
+        return _resolve_textnet(recipe, config, {**preset, **given})
     if recipe.keeps_teacher_width:
         _check_teacher_width(recipe, given, teacher)
         shape = {name: teacher[name] for name in ("hidden_size", "num_heads", "intermediate_size")}
@@ -57,6 +61,21 @@ def resolve(config, teacher_config) -> Architecture:
                         hidden_size=hidden, embedding_size=shape.get("embedding_size"),
                         intra_bottleneck_size=shape.get("intra_bottleneck_size"),
                         feedforward_networks=shape.get("feedforward_networks"), init=config.init)
+
+
+def _resolve_textnet(recipe: StudentRecipe, config, shape: dict) -> Architecture:
+    """A BiLSTM or CNN: widths only; it has no layers to map onto the teacher's and no attention."""
+    for name in ("layers", "num_layers", "num_heads", "intra_bottleneck_size", "feedforward_networks"):
+        if getattr(config, name) is not None:
+            raise ConfigError(f"student.{name}: the {recipe.name} recipe has no transformer layers; set its widths "
+                              "(embedding_size, hidden_size, intermediate_size) instead", fields=(name,))
+    if recipe.name != "cnn" and config.kernel_sizes is not None:
+        raise ConfigError(f"student.kernel_sizes: only the cnn recipe has convolutions, not {recipe.name}",
+                          fields=("kernel_sizes",))
+    return Architecture(layers=1, layer_map=(), num_heads=0, hidden_size=shape["hidden_size"],
+                        intermediate_size=shape["intermediate_size"], embedding_size=shape["embedding_size"],
+                        kernel_sizes=tuple(shape["kernel_sizes"]) if shape.get("kernel_sizes") else None,
+                        init=config.init)
 
 
 def _check_teacher_width(recipe: StudentRecipe, given: dict, teacher: dict) -> None:

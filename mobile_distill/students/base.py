@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Schedule = Literal["joint", "two-stage", "progressive"]
+Kind = Literal["transformer", "textnet"]  # textnet: no attention and no layers to map (BiLSTM, CNN)
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class StudentRecipe:
     presets: dict[str, dict] = field(default_factory=dict)  # name -> architecture fields
     default_preset: str | None = None
     keeps_teacher_width: bool = False  # distilbert, bert: layers are copied, so the width is the teacher's
+    kind: Kind = "transformer"
     schedule: Schedule = "joint"  # how `distill` trains it by default (DistillConfig.schedule overrides)
     # the loss weights `distill` uses where the recipe's config sets none (DistillConfig.weights): by default
     # DistilBERT's triple loss without the MLM term (soft targets, hard labels, hidden-state cosine)
@@ -40,11 +42,12 @@ class Architecture:
     layers: int
     hidden_size: int
     num_heads: int
-    intermediate_size: int
+    intermediate_size: int  # the feed-forward width (textnets: the ReLU layer before the logits)
     layer_map: tuple[int, ...]  # student layer i learns from (or is copied from) teacher layer layer_map[i]
     embedding_size: int | None = None  # MobileBERT's narrow word embeddings
     intra_bottleneck_size: int | None = None  # MobileBERT
     feedforward_networks: int | None = None  # MobileBERT's stacked FFNs per layer
+    kernel_sizes: tuple[int, ...] | None = None  # the CNN student's window widths
     init: str = "teacher"  # "teacher": copy or project what the shapes allow; "random"; or a student folder
 
     def to_dict(self) -> dict:
