@@ -134,13 +134,18 @@ def _student_options(parser, with_init: bool = True):
     _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
             "0-based; default: uniform, ending at the last", type=_int_tuple)
     for flag, field, description in [("--num-layers", "num_layers", "student layers"),
-                                      ("--hidden-size", "hidden_size", "width (narrow recipes)"),
+                                      ("--hidden-size", "hidden_size", "width (narrow recipes; bilstm: per "
+                                       "direction; cnn: filters per kernel size)"),
                                       ("--num-heads", "num_heads", "attention heads"),
-                                      ("--intermediate-size", "intermediate_size", "feed-forward width"),
-                                      ("--embedding-size", "embedding_size", "MobileBERT's word-embedding width"),
+                                      ("--intermediate-size", "intermediate_size", "feed-forward width (bilstm, "
+                                       "cnn: the ReLU layer before the logits)"),
+                                      ("--embedding-size", "embedding_size", "word-embedding width (mobilebert, "
+                                       "bilstm, cnn)"),
                                       ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
                                       ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
         _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
+    _option(student, "--kernel-sizes", "student.kernel_sizes", "the cnn recipe's convolution widths in tokens, "
+            "comma-separated; default: the preset's", type=_int_tuple)
     if with_init:  # distill's own: general distillation builds its student unpruned
         _option(student, "--prune-heads", "student.prune_heads", "fraction of attention heads to remove before "
                 "distillation, least important first", (cfg.StudentConfig, "prune_heads"), type=float)

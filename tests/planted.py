@@ -57,7 +57,8 @@ def wide_texts(count: int, seed: int = 0) -> list[str]:
 
 def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=None, model_type: str = "bert",
                        vocab: list[str] | None = None) -> Path:
-    """A tiny random BERT, DistilBERT or MobileBERT (about 10k parameters) saved with its WordPiece tokenizer.
+    """A tiny random BERT, DistilBERT, MobileBERT, BiLSTM or CNN (a few thousand parameters) saved with its
+    WordPiece tokenizer.
 
     Weights are drawn wider than BERT's 0.02 so the output depends on the text, and the
     classifier bias is set to the median logit gap on ``texts``: the reference predicts both
@@ -96,6 +97,20 @@ def save_planted_model(folder: Path, texts: list[str], seed: int = 0, mutate=Non
                                   hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0, initializer_range=0.3,
                                   **labels)
         model = MobileBertForSequenceClassification(config).eval()
+    elif model_type in ("bilstm", "cnn"):  # the tiny non-transformer students: ids and mask only
+        from mobile_distill.students.textnets import (
+            BiLSTMConfig,
+            BiLSTMForSequenceClassification,
+            TextCNNConfig,
+            TextCNNForSequenceClassification,
+        )
+
+        config_class, model_class = ((BiLSTMConfig, BiLSTMForSequenceClassification) if model_type == "bilstm"
+                                     else (TextCNNConfig, TextCNNForSequenceClassification))
+        config = config_class(vocab_size=len(words), embedding_size=HIDDEN, hidden_size=8, classifier_size=HIDDEN,
+                              dropout=0.0, **labels)
+        model = model_class(config).eval()
+        tokenizer.model_input_names = ["input_ids", "attention_mask"]
     else:
         config = DistilBertConfig(vocab_size=len(words), dim=HIDDEN, n_layers=LAYERS, n_heads=2, hidden_dim=INTERMEDIATE,
                                   max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, seq_classif_dropout=0.0,

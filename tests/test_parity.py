@@ -3,7 +3,7 @@ own runtime: parity with PyTorch at gate 2's own floors, and the negative contro
 healthy artifact, diagnose finds no cause in it and no check crashes).
 
 The models (tests/planted.py: BERT, DistilBERT, MobileBERT with its bottlenecks, trigram
-embeddings and NoNorm) predict both classes in about equal numbers and their logit gap has a
+embeddings and NoNorm, and the BiLSTM and CNN students) predict both classes in about equal numbers and their logit gap has a
 standard deviation of 2 over the texts, so a tolerance or a floor that a broken export could pass
 shows up here: each test first checks that the reference's logits move with the text by more than
 the tolerance. Agreement is measured on the texts the reference decides by more than twice the
@@ -54,7 +54,7 @@ class Parity:
         return self._artifacts[target, precision]
 
 
-@pytest.fixture(scope="module", params=["bert", "distilbert", "mobilebert"])
+@pytest.fixture(scope="module", params=["bert", "distilbert", "mobilebert", "bilstm", "cnn"])
 def parity(request, tmp_path_factory) -> Parity:
     return Parity(tmp_path_factory.mktemp("parity"), request.param)
 
