@@ -189,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
         "exported file on accuracy in its own runtime. Each verb is one pipeline stage; `run` chains them from a "
         "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_export, _add_bench, _add_diagnose,
-                _add_app_bundle, _add_report):
+    for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_qat, _add_export, _add_bench,
+                _add_diagnose, _add_app_bundle, _add_report):
         _verbosity_options(add(verbs))
     return parser
 
@@ -318,6 +318,27 @@ def _add_gate(verbs):
     _option(gate, "--max-length", "data.max_length", "tokens per text", (cfg.DataConfig, "max_length"), type=int)
     _gate_options(gate)
     return gate
+
+
+def _add_qat(verbs):
+    qat = verbs.add_parser("qat", help="int8 quantization-aware training of a student against its teacher",
+                           description="Train STUDENT with int8 fake quantization of every linear layer (weights per "
+                           "channel, activations per token) on the data's training split, learning from TEACHER's "
+                           "soft targets and the labels; write the result, a plain student folder with qat_log.json "
+                           "(validation accuracy with fake quantization before and after), to OUTPUT/student-qat. "
+                           "Export its int8 precisions and bench them beside the student's own.")
+    qat.add_argument("teacher", help="teacher classifier folder (e.g. RUN/teacher)")
+    qat.add_argument("student", help="student classifier folder (e.g. RUN/student)")
+    _option(qat, ["-o", "--output-dir"], "run.output_dir", "run folder; the QAT student goes to OUTPUT/student-qat",
+            required=True)
+    _data_options(qat)
+    _train_options(qat, cfg.QATConfig().train)
+    losses = qat.add_argument_group("losses")
+    _option(losses, "--temperature", "qat.temperature", "softmax temperature of the soft targets",
+            (cfg.QATConfig, "temperature"), type=float)
+    _option(losses, "--alpha-kd", "qat.kd", "weight of the teacher's soft targets", (cfg.QATConfig, "kd"), type=float)
+    _option(losses, "--alpha-ce", "qat.ce", "weight of the hard-label cross-entropy", (cfg.QATConfig, "ce"), type=float)
+    return qat
 
 
 def _add_export(verbs):
@@ -651,6 +672,21 @@ def _cmd_distill(verb: _Verb) -> int:
         return _gate_and_print(teacher, result.path, data, gate, max_length)
 
 
+def _cmd_qat(verb: _Verb) -> int:
+    from .qat import quantization_aware_training
+    from .runtime import torch_threads
+
+    output_dir = Path(verb.value("run.output_dir"))
+    config = verb.build(cfg.QATConfig, "qat", train=_train(verb, cfg.QATConfig().train))
+    with torch_threads(verb.value("run.threads")):
+        data = _data(verb, output_dir)
+        quantization_aware_training(
+            Path(verb.args.student), Path(verb.args.teacher), data, config, RunLayout(output_dir).qat_student,
+            RunLayout(output_dir).checkpoints, verb.value("run.seed", _field_default(cfg.Recipe, "seed")),
+            verb.value("data.max_length", _field_default(cfg.DataConfig, "max_length")))
+    return 0
+
+
 def _cmd_gate(verb: _Verb) -> int:
     from .data import PreparedData
 
@@ -860,7 +896,7 @@ def _log_file(verb: _Verb) -> Path | None:
 
 
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "general": _cmd_general, "distill": _cmd_distill,
-             "gate": _cmd_gate, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose,
+             "gate": _cmd_gate, "qat": _cmd_qat, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose,
              "app-bundle": _cmd_app_bundle, "report": _cmd_report}
 
 

@@ -25,7 +25,8 @@ from .students import PRESETS, RECIPE_NAMES
 from .targets import TARGET_NAMES
 
 RECIPE_VERSION = 1
-STAGES = ("fine-tune", "general", "distill", "gate", "export", "bench")  # general: only with a `general` section
+# general and qat run only when the recipe has a `general` / `qat` section
+STAGES = ("fine-tune", "general", "distill", "gate", "qat", "export", "bench")
 BUILTIN_RECIPES_DIR = Path(__file__).parent / "recipes"
 
 
@@ -221,6 +222,24 @@ class DistillConfig(_Config):
     augment: AugmentConfig | None = Field(None, description="TinyBERT's data augmentation (off by default)")
 
 
+class QATConfig(_Config):
+    """Quantization-aware training of the gate-1 student (`mobile_distill.qat`): int8 fake quantization of
+    every nn.Linear (weights per channel, activations per token) while it learns from the teacher; its
+    int8 artifacts are exported beside the post-training ones, named ``<target>-<precision>-qat-s<len>``,
+    and benched in the same report."""
+
+    train: TrainConfig = TrainConfig(epochs=1.0, learning_rate=2e-5, save_steps=100)
+    temperature: float = Field(2.0, gt=0)
+    kd: float = Field(1.0, ge=0, description="weight of the teacher's soft targets (KL at the temperature)")
+    ce: float = Field(0.5, ge=0, description="weight of the hard-label cross-entropy")
+
+    @model_validator(mode="after")
+    def _some_loss(self):
+        if self.kd <= 0 and self.ce <= 0:
+            raise ValueError("kd and ce are both 0; set at least one above 0")
+        return self
+
+
 # general distillation's default loss weights per objective (TinyBERT's GD; DistilBERT's alphas)
 GENERAL_WEIGHTS = {"tinybert": {"embedding_mse": 1.0, "hidden_mse": 1.0, "attention_mse": 1.0},
                    "distilbert": {"vocab_kd": 5.0, "mlm": 2.0, "cos": 1.0}}
@@ -378,6 +397,8 @@ class Recipe(_Config):
                                           "(its student becomes student.init); off when unset")
     distill: DistillConfig = DistillConfig()
     gate: GateConfig = GateConfig()
+    qat: QATConfig | None = Field(None, description="int8 quantization-aware training of the student after gate 1, "
+                                  "its int8 artifacts benched beside the post-training ones; off when unset")
     export: ExportConfig = ExportConfig()
     bench: BenchConfig = BenchConfig()
     gate2: Gate2Config = Gate2Config()
@@ -418,6 +439,17 @@ class Recipe(_Config):
         if self.general is not None or self.student.init not in ("teacher", "random"):
             raise ValueError(f"general/student.init: general distillation builds a transformer student; the "
                              f"{recipe.name} student starts from the teacher's embeddings (init: teacher) or random")
+        if self.qat is not None:
+            raise ValueError(f"qat: quantization-aware training fake-quantizes nn.Linear layers only, and the "
+                             f"{recipe.name} student's own layers are not nn.Linear; drop the qat section")
+        return self
+
+    @model_validator(mode="after")
+    def _qat_has_int8_exports(self):
+        if self.qat is not None and self.export.precisions and \
+                not any(precision.startswith("int8") for precision in self.export.precisions):
+            raise ValueError(f"qat: export.precisions {list(self.export.precisions)} has no int8 precision for the QAT "
+                             "student; add int8-dynamic or int8-static, or drop the qat section")
         return self
 
     @model_validator(mode="after")

@@ -7,8 +7,10 @@ once. Stages, the pipeline, the CLI's defaults and the reports all take their pa
     RUN/general/             general student (general distillation on unlabeled text), when made here
     RUN/student/             distilled student + distill_report.json + README.md model card
     RUN/student-untrimmed/   the student before vocabulary trimming, when it is trimmed
+    RUN/student-qat/         the student after int8 quantization-aware training + qat_log.json, when asked
     RUN/checkpoints/         Trainer checkpoints, one folder per settings hash (resume points)
-    RUN/artifacts/           one exported artifact folder per <target>-<precision>-s<length>
+    RUN/artifacts/           one exported artifact folder per <target>-<precision>-s<length> (the QAT
+                             student's: <target>-<precision>-qat-s<length>)
     RUN/bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
     RUN/logs/                what the libraries print (trainer, converters, runtimes), per stage
     RUN/run_summary.json     wall time of each stage and the verdicts
@@ -35,6 +37,7 @@ HF_CONFIG = "config.json"
 LABELS_FILE = "labels.json"
 TEACHER_REPORT = "teacher_report.json"
 DISTILL_LOG = "distill_log.json"
+QAT_LOG = "qat_log.json"  # a QAT student's record (settings hash, scheme, fake-quantized accuracy before/after)
 GENERAL_LOG = "general_log.json"  # a general student's record (settings hash, objective, corpus, losses)
 DISTILL_REPORT = "distill_report.json"
 MODEL_CARD = "README.md"
@@ -87,6 +90,11 @@ class RunLayout:
     def general(self) -> Path:
         """The general student (`mobile-distill general`), where task distillation can start."""
         return self.root / "general"
+
+    @property
+    def qat_student(self) -> Path:
+        """The student after quantization-aware training (recipe section ``qat``)."""
+        return self.root / "student-qat"
 
     @property
     def untrimmed_student(self) -> Path:

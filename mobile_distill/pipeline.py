@@ -21,7 +21,7 @@ from .errors import Gate1Failure, Gate2Failure
 from .export import export_all, plan_exports
 from .gate import Gate1Report, gate_student
 from .hashing import settings_hash
-from .layout import DATA_INFO, DISTILL_LOG, HF_CONFIG, RunLayout
+from .layout import DATA_INFO, DISTILL_LOG, HF_CONFIG, QAT_LOG, RunLayout
 from .models import read_labels, resolve_model_path
 from .runtime import is_main_process, torch_threads
 from .teacher import prepare_teacher
@@ -105,6 +105,8 @@ def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
     if "gate" in recipe.stages:
         with _timed(result, "gate"):
             result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, recipe.data.max_length)
+    if recipe.qat is not None and "qat" in recipe.stages:
+        _qat_stage(recipe, data, teacher_path, layout, result)
     if "export" in recipe.stages and is_main_process():
         _export_stage(recipe, data, layout, result)
     if "bench" in recipe.stages and is_main_process():
@@ -155,8 +157,22 @@ def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layou
             trim_and_compare(layout.untrimmed_student, data, layout.student, recipe.data.max_length, transfer)
 
 
+def _qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+    from .qat import qat_settings, quantization_aware_training
+
+    key = qat_settings(layout.student, teacher_path, data, recipe.qat, recipe.seed, recipe.data.max_length)
+    done = layout.qat_student / QAT_LOG
+    if done.is_file() and json.loads(done.read_text()).get("settings") == key:
+        result.skipped.append("qat (QAT student already made with these settings)")
+        return
+    with _timed(result, "qat"):
+        quantization_aware_training(layout.student, teacher_path, data, recipe.qat, layout.qat_student,
+                                    layout.checkpoints, recipe.seed, recipe.data.max_length)
+
+
 def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:
-    """Every configured (target, precision, length) of the student; unchanged artifacts are kept."""
+    """Every configured (target, precision, length) of the student, and the int8 ones of the QAT student
+    when the run made one; unchanged artifacts are kept."""
     config = recipe.export
     options = ExportOptions(**config.model_dump(include=set(QuantizationOptions.model_fields)))
     train_texts = list(data.splits["train"]["text"])
@@ -165,6 +181,17 @@ def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result:
         result.artifacts = export_all(
             layout.student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
             options, train_texts, test_texts, list(config.precisions) if config.precisions else None, reuse=True)
+        if recipe.qat is not None and "qat" in recipe.stages:
+            result.artifacts += export_all(
+                layout.qat_student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
+                options, train_texts, test_texts, _int8_precisions(config.targets, config.precisions), reuse=True,
+                variant="qat")
+
+
+def _int8_precisions(targets, precisions) -> list[str]:
+    """The int8 precisions among those asked for (all when none are named) that the targets take."""
+    return sorted({precision for _, precision in plan_exports(list(targets), list(precisions or []) or None)
+                   if precision.startswith("int8")})
 
 
 def _bench_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:

@@ -196,7 +196,10 @@ def _diagnose_failures(report: BenchReport, reference: Path, texts: list[str], l
 
     for entry in report.artifacts():
         if entry.verdict.status == "FAIL":
-            entry.diagnosis = diagnose(Path(entry.path), reference, texts, labels.tolist()).to_dict()
+            # the layer comparison needs the weights the file was made from: a QAT artifact's are not the reference's
+            source = Path(read_manifest(Path(entry.path)).source.get("path", reference))
+            entry.diagnosis = diagnose(Path(entry.path), source if source.is_dir() else reference, texts,
+                                       labels.tolist()).to_dict()
 
 
 def speed_notes(report: BenchReport) -> list[str]:

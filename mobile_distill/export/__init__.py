@@ -37,8 +37,9 @@ def check_pair(target: str, precision: str) -> None:
                           fields=("target", "precision"))
 
 
-def artifact_name(target: str, precision: str, seq_len: int) -> str:
-    return f"{target}-{precision}-s{seq_len}"
+def artifact_name(target: str, precision: str, seq_len: int, variant: str | None = None) -> str:
+    """``<target>-<precision>[-<variant>]-s<length>``; variant: another student of the same run (``qat``)."""
+    return f"{target}-{precision}-{variant + '-' if variant else ''}s{seq_len}"
 
 
 def export(
@@ -93,7 +94,7 @@ def export(
 def export_all(
     model_dir: Path, output_root: Path, targets: list[str] | None = None, seq_lens: tuple[int, ...] = (128,),
     options: ExportOptions = ExportOptions(), texts: list[str] | None = None, golden_texts: list[str] | None = None,
-    precisions: list[str] | None = None, reuse: bool = False,
+    precisions: list[str] | None = None, reuse: bool = False, variant: str | None = None,
 ) -> list[Path]:
     """Every supported (target, precision) pair of ``targets`` and ``precisions`` (default: all), at every length.
 
@@ -108,7 +109,7 @@ def export_all(
     with ui.stage("export", f"{len(jobs)} artifact(s) of {model_dir}") as stage, \
             ui.progress("exporting", len(jobs)) as bar:
         for target, precision, seq_len in jobs:
-            name = artifact_name(target, precision, seq_len)
+            name = artifact_name(target, precision, seq_len, variant)
             bar.update(f"export {name}")
             pair_options = options.model_copy(update={"seq_len": seq_len})
             out = Path(output_root) / name
