@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_qat, _add_export, _add_bench,
-                _add_diagnose, _add_app_bundle, _add_report):
+                _add_diagnose, _add_search, _add_app_bundle, _add_report):
         _verbosity_options(add(verbs))
     return parser
 
@@ -204,6 +204,33 @@ def _add_run(verbs):
     _option(run, ["-o", "--output-dir"], "run.output_dir", "override the recipe's output_dir")
     _option(run, "--cache-dir", "run.cache_dir", "override the recipe's cache_dir (fine-tuned teachers)")
     return run
+
+
+def _add_search(verbs):
+    search = verbs.add_parser(
+        "search", help="find the most accurate student that meets a latency, size and accuracy budget",
+        description="Search students (DistilBERT depths, pruned, TinyBERT widths, BiLSTM, CNN; or the recipe's "
+        "search.candidates) for the budget: every candidate is timed untrained in the target's runtime, only those "
+        "that fit are distilled (largest first, stopped early when far under the accuracy floor), and their artifacts "
+        "are measured in their own runtime. Writes OUTPUT/search/search.md, search.json and pareto.png; a rerun "
+        "reuses every finished candidate. Exits 1 when no artifact meets the budget.")
+    search.add_argument("recipe", nargs="?", default="default", help="recipe (data, teacher, search section) YAML "
+                        "file or built-in name (default: default)")
+    _option(search, ["-o", "--output-dir"], "run.output_dir", "override the recipe's output_dir (the search goes to "
+            "OUTPUT/search)")
+    budget = search.add_argument_group("budget")
+    _option(budget, "--target", "budget.target", "the runtime latency is measured in", (cfg.BudgetConfig, "target"),
+            choices=list(TARGET_NAMES))
+    _option(budget, "--threads", "budget.threads", "threads latency is measured at", (cfg.BudgetConfig, "threads"),
+            type=int)
+    _option(budget, "--seq-len", "budget.seq_len", "tokens per text; default: the recipe's data.max_length", type=int)
+    _option(budget, "--max-latency-ms", "budget.max_latency_ms", "median batch-1 latency limit in ms", type=float)
+    _option(budget, "--max-size-mb", "budget.max_size_mb", "model file size limit in MB", type=float)
+    _option(budget, "--max-accuracy-drop", "budget.max_accuracy_drop", "test accuracy points the artifact may lose "
+            "against the teacher", (cfg.BudgetConfig, "max_accuracy_drop"), type=float)
+    _option(budget, "--time-limit-minutes", "search.time_limit_minutes", "no candidate starts training after this",
+            (cfg.SearchConfig, "time_limit_minutes"), type=float)
+    return search
 
 
 def _add_fine_tune(verbs):
@@ -595,6 +622,24 @@ def _print_verdicts(result) -> None:
     ui.print_run_summary(result)
 
 
+def _cmd_search(verb: _Verb) -> int:
+    from . import ui
+    from .pipeline import search_recipe
+
+    recipe = cfg.load_recipe(verb.args.recipe).model_copy(update=verb.given("run"))
+    budget = verb.build(cfg.BudgetConfig, "budget", recipe.search.budget)
+    search = verb.build(cfg.SearchConfig, "search", recipe.search, budget=budget)
+    result = search_recipe(recipe.model_copy(update={"search": search}))
+    chosen = result.chosen
+    ui.say(f"report: {result.paths['md']} (plot {result.paths['plot']})")
+    if chosen is None:
+        ui.say("no artifact met the budget: see the report's trained artifacts for the closest ones")
+        return 1
+    ui.say(f"chosen: {chosen['path']} (accuracy {chosen['accuracy']:.4f}, {chosen['latency_ms']:.2f} ms, "
+           f"{chosen['size_mb']:.2f} MB, gate 2 {chosen['gate2']})")
+    return 0
+
+
 def _cmd_fine_tune(verb: _Verb) -> int:
     from . import ui
     from .runtime import torch_threads
@@ -897,6 +942,7 @@ def _log_file(verb: _Verb) -> Path | None:
 
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "general": _cmd_general, "distill": _cmd_distill,
              "gate": _cmd_gate, "qat": _cmd_qat, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose,
+             "search": _cmd_search,
              "app-bundle": _cmd_app_bundle, "report": _cmd_report}
 
 

@@ -240,6 +240,42 @@ class QATConfig(_Config):
         return self
 
 
+class BudgetConfig(_Config):
+    """What the phone allows: batch-1 latency on one target at a thread count and length, file size, and
+    test accuracy lost against the teacher (the artifact in its own runtime)."""
+
+    target: Literal[TARGET_NAMES] = Field("tflite", description="the runtime the latency is measured in")
+    threads: int = Field(1, ge=1, description="threads the latency is measured at")
+    seq_len: int | None = Field(None, ge=8, description="tokens per text (default: data.max_length)")
+    max_latency_ms: float | None = Field(None, gt=0, description="median batch-1 latency limit, ms")
+    max_size_mb: float | None = Field(None, gt=0, description="model file size limit, MB (10^6 bytes)")
+    max_accuracy_drop: float = Field(1.0, ge=0, description="test accuracy points the artifact may lose against "
+                                     "the teacher")
+
+
+class SearchConfig(_Config):
+    """`mobile-distill search`: which students to consider and how long to look (`mobile_distill.search`)."""
+
+    budget: BudgetConfig = BudgetConfig()
+    time_limit_minutes: float = Field(60.0, gt=0, description="no candidate starts training after this, and one "
+                                      "still training stops at its last checkpoint (a rerun resumes it)")
+    candidates: tuple[StudentConfig, ...] | None = Field(
+        None, description="the students to consider; default: a space made from the teacher's shape "
+        "(DistilBERT depths, pruned, TinyBERT widths, BiLSTM, CNN)")
+    precisions: tuple[Literal[PRECISION_NAMES], ...] | None = Field(
+        None, description="precisions to consider (default: every one the target takes)")
+    transformer_train: TrainConfig = Field(TrainConfig(epochs=1.0, learning_rate=1.5e-4, save_steps=100),
+                                           description="distillation of a transformer candidate")
+    textnet_train: TrainConfig = Field(TrainConfig(epochs=3.0, learning_rate=2e-3, batch_size=64, save_steps=100),
+                                       description="distillation of a BiLSTM or CNN candidate")
+    textnet_augment: AugmentConfig | None = Field(AugmentConfig(copies=2), description="the augmented transfer set "
+                                                  "BiLSTM and CNN candidates also learn from (none: labelled texts only)")
+    early_stop_points: float = Field(3.0, ge=0, description="stop training a candidate whose validation accuracy, "
+                                     "at any evaluation after its first epoch, is more than this many points under the "
+                                     "accuracy floor")
+    timing_runs: int = Field(20, ge=3, description="timed runs per latency measurement")
+
+
 # general distillation's default loss weights per objective (TinyBERT's GD; DistilBERT's alphas)
 GENERAL_WEIGHTS = {"tinybert": {"embedding_mse": 1.0, "hidden_mse": 1.0, "attention_mse": 1.0},
                    "distilbert": {"vocab_kd": 5.0, "mlm": 2.0, "cos": 1.0}}
@@ -400,6 +436,7 @@ class Recipe(_Config):
     qat: QATConfig | None = Field(None, description="int8 quantization-aware training of the student after gate 1, "
                                   "its int8 artifacts benched beside the post-training ones; off when unset")
     export: ExportConfig = ExportConfig()
+    search: SearchConfig = Field(SearchConfig(), description="`mobile-distill search`: the budget and the candidates")
     bench: BenchConfig = BenchConfig()
     gate2: Gate2Config = Gate2Config()
 

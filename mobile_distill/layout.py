@@ -12,6 +12,8 @@ once. Stages, the pipeline, the CLI's defaults and the reports all take their pa
     RUN/artifacts/           one exported artifact folder per <target>-<precision>-s<length> (the QAT
                              student's: <target>-<precision>-qat-s<length>)
     RUN/bench/               bench.json, junit.xml, report.md, report.html, plots (gate 2 verdicts)
+    RUN/search/              `mobile-distill search`: search.json, search.md, pareto.png, and per candidate
+                             its estimate, student, artifacts and result (cached: a rerun resumes)
     RUN/logs/                what the libraries print (trainer, converters, runtimes), per stage
     RUN/run_summary.json     wall time of each stage and the verdicts
 
@@ -90,6 +92,11 @@ class RunLayout:
     def general(self) -> Path:
         """The general student (`mobile-distill general`), where task distillation can start."""
         return self.root / "general"
+
+    @property
+    def search(self) -> Path:
+        """`mobile-distill search`'s folder: its report and every candidate's cached work."""
+        return self.root / "search"
 
     @property
     def qat_student(self) -> Path:

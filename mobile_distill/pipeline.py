@@ -91,6 +91,19 @@ def run_recipe(recipe: Recipe) -> RunResult:
     return result
 
 
+def search_recipe(recipe: Recipe):
+    """`mobile-distill search`: the recipe's data and teacher (fine-tuned or cached), then the budget search
+    of ``recipe.search`` into RUN/search. Returns the `search.SearchResult`."""
+    from .search import search
+
+    layout = RunLayout(Path(recipe.output_dir))
+    layout.root.mkdir(parents=True, exist_ok=True)
+    with torch_threads(recipe.threads):
+        data = prepare_data(recipe.data, layout.data, recipe.seed)
+        teacher = _teacher_stage(recipe.model_copy(update={"stages": ("fine-tune",)}), data, layout, RunResult(layout))
+        return search(teacher, data, recipe.search, layout.search, recipe.seed, recipe.data.max_length)
+
+
 def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
     with _timed(result, "data"), ui.stage("data", f"{recipe.data.source}") as stage:
         data = prepare_data(recipe.data, layout.data, recipe.seed)

@@ -40,7 +40,7 @@ from .losses import ATTENTION, INTERMEDIATE, TERMS
 from .stages import DONE, MODULE_STATE, Stage, freeze_all_but, layer_prefix, plan_stages
 from .trainer import DistillationModule, DistillationTrainer, make_projections
 
-__all__ = ["DistillResult", "distill", "distill_settings", "heads_mode", "student_tokenizer"]
+__all__ = ["DistillResult", "distill", "distill_settings", "heads_mode", "prune_student", "student_tokenizer"]
 
 
 def distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts=None) -> str:
@@ -72,6 +72,7 @@ class _Run:
     root: Path
     collate: object  # the batch collator, padding as the exported files will
     counts: dict = field(default_factory=dict)
+    callbacks: tuple = ()  # extra Trainer callbacks for every stage (the budget search's early stop and deadline)
 
 
 def distill(
@@ -84,6 +85,7 @@ def distill(
     seed: int = 42,
     max_length: int = 64,
     transfer_texts: datasets.Dataset | None = None,
+    callbacks: tuple = (),
 ) -> DistillResult:
     """Build the student from the teacher at ``teacher_path`` and distil it on ``data``'s train split.
 
@@ -102,6 +104,7 @@ def distill(
                   ) as stage:
         run, student = _prepare(teacher_path, data, config, student_config, weights, checkpoints_dir / f"student-{settings}",
                                 seed, max_length, transfer_texts)
+        run.callbacks = tuple(callbacks)
         prefixes = layer_prefix(student.model)
         stages = plan_stages(schedule, weights, config, student.layer_map, *prefixes)
         history, trainer = [], None
@@ -129,7 +132,7 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
     student = build_student(teacher, student_config)
     train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
     if student_config.prune_heads or student_config.prune_ffn:
-        _prune_student(student.model, train.dataset, tokenizer, max_length, student_config.prune_heads,
+        prune_student(student.model, train.dataset, tokenizer, max_length, student_config.prune_heads,
                        student_config.prune_ffn)
     heads = heads_mode(config.attention_heads, student.model, teacher, weights)
     module = DistillationModule(student.model, make_projections(student.model, teacher, weights))
@@ -145,7 +148,7 @@ def _prepare(teacher_path, data, config, student_config, weights, root, seed, ma
             student)
 
 
-def _prune_student(model, train, tokenizer, max_length: int, heads: float, ffn: float, rows: int = 512) -> None:
+def prune_student(model, train, tokenizer, max_length: int, heads: float, ffn: float, rows: int = 512) -> None:
     """Remove ``heads`` of the attention heads, then ``ffn`` of each layer's feed-forward neurons, each
     scored on up to ``rows`` training rows (labels included) of the model as it is at that point."""
     from ..models import forward_inputs
@@ -208,6 +211,8 @@ def _run_stage(run: _Run, stage: Stage, position: str) -> DistillationTrainer | 
         pairs=stage.pairs, temperature=run.config.temperature, weights={t: stage.weights.get(t, 0.0) for t in TERMS},
         heads=run.heads)
     show_progress(trainer, f"{stage.name} ({position})", folder / TRAINER_LOG)
+    for callback in run.callbacks:
+        trainer.add_callback(callback)
     trainer.train(resume_from_checkpoint=last_checkpoint(folder))
     freeze_all_but(run.module, None)
     _mark_done(run.module, folder / DONE)
