@@ -35,7 +35,7 @@ def qat_student(trained_teacher, data, tmp_path_factory):
 
 
 def test_qat_leaves_a_plain_student_and_records_the_fake_quantized_accuracy(qat_student, trained_teacher):
-    root, result = qat_student
+    _, result = qat_student
     model = load_classifier(result.path)
     assert type(model).__name__ == "BertForSequenceClassification"
     assert all(type(m) is torch.nn.Linear for m in model.modules() if isinstance(m, torch.nn.Linear))

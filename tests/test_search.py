@@ -110,7 +110,7 @@ def test_a_killed_search_resumes_and_redoes_no_finished_candidate(tiny_csv, tmp_
     process.wait()
     (first,) = list(candidates.glob("*/result.json"))
     written = first.stat().st_mtime_ns
-    assert subprocess.run(command, env=env, capture_output=True, text=True).returncode == 0
+    assert subprocess.run(command, env=env, capture_output=True, text=True, check=False).returncode == 0
     assert first.stat().st_mtime_ns == written  # reused, not redone
     report = json.loads((tmp_path / "run" / "search" / "search.json").read_text())
     assert [r["result"]["status"] for r in report["candidates"]] == ["trained", "trained"]

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mobile_distill.config import DistillConfig, StudentConfig, TrainConfig, recipe_from_dict
+from mobile_distill.config import (
+    DistillConfig,
+    StudentConfig,
+    TrainConfig,
+    recipe_from_dict,
+)
 from mobile_distill.errors import ConfigError
 from mobile_distill.models import load_classifier, load_tokenizer
 from mobile_distill.students.textnets import (

@@ -39,8 +39,19 @@ from ..evaluate import predict_logits, trainer_metrics
 from ..hashing import folder_hash, settings_hash
 from ..layout import QAT_LOG, TRAINER_LOG
 from ..metrics import classification_metrics
-from ..models import count_parameters, load_classifier, load_tokenizer, read_labels, require_labels
-from ..training import last_checkpoint, save_trained_model, show_progress, training_arguments
+from ..models import (
+    count_parameters,
+    load_classifier,
+    load_tokenizer,
+    read_labels,
+    require_labels,
+)
+from ..training import (
+    last_checkpoint,
+    save_trained_model,
+    show_progress,
+    training_arguments,
+)
 
 __all__ = ["QATResult", "fake_quantize", "qat_settings", "quantization_aware_training", "to_float"]
 
@@ -92,8 +103,8 @@ def quantization_aware_training(student_path: Path, teacher_path: Path, data: Pr
     result (a plain student folder) to ``output_dir`` atomically with ``qat_log.json`` and a loss plot."""
     from transformers import set_seed
 
-    from ..distill.trainer import DistillationModule, DistillationTrainer
     from ..distill.losses import TERMS
+    from ..distill.trainer import DistillationModule, DistillationTrainer
 
     start = time.perf_counter()
     settings = qat_settings(student_path, teacher_path, data, config, seed, max_length)

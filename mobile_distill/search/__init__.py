@@ -28,10 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from transformers import TrainerCallback
 
 from .. import ui
 from ..atomic import write_json
-from ..config import BenchConfig, DistillConfig, ExportOptions, Gate2Config, SearchConfig, StudentConfig
+from ..config import (
+    BenchConfig,
+    DistillConfig,
+    ExportOptions,
+    Gate2Config,
+    SearchConfig,
+    StudentConfig,
+)
 from ..errors import ConfigError, MobileDistillError
 from ..export.artifact import read_manifest
 from ..hashing import folder_hash, settings_hash
@@ -324,13 +332,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(classification_metrics(logits, labels)["accuracy"])
 
 
-def _callback_base():
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class _Deadline(_callback_base()):
+class _Deadline(TrainerCallback):
     """Stop at the time limit; the stage's checkpoints stay, so a rerun resumes from the last one."""
 
     def __init__(self, deadline: float):
@@ -341,7 +343,7 @@ class _Deadline(_callback_base()):
             raise _TimeUp()
 
 
-class _EarlyStop(_callback_base()):
+class _EarlyStop(TrainerCallback):
     """Give up on a candidate whose validation accuracy, after half its training, is far under the floor."""
 
     def __init__(self, floor: float):

@@ -57,15 +57,15 @@ def markdown(report: dict, rows: list[dict]) -> str:
     limits = ", ".join(filter(None, [
         f"latency <= {budget['max_latency_ms']:g} ms" if budget.get("max_latency_ms") else None,
         f"size <= {budget['max_size_mb']:g} MB" if budget.get("max_size_mb") else None,
-        f"accuracy >= {report['accuracy_floor']:.4f} (teacher {report['teacher_test_accuracy']:.4f} less "
-        f"{budget['max_accuracy_drop']:g} points)"]))
+        (f"accuracy >= {report['accuracy_floor']:.4f} (teacher {report['teacher_test_accuracy']:.4f} less "
+         f"{budget['max_accuracy_drop']:g} points)")]))
     lines = [f"# Budget search: {budget['target']}, {budget['threads']} thread(s), {budget['seq_len']} tokens", "",
              f"Budget: {limits}; time limit {report['time_limit_minutes']:g} min, took {report['seconds'] / 60:.1f} min.",
              ""]
     chosen = report["chosen"]
-    lines += [f"**Chosen: {chosen['id']}**: accuracy {chosen['accuracy']:.4f}, {chosen['latency_ms']:.2f} ms, "
-              f"{chosen['size_mb']:.2f} MB, gate 2 {chosen['gate2']}." if chosen else
-              "**No artifact met the budget.**", "",
+    verdict = (f"**Chosen: {chosen['id']}**: accuracy {chosen['accuracy']:.4f}, {chosen['latency_ms']:.2f} ms, "
+               f"{chosen['size_mb']:.2f} MB, gate 2 {chosen['gate2']}." if chosen else "**No artifact met the budget.**")
+    lines += [verdict, "",
               "## Candidates", "",
               "| candidate | parameters | untrained estimate (latency ms / size MB) | outcome |", "| --- | ---: | --- | --- |"]
     for record in report["candidates"]:

@@ -24,6 +24,10 @@ RECIPE = StudentRecipe(
 
 
 def build(teacher, architecture: Architecture) -> Student:
-    from .textnets import TextCNNConfig, TextCNNForSequenceClassification, textnet_student
+    from .textnets import (
+        TextCNNConfig,
+        TextCNNForSequenceClassification,
+        textnet_student,
+    )
 
     return textnet_student(TextCNNConfig, TextCNNForSequenceClassification, teacher, architecture, RECIPE.name)
