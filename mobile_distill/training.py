@@ -117,6 +117,10 @@ class StageProgress(TrainerCallback):
             handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.close()
+
+    def close(self) -> None:
+        """End the bar; also when training ends in an exception (Trainer then calls no on_train_end)."""
         self._exit.close()
         self.bar = None
 
@@ -129,13 +133,16 @@ class StageProgress(TrainerCallback):
         return ", ".join(parts)
 
 
-def show_progress(trainer, description: str, log_file: Path) -> None:
-    """Replace Trainer's tqdm bars and printed log dictionaries with one `StageProgress` bar."""
+def show_progress(trainer, description: str, log_file: Path) -> StageProgress:
+    """Replace Trainer's tqdm bars and printed log dictionaries with one `StageProgress` bar (returned, so a
+    caller whose training may end in an exception can close it)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
-    trainer.add_callback(StageProgress(description, log_file))
+    progress = StageProgress(description, log_file)
+    trainer.add_callback(progress)
+    return progress
 
 
 def save_trained_model(model, tokenizer, labels, output_dir: Path, report_file: str, report: dict, title: str,

@@ -210,10 +210,13 @@ def _run_stage(run: _Run, stage: Stage, position: str) -> DistillationTrainer | 
         compute_metrics=trainer_metrics if stage.evaluate else None, teacher=run.teacher,
         pairs=stage.pairs, temperature=run.config.temperature, weights={t: stage.weights.get(t, 0.0) for t in TERMS},
         heads=run.heads)
-    show_progress(trainer, f"{stage.name} ({position})", folder / TRAINER_LOG)
+    progress = show_progress(trainer, f"{stage.name} ({position})", folder / TRAINER_LOG)
     for callback in run.callbacks:
         trainer.add_callback(callback)
-    trainer.train(resume_from_checkpoint=last_checkpoint(folder))
+    try:
+        trainer.train(resume_from_checkpoint=last_checkpoint(folder))
+    finally:  # a callback may stop training with an exception (the search's deadline): end the bar either way
+        progress.close()
     freeze_all_but(run.module, None)
     _mark_done(run.module, folder / DONE)
     return trainer
