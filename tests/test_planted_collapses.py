@@ -273,6 +273,20 @@ def test_auto_fallback_repairs_a_destroyed_tflite_layer(tmp_path):
     assert f"({planted.ROW_OUTLIER_LAYER}" in original.verdict.reasons[-1]  # the note names modules, not scopes
 
 
+def test_static_int8_tflite_with_every_int8_layer_kept_float_still_exports(tmp_path):
+    """auto-fallback's last attempt keeps every ranked layer float; ai-edge-quantizer then found no ranges
+    to quantize with and raised (the real QAT student's fallback crashed the bench this way)."""
+    from mobile_distill.diagnose.layers import layer_sensitivity
+
+    model = save_planted_model(tmp_path / "distilbert", TRAIN, model_type="distilbert")
+    artifact = export(model, "tflite", "int8-static", tmp_path / "int8", ExportOptions(seq_len=SEQ_LEN), TRAIN,
+                      TEXTS[:8])
+    every = tuple(item.node for item in layer_sensitivity(artifact, model, TEXTS[:16]))
+    kept = export(model, "tflite", "int8-static", tmp_path / "kept", ExportOptions(seq_len=SEQ_LEN, keep_float=every),
+                  TRAIN, TEXTS[:8])
+    assert read_manifest(kept).quantization["kept_float"] == list(every) and len(every) > 4
+
+
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory):
     return save_planted_model(tmp_path_factory.mktemp("plain"), TRAIN)

@@ -58,8 +58,10 @@ def fall_back(entry: ModelEntry, judge, texts: list[str], calibration_texts: lis
         try:
             export(source, manifest.target, manifest.precision, out, options.model_copy(update={"keep_float": keep}),
                    calibration_texts, texts)
-        except MobileDistillError as error:
-            record["attempts"].append({"kept_float": len(keep), "error": str(error)})
+        except Exception as error:  # noqa: BLE001 - a converter's own crash must not lose the whole bench report
+            message = str(error) if isinstance(error, MobileDistillError) else \
+                f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+            record["attempts"].append({"kept_float": len(keep), "error": message})
             break
         attempt = judge(out)
         accuracy = attempt.accuracy

@@ -99,11 +99,14 @@ def _quantize(source: Path, target: Path, context: ExportContext) -> dict:
         details = {"scheme": "int8-dynamic-range", "recipe": "dynamic_wi8_afp32"}
     else:
         details = _static_int8_recipe(engine, TFLOperationName, AlgorithmName)
-    if precision.startswith("int8"):
-        details["kept_float"] = _keep_float(engine, source, context.options.keep_float, TFLOperationName, AlgorithmName)
     if precision == "int8-static":
+        # Calibrated under the whole static recipe, before keep_float: with every static op kept float the
+        # calibrator would collect no ranges at all, and ai-edge-quantizer then refuses the recipe ("QSVs are
+        # required"); extra ranges for ops that end up float are ignored.
         calibration = _calibrate(source, engine, context)
         details["calibration_texts"] = len(context.calibration_texts())
+    if precision.startswith("int8"):
+        details["kept_float"] = _keep_float(engine, source, context.options.keep_float, TFLOperationName, AlgorithmName)
     engine.quantize(calibration, enable_progress_report=False).export_model(str(target), overwrite=True)
     return {**details, "tool": "ai_edge_quantizer"}
 
