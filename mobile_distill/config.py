@@ -265,7 +265,12 @@ class SearchConfig(_Config):
     precisions: tuple[Literal[PRECISION_NAMES], ...] | None = Field(
         None, description="precisions to consider (default: every one the target takes)")
     transformer_train: TrainConfig = Field(TrainConfig(epochs=1.0, learning_rate=1.5e-4, save_steps=100),
-                                           description="distillation of a transformer candidate")
+                                           description="distillation of a candidate that copies the teacher's layers "
+                                           "(distilbert, bert)")
+    narrow_train: TrainConfig = Field(TrainConfig(epochs=2.0, learning_rate=5e-4, save_steps=100),
+                                      description="distillation of a narrower transformer candidate (tinybert, "
+                                      "mobilebert), whose layers start random: one epoch at 1.5e-4 left a 2-layer, "
+                                      "128-wide TinyBERT at chance")
     textnet_train: TrainConfig = Field(TrainConfig(epochs=3.0, learning_rate=2e-3, batch_size=64, save_steps=100),
                                        description="distillation of a BiLSTM or CNN candidate")
     textnet_augment: AugmentConfig | None = Field(AugmentConfig(copies=2), description="the augmented transfer set "

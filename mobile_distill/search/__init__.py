@@ -256,9 +256,12 @@ def _why_not_fitting(record: dict) -> str:
 def _train_and_measure(context: _Context, candidate: StudentConfig, record: dict, floor: float,
                        floor_validation: float) -> dict:
     config = context.config
-    textnet = RECIPES[candidate.recipe].kind == "textnet"
-    distill_config = DistillConfig(train=config.textnet_train if textnet else config.transformer_train,
-                                   schedule="joint", augment=config.textnet_augment if textnet else None)
+    recipe = RECIPES[candidate.recipe]
+    textnet = recipe.kind == "textnet"
+    train = (config.textnet_train if textnet else config.transformer_train if recipe.keeps_teacher_width
+             else config.narrow_train)
+    # joint: one stage per candidate (TinyBERT's two stages and MobileBERT's layer by layer cost more time)
+    distill_config = DistillConfig(train=train, schedule="joint", augment=config.textnet_augment if textnet else None)
     key = settings_hash(context.teacher_hash, context.data.fingerprint, candidate.model_dump(mode="json"),
                         distill_config.model_dump(mode="json"), _fitting_precisions(record), context.seed,
                         context.max_length, record["estimate"], floor)
