@@ -111,3 +111,14 @@ def test_a_run_with_qat_benches_both_students_int8_artifacts_in_one_report(tmp_p
     assert "qat" in json.loads((run / "run_summary.json").read_text())["seconds"]
     assert main(["run", str(path)]) == 0  # the rerun reuses the QAT student
     assert any(s.startswith("qat") for s in json.loads((run / "run_summary.json").read_text())["skipped"])
+
+
+def test_the_qat_verb_writes_the_qat_student_into_the_run_folder(trained_teacher, tiny_csv, tmp_path):
+    from mobile_distill.cli import main
+
+    code = main(["qat", str(trained_teacher), str(trained_teacher), "-o", str(tmp_path), "--data", str(tiny_csv),
+                 "--text-column", "review", "--label-column", "sentiment", "--max-length", "32", "--epochs", "1",
+                 "--learning-rate", "1e-3", "--batch-size", "16", "--save-steps", "20", "--alpha-ce", "0"])
+    assert code == 0
+    log = json.loads((tmp_path / "student-qat" / "qat_log.json").read_text())
+    assert log["config"]["ce"] == 0 and log["config"]["train"]["learning_rate"] == 1e-3
