@@ -164,6 +164,11 @@ class StudentConfig(_Config):
         return self
 
 
+# the loss terms that compare layers (distill.losses.INTERMEDIATE, which tests/test_losses.py checks equal),
+# named here so that reading a recipe imports no torch
+LAYER_TERMS = ("cos", "hidden_mse", "embedding_mse", "attention_mse", "attention_kl")
+
+
 class LossWeights(_Config):
     """Weights of the distillation loss terms; 0 switches a term off, unset takes the student recipe's
     default (`StudentRecipe.default_weights`: DistilBERT's triple loss, TinyBERT's layer losses, ...)."""
@@ -464,14 +469,13 @@ class Recipe(_Config):
     @model_validator(mode="after")
     def _textnet_limits(self):
         # a BiLSTM or CNN has no hidden states to compare, no heads or FFN to prune, no general distillation
-        from .distill.losses import INTERMEDIATE
         from .students import RECIPES
 
         recipe = RECIPES[self.student.recipe]
         if recipe.kind != "textnet":
             return self
         weights = self.distill.weights.resolved(recipe.default_weights)
-        layered = sorted(name for name in INTERMEDIATE if weights.get(name, 0) > 0)
+        layered = sorted(name for name in LAYER_TERMS if weights.get(name, 0) > 0)
         if layered:
             raise ValueError(f"distill.weights: {', '.join(layered)} compare layers, which the {recipe.name} student "
                              "does not have; use kd, logit_mse and ce")

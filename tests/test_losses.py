@@ -108,3 +108,10 @@ class _Classifier(torch.nn.Module):
     def __init__(self, encoder):
         super().__init__()
         self.base_model, self.config = encoder, encoder.config
+
+
+def test_the_configs_layer_terms_are_the_distillations():
+    from mobile_distill.config import LAYER_TERMS
+    from mobile_distill.distill.losses import INTERMEDIATE
+
+    assert set(LAYER_TERMS) == INTERMEDIATE
