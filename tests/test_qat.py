@@ -108,6 +108,10 @@ def test_a_run_with_qat_benches_both_students_int8_artifacts_in_one_report(tmp_p
     assert manifest["source"]["path"] == str(run / "student-qat")
     bench = json.loads((run / "bench" / "bench.json").read_text())
     assert [m["name"] for m in bench["models"]][-3:] == names and bench["verdict"] == "PASS"
+    # the QAT student is a retrained model: its artifacts are judged against it, the others against the student
+    roles = {m["name"]: (m["role"], m.get("reference")) for m in bench["models"]}
+    assert roles["pytorch student-qat"] == ("variant", None)
+    assert roles[names[2]] == ("artifact", "pytorch student-qat") and roles[names[1]] == ("artifact", None)
     assert "qat" in json.loads((run / "run_summary.json").read_text())["seconds"]
     assert main(["run", str(path)]) == 0  # the rerun reuses the QAT student
     assert any(s.startswith("qat") for s in json.loads((run / "run_summary.json").read_text())["skipped"])

@@ -18,7 +18,7 @@ from ..config import BenchConfig, Gate2Config
 from ..errors import ConfigError, Gate2Failure, ModelError
 from ..export.artifact import read_manifest
 from ..hashing import file_sha256
-from ..layout import BENCH_LOG, MANIFEST
+from ..layout import BENCH_LOG, MANIFEST, QAT_LOG
 from ..metrics import agreement, classification_metrics, mean_kl
 from ..runners import load_runner
 from .baseline import compare_with_baseline, load_report
@@ -79,11 +79,12 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                 teacher_logits = load_runner(teacher, threads=threads, seq_len=seq_len).predict(texts)
                 models.insert(0, _torch_entry("teacher", teacher, teacher_logits, labels, seq_len))
                 bar.update(advance=1)
+            references = _References(reference, reference_runner, reference_logits, texts, labels, threads, seq_len)
             for folder in artifacts:
                 bar.update(f"accuracy of {folder.name}")
-                models.append(_artifact_entry(folder, reference_runner, texts, labels, reference_logits,
-                                              teacher_logits, threads))
+                models.append(references.judged(folder, teacher_logits))
                 bar.update(advance=1)
+            models[1 + (teacher is not None):1 + (teacher is not None)] = references.variants()
         if settings.timing:
             with ui.progress("speed and memory", len(models)) as bar:
                 for entry in models:
@@ -99,9 +100,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
         apply_gate(report, gate)
         if settings.auto_fallback:
             def judge(folder: Path) -> ModelEntry:
-                attempt = _artifact_entry(folder, reference_runner, texts, labels, reference_logits, teacher_logits,
-                                          threads)
-                return judge_one(report, attempt, gate)
+                return judge_one(report, references.judged(folder, teacher_logits), gate)
 
             _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
         if settings.diagnose:
@@ -154,10 +153,54 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray | No
     return Accuracy(**values)
 
 
-def _torch_entry(role: str, folder: Path, logits: np.ndarray, labels: np.ndarray, seq_len: int) -> ModelEntry:
-    return ModelEntry(role=role, name=f"pytorch {role}", target="torch", precision="fp32", path=str(folder),
+def _torch_entry(role: str, folder: Path, logits: np.ndarray, labels: np.ndarray, seq_len: int,
+                 name: str | None = None) -> ModelEntry:
+    return ModelEntry(role=role, name=name or f"pytorch {role}", target="torch", precision="fp32", path=str(folder),
                       sequence_length=seq_len, size_bytes=_size(*Path(folder).glob("*.safetensors")),
                       accuracy=_accuracy(logits, labels, None, None))
+
+
+class _References:
+    """The PyTorch model each artifact is judged against: the reference, or, for an artifact exported from
+    a QAT student of the reference (its manifest's source holds a qat_log.json naming the reference as
+    the student it came from), that QAT student, run once here as a ``variant`` entry. A QAT student is
+    a retrained model: against the reference its artifacts disagreed on ~5% of rows however exactly
+    they reproduced it. Any other source is judged against the reference, as asked."""
+
+    def __init__(self, reference: Path, runner, logits, texts, labels, threads: int, seq_len: int):
+        self.main = Path(reference).resolve()
+        self.found = {self.main: (runner, logits, None)}
+        self.entries: list[ModelEntry] = []
+        self.texts, self.labels, self.threads, self.seq_len = texts, labels, threads, seq_len
+
+    def judged(self, folder: Path, teacher_logits) -> ModelEntry:
+        runner, logits, name = self._for(folder)
+        entry = _artifact_entry(folder, runner, self.texts, self.labels, logits, teacher_logits, self.threads)
+        entry.reference = name
+        return entry
+
+    def variants(self) -> list[ModelEntry]:
+        return list(self.entries)
+
+    def _for(self, folder: Path):
+        source = Path(read_manifest(folder).source.get("path") or self.main)
+        key = source.resolve()
+        if key not in self.found:
+            if not _qat_student_of(source, self.main):
+                return self.found[self.main]
+            runner = load_runner(source, threads=self.threads, seq_len=self.seq_len)
+            logits = runner.predict(self.texts)
+            name = f"pytorch {source.name}"
+            self.entries.append(_torch_entry("variant", source, logits, self.labels, self.seq_len, name))
+            self.found[key] = (runner, logits, name)
+        return self.found[key]
+
+
+def _qat_student_of(source: Path, reference: Path) -> bool:
+    import json
+
+    log = source / QAT_LOG
+    return log.is_file() and Path(json.loads(log.read_text()).get("student", "")).resolve() == reference
 
 
 def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_logits, teacher_logits, threads) -> ModelEntry:

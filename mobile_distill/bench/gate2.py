@@ -34,6 +34,8 @@ def judge_artifact(entry: ModelEntry, reference: ModelEntry, teacher: ModelEntry
 def judge_one(report: BenchReport, entry: ModelEntry, config: Gate2Config) -> ModelEntry:
     """Set ``entry``'s retention vs the report's teacher and its verdict; returns it."""
     reference, teacher = report.entry("reference"), report.entry("teacher")
+    if entry.reference is not None:  # exported from another student of the run: judged against that one
+        reference = next(model for model in report.models if model.name == entry.reference)
     if teacher is not None and entry.accuracy is not None and teacher.accuracy.accuracy > 0:
         entry.teacher_retention = round(entry.accuracy.accuracy / teacher.accuracy.accuracy, 4)
     entry.verdict = judge_artifact(entry, reference, teacher, config)

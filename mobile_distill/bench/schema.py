@@ -92,7 +92,7 @@ class Verdict(_Model):
 
 
 class ModelEntry(_Model):
-    role: Literal["teacher", "reference", "artifact"]
+    role: Literal["teacher", "reference", "variant", "artifact"]  # variant: another student of the run (QAT)
     name: str
     target: str  # "torch" for the teacher and the reference
     precision: str
@@ -109,6 +109,7 @@ class ModelEntry(_Model):
     diagnosis: dict | None = None
     fallback: dict | None = None  # --auto-fallback: the ranking, every attempt, the nodes kept float
     replaces: str | None = None  # set on a fallback artifact: the failed artifact it stands in for
+    reference: str | None = None  # the variant entry it is judged against (a QAT artifact: its QAT student)
     model_sha256: str | None = None  # of the model file that ran: ties a phone's results to the benched file
     device: str | None = None  # set on an entry measured on a device (a phone), e.g. "Google Pixel 7 (Android 14)"
     runtime: dict | None = None  # a device entry's runtime: name, version, threads, delegate
