@@ -1,7 +1,8 @@
 """Post-training quantization against quantization-aware training on the same student, from one run's
 bench (`mobile-distill run benchmarks/recipes/qat.yaml`): for every (target, int8 precision), the
 post-training artifact, its auto-fallback replacement if it had one, and the QAT student's artifact,
-each as its own runtime ran it on the test split and as gate 2 judged it against the gate-1 student.
+each as its own runtime ran it on the test split and as gate 2 judged it (against the student it was
+exported from: the gate-1 student, or the QAT student for the QAT artifacts).
 Appends the table to RESULTS.md with the QAT log's fake-quantized validation accuracies.
 
     python benchmarks/qat_vs_ptq.py runs/qat
@@ -40,8 +41,8 @@ def main() -> int:
         f"Run: {run} (`mobile-distill run benchmarks/recipes/qat.yaml`). Student test accuracy {reference.accuracy.accuracy:.4f} "
         f"(PyTorch fp32). QAT: {qat['steps']} steps in {qat['seconds'] / 60:.1f} min; validation accuracy of the float "
         f"student {accuracy['float']:.4f}, with int8 fake quantization before QAT {accuracy['fake_quantized_before']:.4f}, "
-        f"after {accuracy['fake_quantized_after']:.4f}. Every artifact judged by gate 2 against the gate-1 student "
-        f"on the 854 test rows. Latency from the run's own bench (batch 1, 1 thread). CPU: {cpu['model']}, "
+        f"after {accuracy['fake_quantized_after']:.4f}. Gate 2 judges each artifact against the student it came from "
+        f"(the QAT student for QAT artifacts) on the 854 test rows; agreement below is with that student. Latency from the run's own bench (batch 1, 1 thread). CPU: {cpu['model']}, "
         f"{os.cpu_count()} cores, {cpu['summary']}."], COLUMNS, rows, [])
     return 0
 
