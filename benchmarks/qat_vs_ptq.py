@@ -34,12 +34,13 @@ def main() -> int:
     bench = BenchReport.model_validate_json((run / "bench" / "bench.json").read_text())
     qat = json.loads((run / "student-qat" / QAT_LOG).read_text())
     reference = bench.entry("reference")
+    qat_student = next(entry for entry in bench.models if entry.role == "variant")
     rows = [_row(entry) for entry in sorted(bench.artifacts(), key=_order) if entry.precision.startswith("int8")]
     accuracy = qat["validation_accuracy"]
     cpu = cpu_features()
     publish("post-training quantization vs quantization-aware training, same student", [
-        f"Run: {run} (`mobile-distill run benchmarks/recipes/qat.yaml`). Student test accuracy {reference.accuracy.accuracy:.4f} "
-        f"(PyTorch fp32). QAT: {qat['steps']} steps in {qat['seconds'] / 60:.1f} min; validation accuracy of the float "
+        f"Run: {run} (`mobile-distill run benchmarks/recipes/qat.yaml`). Test accuracy in PyTorch fp32: student "
+        f"{reference.accuracy.accuracy:.4f}, QAT student {qat_student.accuracy.accuracy:.4f}. QAT: {qat['steps']} steps in {qat['seconds'] / 60:.1f} min; validation accuracy of the float "
         f"student {accuracy['float']:.4f}, with int8 fake quantization before QAT {accuracy['fake_quantized_before']:.4f}, "
         f"after {accuracy['fake_quantized_after']:.4f}. Gate 2 judges each artifact against the student it came from "
         f"(the QAT student for QAT artifacts) on the 854 test rows; agreement below is with that student. Latency from the run's own bench (batch 1, 1 thread). CPU: {cpu['model']}, "
@@ -48,13 +49,12 @@ def main() -> int:
 
 
 def _method(entry) -> str:
-    if "-qat-" in entry.name:
-        return "QAT"
-    return "PTQ + fallback" if entry.replaces else "PTQ"
+    method = "QAT" if "-qat-" in entry.name else "PTQ"
+    return f"{method} + fallback" if entry.replaces else method
 
 
 def _order(entry):
-    return entry.target, entry.precision, ["PTQ", "PTQ + fallback", "QAT"].index(_method(entry))
+    return entry.target, entry.precision, ["PTQ", "PTQ + fallback", "QAT", "QAT + fallback"].index(_method(entry))
 
 
 def _row(entry) -> str:
