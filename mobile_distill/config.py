@@ -273,9 +273,10 @@ class SearchConfig(_Config):
                                            description="distillation of a candidate that copies the teacher's layers "
                                            "(distilbert, bert)")
     narrow_train: TrainConfig = Field(TrainConfig(epochs=2.0, learning_rate=5e-4, save_steps=100),
-                                      description="distillation of a narrower transformer candidate (tinybert, "
-                                      "mobilebert), whose layers start random: one epoch at 1.5e-4 left a 2-layer, "
-                                      "128-wide TinyBERT at chance")
+                                      description="the layer-loss stage of a narrower transformer candidate "
+                                      "(tinybert, mobilebert), whose layers start random; its prediction stage follows "
+                                      "with transformer_train. All losses in one stage left a 2-layer, 128-wide "
+                                      "TinyBERT at chance (the layer losses drown the logits' at the start)")
     textnet_train: TrainConfig = Field(TrainConfig(epochs=3.0, learning_rate=2e-3, batch_size=64, save_steps=100),
                                        description="distillation of a BiLSTM or CNN candidate")
     textnet_augment: AugmentConfig | None = Field(AugmentConfig(copies=2), description="the augmented transfer set "

@@ -258,10 +258,13 @@ def _train_and_measure(context: _Context, candidate: StudentConfig, record: dict
     config = context.config
     recipe = RECIPES[candidate.recipe]
     textnet = recipe.kind == "textnet"
-    train = (config.textnet_train if textnet else config.transformer_train if recipe.keeps_teacher_width
-             else config.narrow_train)
-    # joint: one stage per candidate (TinyBERT's two stages and MobileBERT's layer by layer cost more time)
-    distill_config = DistillConfig(train=train, schedule="joint", augment=config.textnet_augment if textnet else None)
+    if textnet:
+        distill_config = DistillConfig(train=config.textnet_train, schedule="joint", augment=config.textnet_augment)
+    elif recipe.keeps_teacher_width:  # copied layers: one joint stage, as the recipe trains them
+        distill_config = DistillConfig(train=config.transformer_train, schedule="joint")
+    else:  # random layers: the layer losses first, then the logits (TinyBERT's two stages; never layer by layer)
+        distill_config = DistillConfig(train=config.transformer_train, intermediate=config.narrow_train,
+                                       schedule="two-stage")
     key = settings_hash(context.teacher_hash, context.data.fingerprint, candidate.model_dump(mode="json"),
                         distill_config.model_dump(mode="json"), _fitting_precisions(record), context.seed,
                         context.max_length, record["estimate"], floor)
