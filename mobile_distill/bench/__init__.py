@@ -8,6 +8,7 @@ process per model (bench/measure.py). Results follow the versioned schema in ben
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                 bar.update(f"accuracy of {folder.name}")
                 models.append(references.judged(folder, teacher_logits))
                 bar.update(advance=1)
-            models[1 + (teacher is not None):1 + (teacher is not None)] = references.variants()
+            models[1 + (teacher is not None):1 + (teacher is not None)] = references.entries
         if settings.timing:
             with ui.progress("speed and memory", len(models)) as bar:
                 for entry in models:
@@ -170,7 +171,7 @@ class _References:
     def __init__(self, reference: Path, runner, logits, texts, labels, threads: int, seq_len: int):
         self.main = Path(reference).resolve()
         self.found = {self.main: (runner, logits, None)}
-        self.entries: list[ModelEntry] = []
+        self.entries: list[ModelEntry] = []  # the variant entries (one per QAT student met)
         self.texts, self.labels, self.threads, self.seq_len = texts, labels, threads, seq_len
 
     def judged(self, folder: Path, teacher_logits) -> ModelEntry:
@@ -178,9 +179,6 @@ class _References:
         entry = _artifact_entry(folder, runner, self.texts, self.labels, logits, teacher_logits, self.threads)
         entry.reference = name
         return entry
-
-    def variants(self) -> list[ModelEntry]:
-        return list(self.entries)
 
     def _for(self, folder: Path):
         source = Path(read_manifest(folder).source.get("path") or self.main)
@@ -197,8 +195,6 @@ class _References:
 
 
 def _qat_student_of(source: Path, reference: Path) -> bool:
-    import json
-
     log = source / QAT_LOG
     return log.is_file() and Path(json.loads(log.read_text()).get("student", "")).resolve() == reference
 

@@ -81,13 +81,15 @@ class _Context:
     deadline: float
     teacher_hash: str
     timing_text: str
+    teacher_model: object = None  # loaded once, for building every candidate
+    tokenizer: object = None
 
 
 def search(teacher_path: Path, data, config: SearchConfig, output_dir: Path, seed: int = 42,
            max_length: int = 64) -> SearchResult:
     """Search ``config``'s candidates for the budget; write search.json, search.md and pareto.png to
     ``output_dir``. Candidates that cannot fit are never trained."""
-    from ..models import load_classifier
+    from ..models import load_tokenizer
     from ..runners import load_runner
 
     start = time.monotonic()
@@ -95,10 +97,11 @@ def search(teacher_path: Path, data, config: SearchConfig, output_dir: Path, see
     context = _context(teacher_path, data, config, Path(output_dir), seed, max_length, start)
     test, validation = data.splits["test"], data.splits["validation"]
     teacher_runner = load_runner(teacher_path, seq_len=context.seq_len)
+    context.teacher_model, context.tokenizer = teacher_runner.model, load_tokenizer(Path(teacher_path))
     teacher_accuracy = _accuracy(teacher_runner.predict(list(test["text"])), np.asarray(test["label"]))
     teacher_validation = _accuracy(teacher_runner.predict(list(validation["text"])), np.asarray(validation["label"]))
     floor = teacher_accuracy - budget.max_accuracy_drop / 100
-    candidates = list(config.candidates or default_space(load_classifier(teacher_path).config))
+    candidates = list(config.candidates or default_space(context.teacher_model.config))
     records = []
     with ui.stage("search", f"{len(candidates)} candidates for {_budget_text(budget, context.seq_len)}, "
                   f"{config.time_limit_minutes:g} min") as stage:
@@ -187,13 +190,13 @@ def _untrained_student(context: _Context, candidate: StudentConfig, scratch: Pat
 
     from ..data import tokenize_split
     from ..distill import prune_student, student_tokenizer
-    from ..models import count_parameters, load_classifier, load_tokenizer, write_labels
+    from ..models import count_parameters, load_classifier, write_labels
     from ..students import build_student
     from ..trim import trim_vocabulary
 
     set_seed(context.seed)
-    tokenizer = load_tokenizer(context.teacher)
-    student = build_student(load_classifier(context.teacher), candidate).model
+    tokenizer = context.tokenizer
+    student = build_student(context.teacher_model, candidate).model
     if candidate.prune_heads or candidate.prune_ffn:
         train = tokenize_split(context.data.splits["train"], tokenizer, context.max_length).dataset
         prune_student(student, train, tokenizer, context.max_length, candidate.prune_heads, candidate.prune_ffn, rows=64)

@@ -38,10 +38,8 @@ MAX_LENGTH = 512  # the longest sequence the exporters accept: these models have
 
 
 @strict
-class BiLSTMConfig(PreTrainedConfig):
-    """``hidden_size``: the LSTM's width per direction; ``classifier_size``: the ReLU layer before the logits."""
-
-    model_type = BILSTM_TYPE
+class _TextNetConfig(PreTrainedConfig):
+    """What both configs hold. ``classifier_size``: the ReLU layer before the logits."""
 
     vocab_size: int = 30522
     embedding_size: int = 128
@@ -55,21 +53,19 @@ class BiLSTMConfig(PreTrainedConfig):
 
 
 @strict
-class TextCNNConfig(PreTrainedConfig):
+class BiLSTMConfig(_TextNetConfig):
+    """``hidden_size``: the LSTM's width per direction."""
+
+    model_type = BILSTM_TYPE
+
+
+@strict
+class TextCNNConfig(_TextNetConfig):
     """``hidden_size``: filters per kernel size; ``kernel_sizes``: the window widths, in tokens."""
 
     model_type = CNN_TYPE
 
-    vocab_size: int = 30522
-    embedding_size: int = 128
-    hidden_size: int = 128
     kernel_sizes: list[int] | tuple[int, ...] = (3, 4, 5)
-    classifier_size: int = 128
-    dropout: float | int = 0.1
-    pad_token_id: int | None = 0
-    max_position_embeddings: int = MAX_LENGTH
-    type_vocab_size: int = 0
-    num_hidden_layers: int = 1
 
 
 class _TextNet(PreTrainedModel):
@@ -222,7 +218,7 @@ def textnet_student(config_class, model_class, teacher, architecture, recipe: st
     """A tiny student for ``teacher``'s vocabulary and labels. With ``init: teacher`` its embedding table
     is the teacher's word-embedding table projected onto its top principal directions (copied when the
     widths agree); everything else starts random."""
-    from .base import Student, WeightOrigins, principal_projection
+    from .base import WeightOrigins, narrow_student, principal_projection
 
     t = teacher.config
     table = teacher.get_input_embeddings().weight
@@ -246,6 +242,4 @@ def textnet_student(config_class, model_class, teacher, architecture, recipe: st
                                      "teacher's word-embedding table")
             else:
                 origins.notes.append(f"embedding width {width} is above the teacher's {table.shape[1]}: random")
-    kept = set(origins.projected) | set(origins.copied)
-    origins.random = [name for name, _ in model.named_parameters() if name not in kept]
-    return Student(model=model, layer_map=(), recipe=recipe, architecture=architecture, origins=origins)
+    return narrow_student(model, architecture, recipe, origins)  # every tensor not projected or copied: random
