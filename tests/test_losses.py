@@ -115,3 +115,10 @@ def test_the_configs_layer_terms_are_the_distillations():
     from mobile_distill.distill.losses import INTERMEDIATE
 
     assert set(LAYER_TERMS) == INTERMEDIATE
+
+
+def test_logit_mse_is_the_mean_squared_difference_of_the_logits():
+    from mobile_distill.distill.losses import logit_mse_loss
+
+    student, teacher = torch.tensor([[1.0, 2.0], [0.0, -1.0]]), torch.tensor([[0.0, 0.0], [0.0, 1.0]])
+    assert float(logit_mse_loss(student, teacher)) == pytest.approx((1 + 4 + 0 + 4) / 4)
