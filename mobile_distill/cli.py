@@ -38,6 +38,7 @@ from .layout import (
 from .precisions import PRECISION_NAMES
 from .runtime import OFFLINE_ENVIRONMENT, is_main_process
 from .students import PRESETS, RECIPES
+from .emulate.cpus import CPUS
 from .targets import TARGET_NAMES
 
 ALL = "all"
@@ -190,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
         "recipe file.")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add in (_add_run, _add_fine_tune, _add_general, _add_distill, _add_gate, _add_qat, _add_export, _add_bench,
-                _add_diagnose, _add_search, _add_app_bundle, _add_report):
+                _add_diagnose, _add_search, _add_app_bundle, _add_report, _add_emulate):
         _verbosity_options(add(verbs))
     return parser
 
@@ -433,6 +434,13 @@ def _add_bench(verbs):
     _option(gate, "--auto-fallback", "bench.auto_fallback", "re-quantize a failing int8 ONNX, TFLite or ExecuTorch "
             "artifact with its most sensitive layers in float (ranked by a per-layer comparison) until it passes; "
             "the passing one joins the report as NAME-fallback", action="store_const", const=True)
+    lane = bench.add_argument_group("aarch64 lane (the phone's CPU kernels, under emulation)")
+    _option(lane, "--emulate", "bench.emulate", "comma-separated emulated ARM CPUs (" + ", ".join(CPUS) + ", or all): "
+            "every ONNX, TFLite and ExecuTorch artifact also runs through the aarch64 build of its runtime on each, "
+            "judged by gate 2 as a device of its own; set up once with `mobile-distill emulate --setup`",
+            type=_name_tuple, metavar="CPUS")
+    _option(lane, "--emulate-rows", "bench.emulate_rows", "test rows (a seeded sample) per artifact and CPU",
+            (cfg.BenchConfig, "emulate_rows"), type=int)
     bench.add_argument("--device-results", action="append", default=[], metavar="FILE",
                        help="results JSON of the Android demo's benchmark screen (repeatable): merged into the "
                        "reports beside the host numbers and judged by gate 2, the device named")
@@ -494,8 +502,29 @@ def _add_report(verbs):
     return report
 
 
+def _add_emulate(verbs):
+    emulate = verbs.add_parser(
+        "emulate", help="the aarch64 lane: set it up, show its emulated CPUs, or serve an artifact on one",
+        description="The aarch64 lane runs exported files through the aarch64 builds of their runtimes under qemu, "
+        "one emulated ARM CPU at a time (" + ", ".join(CPUS) + "): the kernels a phone's CPU takes. `bench --emulate` "
+        "uses it. --setup builds it once into a cache outside the repo (qemu, an arm64 Debian userland, the aarch64 "
+        "wheels at this host's runtime versions); --info shows each CPU's features as its runtimes see them; --serve "
+        "runs ARTIFACT on --cpu behind the line-delimited JSON protocol of the Android core's JVM harness.")
+    mode = emulate.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--setup", action="store_true", help="build (or check) the lane's toolchain")
+    mode.add_argument("--info", action="store_true", help="the toolchain's versions and each emulated CPU's features")
+    mode.add_argument("--serve", metavar="ARTIFACT", help="serve this artifact folder on stdin/stdout from --cpu")
+    emulate.add_argument("--cpu", default="cortex-a76", choices=list(CPUS), help="the emulated CPU (default: "
+                         "cortex-a76)")
+    return emulate
+
+
 def _per_precision_defaults(field: str) -> str:
     return ", ".join(f"{name}={value}" for name, value in _field_default(cfg.Gate2Config, field).items())
+
+
+def _name_tuple(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
 def _int_tuple(text: str) -> tuple[int, ...]:
@@ -886,6 +915,12 @@ def _cmd_report(verb: _Verb) -> int:
     return 0
 
 
+def _cmd_emulate(verb: _Verb) -> int:
+    from .emulate.commands import cli_emulate
+
+    return cli_emulate(setup=verb.args.setup, info=verb.args.info, serve=verb.args.serve, cpu=verb.args.cpu)
+
+
 def _reference(given: str | None, artifact: Path) -> Path:
     """The model an artifact was exported from: as given, else the path its manifest records."""
     if given:
@@ -943,7 +978,7 @@ def _log_file(verb: _Verb) -> Path | None:
 _COMMANDS = {"run": _cmd_run, "fine-tune": _cmd_fine_tune, "general": _cmd_general, "distill": _cmd_distill,
              "gate": _cmd_gate, "qat": _cmd_qat, "export": _cmd_export, "bench": _cmd_bench, "diagnose": _cmd_diagnose,
              "search": _cmd_search,
-             "app-bundle": _cmd_app_bundle, "report": _cmd_report}
+             "app-bundle": _cmd_app_bundle, "report": _cmd_report, "emulate": _cmd_emulate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -418,9 +418,24 @@ class BenchConfig(_Config):
     diagnose: bool = Field(True, description="run diagnose on every artifact that fails gate 2")
     auto_fallback: bool = Field(False, description="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact "
                                 "with its most sensitive layers in float until it passes gate 2")
+    emulate: tuple[str, ...] = Field((), description="also run every ONNX, TFLite and ExecuTorch artifact through the "
+                                     "aarch64 build of its runtime on these emulated ARM CPUs (cortex-a53, cortex-a76, "
+                                     "armv9-sme; all), judged by gate 2 per CPU; empty: off")
+    emulate_rows: int = Field(200, ge=1, description="test rows (a seeded sample) each artifact runs on each emulated CPU")
     baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")
     max_baseline_accuracy_drop: float = Field(0.5, ge=0, description="baseline mode: allowed accuracy loss, points")
+
+
+    @field_validator("emulate")
+    @classmethod
+    def _known_cpus(cls, value):
+        from .emulate.cpus import CPUS
+
+        unknown = [name for name in value if name not in CPUS and name != "all"]
+        if unknown:
+            raise ValueError(f"emulated CPU {', '.join(map(repr, unknown))} is unknown; CPUs: {', '.join(CPUS)} or all")
+        return value
 
 
 class DiagnoseConfig(_Config):

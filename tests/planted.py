@@ -285,6 +285,34 @@ def outlier_linear_rows(model) -> None:
     model.get_submodule(OUTLIER_LAYER).weight[:, 0] = 1000.0
 
 
+FP16_SUM_FEATURES = (12, 13, 14, 15)  # of the pooler's 16 outputs: made constant, weighed by the classifier
+
+
+def fp16_accumulation_trap(folder: Path, texts: list[str]) -> Path:
+    """Weigh four pooled features that are 1.0 for every text (tanh(20)) by +4e4, +4e4, -4e4, -4e4 in the
+    classifier, then re-centre its bias. The four terms cancel exactly in fp32, and the weights themselves
+    fit fp16; a kernel that accumulates the fp16 Gemm in fp16 passes 65504 on the way (or, with its partial
+    sums split, rounds the text-dependent terms away at 40000's spacing of 32). onnxruntime's x86-64 build
+    computes fp16 Gemms in fp32; its aarch64 build computes them in fp16 on CPUs with fp16 arithmetic
+    (Cortex-A76 and later), not on an ARMv8.0 core: the fault exists only on the phone's kernels.
+    """
+    import torch
+    from transformers import BertForSequenceClassification, BertTokenizerFast
+
+    model = BertForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = BertTokenizerFast.from_pretrained(folder)
+    features = list(FP16_SUM_FEATURES)
+    with torch.no_grad():
+        model.bert.pooler.dense.weight[features] = 0.0
+        model.bert.pooler.dense.bias[features] = 20.0
+        model.classifier.weight[:, features] = torch.tensor([4e4, 4e4, -4e4, -4e4])
+        model.classifier.bias.zero_()
+        logits = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+        model.classifier.bias[1] = -float((logits[:, 1] - logits[:, 0]).median())
+    model.save_pretrained(folder)
+    return folder
+
+
 # --- faults planted in the module an exporter traces (for formats whose files are hard to edit) -----
 
 @contextmanager

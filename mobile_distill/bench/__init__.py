@@ -104,6 +104,11 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                 return judge_one(report, references.judged(folder, teacher_logits), gate)
 
             _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
+        if settings.emulate:
+            from ..emulate.lane import emulate_bench
+
+            emulate_bench(report, texts, labels, reference_logits, settings.emulate, settings.emulate_rows, gate,
+                          log=log, diagnose=settings.diagnose)
         if settings.diagnose:
             _diagnose_failures(report, reference, texts, labels)
         if baseline is not None:
@@ -233,7 +238,7 @@ def _size(*paths: Path) -> int:
 def _diagnose_failures(report: BenchReport, reference: Path, texts: list[str], labels: np.ndarray) -> None:
     from ..diagnose import diagnose
 
-    for entry in report.artifacts():
+    for entry in report.host_artifacts():  # a device's failures are diagnosed where they ran (emulate.diagnose)
         if entry.verdict.status == "FAIL":
             # the layer comparison needs the weights the file was made from: a QAT artifact's are not the reference's
             source = Path(read_manifest(Path(entry.path)).source.get("path", reference))

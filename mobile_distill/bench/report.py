@@ -80,13 +80,21 @@ def table_rows(report: BenchReport) -> list[list[str]]:
     return rows
 
 
-DEVICE_COLUMNS = ("artifact", "device", "runtime", "rows", "accuracy", "reference", "agreement", "p50 ms", "p90 ms",
-                  "load s", "verdict")
+DEVICE_COLUMNS = ("artifact", "device", "runtime", "rows", "accuracy", "reference", "agreement", "agreement x86",
+                  "max |Δlogit| x86", "p50 ms", "p90 ms", "load s", "verdict")
+
+
+DEVICES_TEXT = ("Each phone ran the app's bundled test sample, each emulated ARM CPU (arm64, emulated) a seeded sample of "
+                "the test rows through the aarch64 build of the artifact's runtime; accuracy and agreement are "
+                "recomputed from their predictions, beside the PyTorch reference's accuracy on the same texts. "
+                "Latency under emulation is not measured: it says nothing about a phone.")
 
 
 def device_rows(report: BenchReport) -> list[list[str]]:
-    """Artifacts run on phones (merged with --device-results): accuracy and agreement on the app's
-    test sample beside the reference's accuracy on the same texts, latency at the phone's threads."""
+    """Artifacts run on phones (merged with --device-results) or on emulated ARM CPUs (bench --emulate):
+    accuracy and agreement on the device's sample beside the reference's accuracy on the same texts;
+    latency at the phone's threads (none under emulation); an emulated run's agreement with the x86 run
+    of the same file on the same ids."""
     samples = {device["label"]: device for device in report.devices}
     rows = []
     for entry in report.artifacts():
@@ -97,10 +105,13 @@ def device_rows(report: BenchReport) -> list[list[str]]:
         rows.append([
             entry.name.split(" @ ")[0], entry.device,
             f"{runtime.get('name', '?')} {runtime.get('version', '')} ({runtime.get('threads', '?')} threads, "
-            f"{runtime.get('delegate', 'cpu')})", str(entry.accuracy.rows if entry.accuracy else ""),
+            f"{runtime.get('delegate', 'cpu')}{'; ' + runtime['emulator'] if runtime.get('emulator') else ''})",
+            str(entry.accuracy.rows if entry.accuracy else ""),
             _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
             _fmt(samples.get(entry.device, {}).get("reference_accuracy"), ".4f"),
             _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
+            _fmt(entry.accuracy and entry.accuracy.agreement_host, ".4f"),
+            _fmt(entry.accuracy and entry.accuracy.max_abs_logit_diff_host, ".2e"),
             _fmt(latency and latency.p50_ms, ".2f"), _fmt(latency and latency.p90_ms, ".2f"),
             _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
             entry.verdict.status if entry.verdict else "",
@@ -156,8 +167,7 @@ def markdown(report: BenchReport, images: dict[str, str]) -> str:
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
     devices = device_rows(report)
     if devices:
-        lines += ["", "## On devices", "", "Each phone ran the app's bundled test sample; accuracy and agreement are "
-                  "recomputed from its predictions, beside the PyTorch reference's accuracy on the same texts.", "",
+        lines += ["", "## On devices", "", DEVICES_TEXT, "",
                   "| " + " | ".join(DEVICE_COLUMNS) + " |", "|" + " --- |" * len(DEVICE_COLUMNS)]
         lines += ["| " + " | ".join(row) + " |" for row in devices]
     failures = _failures(report)
@@ -204,9 +214,7 @@ img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><b
 {html.escape(_machine_line(report))}.</p>
 <p>Chain: {html.escape(_chain_line(report))}{html.escape(_labels_line(report))}</p>
 {table(COLUMNS, table_rows(report))}
-{'<h2>On devices</h2><p>Each phone ran the app&#39;s bundled test sample; accuracy and agreement are recomputed '
- 'from its predictions, beside the PyTorch reference&#39;s accuracy on the same texts.</p>'
- + table(DEVICE_COLUMNS, devices) if devices else ''}
+{'<h2>On devices</h2><p>' + html.escape(DEVICES_TEXT) + '</p>' + table(DEVICE_COLUMNS, devices) if devices else ''}
 {'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
 {'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
 {'<h2>Reading the numbers</h2><ul>' + notes + '</ul>' if notes else ''}

@@ -78,6 +78,8 @@ class Accuracy(_Model):
     max_abs_logit_diff: float | None = None
     mean_abs_logit_diff: float | None = None
     mean_kl: float | None = None  # KL(reference softmax || model softmax), mean over rows
+    agreement_host: float | None = None  # an emulated device entry: with the x86 run of the same file, same ids
+    max_abs_logit_diff_host: float | None = None
 
 
 class ContractCheck(_Model):

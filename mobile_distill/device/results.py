@@ -64,12 +64,8 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
         for measured in results.models:
             host = _host_entry(report, measured, path)
             entry = _device_entry(measured, host, label, labels, reference_predicted, path)
-            entry.verdict = judge_artifact(entry, reference, None, gate)
-            if entry.status == "not-run":  # unlike Core ML off macOS, the phone is where it must run
-                entry.verdict = Verdict(status="FAIL", reasons=[f"did not run: {entry.note or 'no reason given'}"])
-            if entry.verdict.reasons:
-                entry.verdict.reasons = [f"on {label}: " + "; ".join(entry.verdict.reasons)]
-            _put_beside(report, host, entry)
+            judge_on_device(entry, reference, gate, label)
+            put_beside(report, host, entry)
         for warning in coarse_thresholds(len(labels), {m.precision for m in results.models}, gate,
                                          f"device sample rows ({path.name})", "bundle more (app-bundle --sample-size)"):
             if warning not in report.warnings:
@@ -82,6 +78,16 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
     report.chain = chain_summary(report)
     report.verdict = overall_verdict(report)
     return report
+
+
+def judge_on_device(entry: ModelEntry, reference: ModelEntry, gate: Gate2Config, label: str) -> ModelEntry:
+    """Gate 2 for a run on a device, against the reference on the device's own sample; the device named."""
+    entry.verdict = judge_artifact(entry, reference, None, gate)
+    if entry.status == "not-run":  # unlike Core ML off macOS, the device is where it must run
+        entry.verdict = Verdict(status="FAIL", reasons=[f"did not run: {entry.note or 'no reason given'}"])
+    if entry.verdict.reasons:
+        entry.verdict.reasons = [f"on {label}: " + "; ".join(entry.verdict.reasons)]
+    return entry
 
 
 def _sample_reference(results: BenchReport, predicted: np.ndarray, labels: np.ndarray) -> ModelEntry:
@@ -136,7 +142,7 @@ def _device_entry(measured: ModelEntry, host: ModelEntry, label: str, labels: np
     return entry
 
 
-def _put_beside(report: BenchReport, host: ModelEntry, entry: ModelEntry) -> None:
+def put_beside(report: BenchReport, host: ModelEntry, entry: ModelEntry) -> None:
     """After its host artifact (and that artifact's earlier device entries); a re-merge replaces itself."""
     models = [model for model in report.models if model.name != entry.name]
     at = max(i for i, model in enumerate(models) if model.name == host.name or

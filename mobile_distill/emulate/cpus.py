@@ -31,13 +31,14 @@ CPUS: dict[str, EmulatedCpu] = {cpu.name: cpu for cpu in (
                 ("asimd", "asimddp", "asimdhp", "fphp"),
                 "the big cores of 2019-2022 phones (Cortex-A76/A77/A78, Kryo 4xx-6xx)"),
     # qemu has no named core with SME; `max` with both vector lengths at 128 bits is the closest to the
-    # SME2 cores of 2025-26 phones (Arm C1 family), whose SVE vectors are 128 bits wide.
-    EmulatedCpu("armv9-sme2", "max,sve-default-vector-length=16,sme-default-vector-length=16",
-                "ARMv9-A with SVE2 and SME2 at 128-bit vectors, i8mm, dot-product, fp16, bf16",
-                ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme", "sme2"),
-                "2025-26 flagships with SME2 (Arm C1-Ultra/C1-Pro cores)"),
+    # SME cores of 2025-26 phones, whose SVE vectors are 128 bits wide. qemu 10.0's `max` has SME, not SME2
+    # (its /proc/cpuinfo lists sme and its sub-features, HWCAP2 has no SME2 bit).
+    EmulatedCpu("armv9-sme", "max,sve-default-vector-length=16,sme-default-vector-length=16",
+                "ARMv9-A with SVE2 and SME at 128-bit vectors, i8mm, dot-product, fp16, bf16",
+                ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme"),
+                "2025-26 flagships whose cores have SME (Arm C1 cores have SME2, which qemu 10.0 does not emulate)"),
 )}
-DEFAULT_CPUS: tuple[str, ...] = ("cortex-a53", "cortex-a76", "armv9-sme2")
+DEFAULT_CPUS: tuple[str, ...] = ("cortex-a53", "cortex-a76", "armv9-sme")
 
 
 def get_cpus(names) -> list[EmulatedCpu]:

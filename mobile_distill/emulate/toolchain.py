@@ -91,7 +91,7 @@ def find_toolchain(cache: Path | None = None) -> Toolchain:
     wanted = _part_names(host_versions())
     if recorded.is_file():
         data = json.loads(recorded.read_text())
-        if all(data.get(key) == str(cache / name) for key, name in wanted.items()):
+        if all(Path(data.get(key, "")).is_relative_to(cache / name) for key, name in wanted.items()):
             toolchain = Toolchain(cache=cache, qemu=Path(data["qemu"]), rootfs=Path(data["rootfs"]),
                                   site=Path(data["site"]), bridge=Path(data["bridge"]), versions=data["versions"])
             if toolchain.qemu.is_file() and toolchain.python.is_file() and toolchain.bridge.is_file():
@@ -250,11 +250,16 @@ def _rootfs(folder: Path) -> Path:
 
 
 def _rootfs_python(rootfs: Path) -> str:
-    found = sorted((rootfs / "usr" / "share" / "doc").glob("python3.11*"))
-    changelog = rootfs / "var" / "lib" / "dpkg" / "status"
-    text = changelog.read_text(errors="replace") if changelog.is_file() else ""
-    version = re.search(r"Package: python3.11\n(?:.*\n)*?Version: (\S+)", text)
-    return version.group(1) if version else ("3.11" if found else "unknown")
+    """The Debian version of the userland's Python, from its package changelog (dpkg's database is not
+    written: debootstrap's second stage never ran)."""
+    import gzip
+
+    changelog = rootfs / "usr" / "share" / "doc" / "python3.11" / "changelog.Debian.gz"
+    if not changelog.is_file():
+        return "unknown"
+    with gzip.open(changelog, "rt", errors="replace") as handle:
+        found = re.match(r"python3\.11 \(([^)]+)\)", handle.readline())
+    return found.group(1) if found else "unknown"
 
 
 def _site(folder: Path, versions: dict) -> Path:

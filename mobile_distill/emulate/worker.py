@@ -213,12 +213,13 @@ def _tensor(name: str, spec: dict) -> np.ndarray:
 def versions() -> dict:
     from importlib import metadata
 
+    # the lane installs executorch (only its C++ libraries are used) in _executorch/ beside the importable packages
+    search = [*sys.path, *[str(Path(entry) / "_executorch") for entry in sys.path if entry]]
     found = {}
     for package in ("numpy", *RUNTIME_PACKAGES.values()):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
+        distribution = next(iter(metadata.distributions(name=package, path=search)), None)
+        if distribution is not None:
+            found[package] = distribution.version
     return found
 
 

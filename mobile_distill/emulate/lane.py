@@ -1,0 +1,211 @@
+"""The aarch64 lane: every ONNX, TFLite and ExecuTorch artifact of a bench also run by the aarch64
+build of its own runtime under qemu, once per emulated CPU (`cpus.py`), on a seeded sample of the
+bench's test rows, fed the very ids the x86 run was fed. Each run joins the bench report as a device
+entry, ``<artifact> @ arm64 (emulated, <cpu>)``, judged by gate 2 against the PyTorch reference on
+the same rows, exactly as a phone's results are (`mobile_distill.device`). Its agreement with the
+x86 run of the same file is recorded beside it: what the phone's kernels change.
+
+Latency under emulation means nothing (one inference is ~100-500x slower than native), so none is
+reported. What the lane shows is the numerics of the CPU kernels the runtimes choose for each CPU;
+what it cannot show is listed in docs/aarch64-lane.md (GPU/NNAPI/NPU delegates, Android's own
+builds of the runtimes, speed, heat).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import ui
+from ..bench.gate2 import coarse_thresholds, overall_verdict
+from ..bench.schema import Accuracy, BenchReport, ModelEntry
+from ..config import Gate2Config
+from ..device.results import judge_on_device, put_beside
+from ..metrics import agreement, classification_metrics, mean_kl, predictions
+from .cpus import EmulatedCpu, device_name, get_cpus
+from .toolchain import Toolchain, find_toolchain
+
+WORKER = Path(__file__).with_name("worker.py")
+LANE_TARGETS = ("onnx", "tflite", "executorch")
+SAMPLE_SEED = 20261206  # the same rows for every artifact, CPU and run
+BATCH = 32  # rows per call where the format takes a batch (ONNX), as the x86 runner sends them
+WORKER_TIMEOUT = 6 * 3600
+
+
+@dataclass(frozen=True)
+class LaneRun:
+    """One artifact on one emulated CPU: logits, or why it did not run."""
+
+    cpu: EmulatedCpu
+    logits: np.ndarray | None
+    error: str | None
+    seconds: float
+
+
+def sample_rows(count: int, rows: int) -> np.ndarray:
+    """Indices of a seeded sample of ``rows`` of ``count`` test rows (all of them when rows >= count), in order."""
+    if rows >= count:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(SAMPLE_SEED).permutation(count)[:rows])
+
+
+def emulated_command(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str]) -> tuple[list[str], dict]:
+    """The command (and its environment) that runs the worker with ``arguments`` on ``cpu``."""
+    command = [str(toolchain.qemu), "-cpu", cpu.qemu_cpu, "-L", str(toolchain.rootfs), str(toolchain.python),
+               str(WORKER), *arguments]
+    environment = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(toolchain.site),
+                   "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "LC_ALL": "C.UTF-8"}
+    return command, environment
+
+
+def run_emulated(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str], log: Path | None = None,
+                 timeout: float = WORKER_TIMEOUT) -> subprocess.CompletedProcess:
+    command, environment = emulated_command(toolchain, cpu, arguments)
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
+    if log is not None:
+        with open(log, "a", encoding="utf-8") as handle:
+            handle.write(f"$ {' '.join(command)}\n{result.stderr}\n")
+    return result
+
+
+def cpu_report(toolchain: Toolchain, cpu: EmulatedCpu) -> dict:
+    """What the emulated CPU looks like from inside: its Linux feature list and the runtime versions."""
+    result = run_emulated(toolchain, cpu, ["info"], timeout=600)
+    if result.returncode != 0:
+        return {"error": _last_line(result)}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def run_artifact(toolchain: Toolchain, folder: Path, feeds: dict[str, np.ndarray], cpus: list[EmulatedCpu],
+                 step: int, log: Path | None = None, parallel: int | None = None) -> list[LaneRun]:
+    """``folder``'s model run on ``feeds`` (the ids, in the manifest's dtypes) on every CPU in ``cpus``."""
+    with tempfile.TemporaryDirectory(prefix="mobile-distill-arm64-") as scratch:
+        ids = Path(scratch) / "ids.npz"
+        np.savez(ids, **feeds)
+
+        def one(cpu: EmulatedCpu) -> LaneRun:
+            out = Path(scratch) / f"logits-{cpu.name}.npz"
+            arguments = ["run", str(folder.resolve()), str(ids), str(out), "--step", str(step),
+                         "--bridge", str(toolchain.bridge)]
+            try:
+                result = run_emulated(toolchain, cpu, arguments, log)
+            except subprocess.TimeoutExpired:
+                return LaneRun(cpu, None, f"no answer in {WORKER_TIMEOUT} s", WORKER_TIMEOUT)
+            if result.returncode != 0 or not out.is_file():
+                return LaneRun(cpu, None, _last_line(result), 0.0)
+            with np.load(out) as data:
+                logits = data["logits"]
+            return LaneRun(cpu, logits, None, json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+
+        workers = max(1, min(len(cpus), parallel or os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:  # one qemu process per CPU; each runs the model on one thread
+            return list(pool.map(one, cpus))
+
+
+def _last_line(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (result.stderr or "").splitlines() if line.strip() and not line.startswith("I ")]
+    if result.returncode < 0:
+        return f"the worker died of signal {-result.returncode}" + (f" after: {lines[-1][:300]}" if lines else "")
+    return lines[-1][:400] if lines else f"the worker exited {result.returncode} with no message"
+
+
+def lane_feeds(folder: Path, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
+    """The ids the x86 runner feeds the artifact for ``texts`` (its own tokenizer, its manifest's dtypes),
+    the logits of that x86 run, and how many rows go per call."""
+    from ..runners import load_runner
+
+    runner = load_runner(folder, threads=1)
+    batch = runner.encode(texts)
+    feeds = {name: np.asarray(batch[name]).astype(runner.dtypes[name]) for name in runner.input_names}
+    step = min(BATCH, runner.max_batch or BATCH)
+    return feeds, runner.predict(feeds, batch_size=step), step
+
+
+def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, reference_logits: np.ndarray,
+                  cpu_names, rows: int, gate: Gate2Config, log: Path | None = None,
+                  toolchain: Toolchain | None = None, diagnose: bool = True) -> BenchReport:
+    """Run every host artifact of ``report`` that the lane takes on each CPU; add each run as a device entry
+    judged by gate 2 against the reference on the same sample rows. ``reference_logits``: the reference's
+    logits on all of ``texts``."""
+    cpus = get_cpus(cpu_names)
+    toolchain = toolchain or find_toolchain()
+    chosen = sample_rows(len(texts), rows)
+    sample, sample_labels, sample_reference = [texts[i] for i in chosen], np.asarray(labels)[chosen], reference_logits[chosen]
+    reference = _sample_reference(report, sample_labels, sample_reference)
+    artifacts = [entry for entry in report.host_artifacts() if entry.target in LANE_TARGETS and entry.status == "ran"]
+    with ui.progress("aarch64 lane", len(artifacts)) as bar:
+        for host in artifacts:
+            bar.update(f"{host.name} on {', '.join(cpu.name for cpu in cpus)} (emulated)")
+            feeds, host_logits, step = lane_feeds(Path(host.path), sample)
+            for run in run_artifact(toolchain, Path(host.path), feeds, cpus, step, log):
+                entry = lane_entry(host, run, toolchain, sample_labels, sample_reference, host_logits)
+                judge_on_device(entry, reference, gate, entry.device)
+                put_beside(report, host, entry)
+            bar.update(advance=1)
+    _record_devices(report, toolchain, cpus, chosen, reference)
+    for warning in coarse_thresholds(len(chosen), {entry.precision for entry in artifacts}, gate,
+                                     "aarch64 lane sample rows", "emulate more rows (--emulate-rows)"):
+        if warning not in report.warnings:
+            report.warnings.append(warning)
+    report.verdict = overall_verdict(report)
+    return report
+
+
+def _sample_reference(report: BenchReport, labels: np.ndarray, logits: np.ndarray) -> ModelEntry:
+    metrics = classification_metrics(logits, labels)
+    main = report.entry("reference")
+    return ModelEntry(role="reference", name="pytorch reference (aarch64 lane sample)", target="torch",
+                      precision="fp32", path=main.path if main else "", sequence_length=0, size_bytes=0,
+                      accuracy=Accuracy(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"]))
+
+
+def lane_entry(host: ModelEntry, run: LaneRun, toolchain: Toolchain, labels: np.ndarray, reference: np.ndarray,
+               host_logits: np.ndarray) -> ModelEntry:
+    """One emulated run as a device entry: accuracy on the sample, agreement with the reference and with
+    the x86 run of the same file."""
+    label = device_name(run.cpu)
+    runtime = {"name": {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}.get(host.target, host.target),
+               "threads": 1, "delegate": "cpu", "emulator": f"qemu {toolchain.versions.get('qemu', '?')}",
+               "cpu": run.cpu.qemu_cpu, "latency": "not measured: meaningless under emulation",
+               "seconds": round(run.seconds, 3)}
+    runtime["version"] = toolchain.versions.get(runtime["name"], "?")
+    entry = host.model_copy(update={"name": f"{host.name} @ {label}", "device": label, "runtime": runtime,
+                                    "performance": None, "verdict": None, "teacher_retention": None, "diagnosis": None,
+                                    "fallback": None, "contract": [], "accuracy": None})
+    if run.logits is None:
+        entry.status, entry.note = "not-run", f"the aarch64 worker failed: {run.error}"
+        return entry
+    logits = run.logits.astype(np.float32)
+    metrics = classification_metrics(logits, labels)
+    entry.predictions = [int(p) for p in predictions(logits)]  # -1 where a logit is not finite
+    entry.logits = [[float(v) if np.isfinite(v) else None for v in row] for row in logits]
+    entry.accuracy = Accuracy(
+        rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+        agreement_reference=agreement(logits, reference), max_abs_logit_diff=_max_diff(logits, reference),
+        mean_abs_logit_diff=float(np.nanmean(np.abs(logits - reference))), mean_kl=mean_kl(reference, logits),
+        agreement_host=agreement(logits, host_logits), max_abs_logit_diff_host=_max_diff(logits, host_logits))
+    return entry
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    difference = np.abs(a.astype(np.float64) - b.astype(np.float64))
+    return float("inf") if not np.isfinite(difference).all() else float(difference.max(initial=0.0))
+
+
+def _record_devices(report: BenchReport, toolchain: Toolchain, cpus: list[EmulatedCpu], chosen: np.ndarray,
+                    reference: ModelEntry) -> None:
+    for cpu in cpus:
+        label = device_name(cpu)
+        seen = cpu_report(toolchain, cpu)
+        report.devices = [d for d in report.devices if d.get("label") != label] + [{
+            "label": label, "kind": "emulated", "cpu": cpu.name, "qemu_cpu": cpu.qemu_cpu,
+            "architecture": cpu.architecture, "features": seen.get("features", []),
+            "emulator": f"qemu {toolchain.versions.get('qemu', '?')}", "runtimes": seen.get("versions", {}),
+            "rows": len(chosen), "sample_seed": SAMPLE_SEED, "reference_accuracy": reference.accuracy.accuracy}]
