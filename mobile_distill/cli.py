@@ -820,10 +820,10 @@ def _cmd_bench(verb: _Verb) -> int:
     from .bench import bench_prepared, expand_artifacts
 
     args = verb.args
+    settings = verb.build(cfg.BenchConfig, "bench")  # a mistyped option fails before any file is read
     artifacts = expand_artifacts([Path(path) for path in args.artifacts])
     reference = _reference(args.reference, artifacts[0])
     teacher = None if args.teacher == "none" else Path(args.teacher) if args.teacher else _beside(reference, "teacher")
-    settings = verb.build(cfg.BenchConfig, "bench")
     gate_values = verb.given("gate2")
     for field in ("max_accuracy_drop", "min_agreement"):
         if field in gate_values:

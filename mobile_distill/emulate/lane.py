@@ -30,6 +30,7 @@ from ..config import Gate2Config
 from ..device.results import judge_on_device, put_beside
 from ..metrics import agreement, classification_metrics, mean_kl, predictions
 from .cpus import EmulatedCpu, device_name, get_cpus
+from .layers import diagnose_departure
 from .toolchain import Toolchain, find_toolchain
 
 WORKER = Path(__file__).with_name("worker.py")
@@ -83,30 +84,56 @@ def cpu_report(toolchain: Toolchain, cpu: EmulatedCpu) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def run_artifact(toolchain: Toolchain, folder: Path, feeds: dict[str, np.ndarray], cpus: list[EmulatedCpu],
-                 step: int, log: Path | None = None, parallel: int | None = None) -> list[LaneRun]:
-    """``folder``'s model run on ``feeds`` (the ids, in the manifest's dtypes) on every CPU in ``cpus``."""
-    with tempfile.TemporaryDirectory(prefix="mobile-distill-arm64-") as scratch:
-        ids = Path(scratch) / "ids.npz"
-        np.savez(ids, **feeds)
+@dataclass(frozen=True)
+class LaneJob:
+    """One artifact to run on every CPU: the ids the x86 runner fed it, that run's logits, rows per call."""
 
-        def one(cpu: EmulatedCpu) -> LaneRun:
-            out = Path(scratch) / f"logits-{cpu.name}.npz"
-            arguments = ["run", str(folder.resolve()), str(ids), str(out), "--step", str(step),
-                         "--bridge", str(toolchain.bridge)]
+    folder: Path
+    feeds: dict
+    host_logits: np.ndarray
+    step: int
+
+
+def run_jobs(toolchain: Toolchain, jobs: list[LaneJob], cpus: list[EmulatedCpu], log: Path | None = None,
+             parallel: int | None = None) -> dict[str, tuple[dict, list[LaneRun]]]:
+    """Every job on every CPU: one worker process per CPU (its runtimes imported once, ~5-10 s under emulation),
+    CPUs in parallel. Returns, per CPU name, what the worker saw of the CPU and one `LaneRun` per job."""
+    with tempfile.TemporaryDirectory(prefix="mobile-distill-arm64-") as scratch:
+        for index, job in enumerate(jobs):
+            np.savez(Path(scratch) / f"ids-{index}.npz", **job.feeds)
+
+        def one(cpu: EmulatedCpu) -> tuple[dict, list[LaneRun]]:
+            outputs = [Path(scratch) / f"logits-{cpu.name}-{index}.npz" for index in range(len(jobs))]
+            listing = Path(scratch) / f"jobs-{cpu.name}.json"
+            listing.write_text(json.dumps([{"artifact": str(job.folder.resolve()), "ids": str(Path(scratch) / f"ids-{i}.npz"),
+                                            "output": str(out), "step": job.step}
+                                           for i, (job, out) in enumerate(zip(jobs, outputs))]))
             try:
-                result = run_emulated(toolchain, cpu, arguments, log)
+                result = run_emulated(toolchain, cpu, ["batch", str(listing), "--bridge", str(toolchain.bridge)], log)
             except subprocess.TimeoutExpired:
-                return LaneRun(cpu, None, f"no answer in {WORKER_TIMEOUT} s", WORKER_TIMEOUT)
-            if result.returncode != 0 or not out.is_file():
-                return LaneRun(cpu, None, _last_line(result), 0.0)
-            with np.load(out) as data:
-                logits = data["logits"]
-            return LaneRun(cpu, logits, None, json.loads(result.stdout.strip().splitlines()[-1])["seconds"])
+                return {}, [LaneRun(cpu, None, f"no answer in {WORKER_TIMEOUT} s", 0.0) for _ in jobs]
+            if result.returncode != 0:
+                return {}, [LaneRun(cpu, None, _last_line(result), 0.0) for _ in jobs]
+            answer = json.loads(result.stdout.strip().splitlines()[-1])
+            return answer["info"], [_lane_run(cpu, outcome, out) for outcome, out in zip(answer["jobs"], outputs)]
 
         workers = max(1, min(len(cpus), parallel or os.cpu_count() or 1))
-        with ThreadPoolExecutor(workers) as pool:  # one qemu process per CPU; each runs the model on one thread
-            return list(pool.map(one, cpus))
+        with ThreadPoolExecutor(workers) as pool:  # each worker runs its models on one thread
+            return dict(zip([cpu.name for cpu in cpus], pool.map(one, cpus)))
+
+
+def _lane_run(cpu: EmulatedCpu, outcome: dict, output: Path) -> LaneRun:
+    if "error" in outcome or not output.is_file():
+        return LaneRun(cpu, None, outcome.get("error", "the worker wrote no logits"), 0.0)
+    with np.load(output) as data:
+        return LaneRun(cpu, data["logits"], None, outcome["seconds"])
+
+
+def run_artifact(toolchain: Toolchain, folder: Path, feeds: dict[str, np.ndarray], cpus: list[EmulatedCpu],
+                 step: int, log: Path | None = None) -> list[LaneRun]:
+    """One artifact's model run on ``feeds`` (the ids, in the manifest's dtypes) on every CPU in ``cpus``."""
+    job = LaneJob(Path(folder), feeds, np.zeros(0), step)
+    return [runs[0] for _, runs in run_jobs(toolchain, [job], cpus, log).values()]
 
 
 def _last_line(result: subprocess.CompletedProcess) -> str:
@@ -139,18 +166,24 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
     chosen = sample_rows(len(texts), rows)
     sample, sample_labels, sample_reference = [texts[i] for i in chosen], np.asarray(labels)[chosen], reference_logits[chosen]
     reference = _sample_reference(report, sample_labels, sample_reference)
-    artifacts = [entry for entry in report.host_artifacts() if entry.target in LANE_TARGETS and entry.status == "ran"]
-    with ui.progress("aarch64 lane", len(artifacts)) as bar:
-        for host in artifacts:
-            bar.update(f"{host.name} on {', '.join(cpu.name for cpu in cpus)} (emulated)")
-            feeds, host_logits, step = lane_feeds(Path(host.path), sample)
-            for run in run_artifact(toolchain, Path(host.path), feeds, cpus, step, log):
-                entry = lane_entry(host, run, toolchain, sample_labels, sample_reference, host_logits)
+    hosts = [entry for entry in report.host_artifacts() if entry.target in LANE_TARGETS and entry.status == "ran"]
+    with ui.progress("aarch64 lane", len(hosts) * len(cpus)) as bar:
+        bar.update(f"{len(hosts)} artifact(s) on {', '.join(cpu.name for cpu in cpus)}, emulated")
+        jobs = [LaneJob(Path(host.path), *lane_feeds(Path(host.path), sample)) for host in hosts]
+        results = run_jobs(toolchain, jobs, cpus, log)
+        for index, (host, job) in enumerate(zip(hosts, jobs)):
+            for cpu in cpus:
+                run = results[cpu.name][1][index]
+                entry = lane_entry(host, run, toolchain, sample_labels, sample_reference, job.host_logits)
                 judge_on_device(entry, reference, gate, entry.device)
+                if diagnose and entry.verdict.status == "FAIL" and run.logits is not None:
+                    bar.update(f"diagnosing {entry.name}")
+                    entry.diagnosis = diagnose_departure(toolchain, entry, cpu, job.feeds, run.logits,
+                                                         job.host_logits, log)
                 put_beside(report, host, entry)
-            bar.update(advance=1)
-    _record_devices(report, toolchain, cpus, chosen, reference)
-    for warning in coarse_thresholds(len(chosen), {entry.precision for entry in artifacts}, gate,
+                bar.update(advance=1)
+    _record_devices(report, toolchain, cpus, {name: info for name, (info, _) in results.items()}, chosen, reference)
+    for warning in coarse_thresholds(len(chosen), {entry.precision for entry in hosts}, gate,
                                      "aarch64 lane sample rows", "emulate more rows (--emulate-rows)"):
         if warning not in report.warnings:
             report.warnings.append(warning)
@@ -199,13 +232,13 @@ def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if not np.isfinite(difference).all() else float(difference.max(initial=0.0))
 
 
-def _record_devices(report: BenchReport, toolchain: Toolchain, cpus: list[EmulatedCpu], chosen: np.ndarray,
-                    reference: ModelEntry) -> None:
+def _record_devices(report: BenchReport, toolchain: Toolchain, cpus: list[EmulatedCpu], seen: dict[str, dict],
+                    chosen: np.ndarray, reference: ModelEntry) -> None:
+    """What each emulated CPU was (as its worker saw it: features, runtime versions), in report.devices."""
     for cpu in cpus:
-        label = device_name(cpu)
-        seen = cpu_report(toolchain, cpu)
+        label, info = device_name(cpu), seen.get(cpu.name) or {}
         report.devices = [d for d in report.devices if d.get("label") != label] + [{
             "label": label, "kind": "emulated", "cpu": cpu.name, "qemu_cpu": cpu.qemu_cpu,
-            "architecture": cpu.architecture, "features": seen.get("features", []),
-            "emulator": f"qemu {toolchain.versions.get('qemu', '?')}", "runtimes": seen.get("versions", {}),
+            "architecture": cpu.architecture, "features": info.get("features", []),
+            "emulator": f"qemu {toolchain.versions.get('qemu', '?')}", "runtimes": info.get("versions", {}),
             "rows": len(chosen), "sample_seed": SAMPLE_SEED, "reference_accuracy": reference.accuracy.accuracy}]

@@ -219,20 +219,22 @@ def _download(url: str, path: Path) -> None:
 
 
 def _qemu(cache: Path) -> tuple[Path, str]:
-    """qemu-aarch64 from the host's Debian mirror, unpacked (not installed: the host's own qemu stays)."""
-    existing = sorted(cache.glob("qemu-*/usr/bin/qemu-aarch64"))
-    if existing:
-        binary = existing[-1]
-        return binary, binary.parents[2].name.removeprefix("qemu-")
-    mirror = debian_mirror()
-    version, filename = _newest_qemu_user(mirror, _debian_codename())
-    with atomic_folder(cache / f"qemu-{version.replace(':', '_')}") as staging:
-        deb = staging / "qemu-user.deb"
-        _download(f"{mirror}/{filename}", deb)
-        _run(["dpkg-deb", "-x", str(deb), str(staging)], "unpacking qemu-user")
-        deb.unlink()
-    binary = cache / f"qemu-{version.replace(':', '_')}" / "usr" / "bin" / "qemu-aarch64"
-    return binary, version
+    """qemu-aarch64 from the host's Debian mirror, unpacked (not installed: the host's own qemu stays).
+    Returns the binary and qemu's own version (e.g. 10.0.2); the Debian package version is kept beside it."""
+    existing = sorted(cache.glob("qemu-*/usr/bin/qemu-aarch64"), key=lambda path: _qemu_version(path.parents[2].name[5:]))
+    if not existing:
+        mirror = debian_mirror()
+        version, filename = _newest_qemu_user(mirror, _debian_codename())
+        upstream = re.match(r"(?:\d+:)?([\d.]+)", version).group(1)
+        with atomic_folder(cache / f"qemu-{upstream}") as staging:
+            deb = staging / "qemu-user.deb"
+            _download(f"{mirror}/{filename}", deb)
+            _run(["dpkg-deb", "-x", str(deb), str(staging)], "unpacking qemu-user")
+            deb.unlink()
+            (staging / "debian-version.txt").write_text(version)
+        existing = [cache / f"qemu-{upstream}" / "usr" / "bin" / "qemu-aarch64"]
+    binary = existing[-1]
+    return binary, binary.parents[2].name.removeprefix("qemu-")
 
 
 def _rootfs(folder: Path) -> Path:

@@ -9,6 +9,9 @@ so the aarch64 run sees exactly what the x86 run saw.
         IDS.npz holds one array per input name (rows x tokens, the manifest's dtypes); OUT.npz gets
         "logits" (rows x labels, float32). --probe: the model file is a probe copy whose extra outputs
         are intermediate tensors (diagnose); every output is saved, by name.
+    worker.py batch JOBS.json [--bridge LIB]
+        several runs in one process (the runtimes imported once): JOBS.json is a list of {"artifact", "ids",
+        "output", "step"}; prints {"info": ..., "jobs": [{"seconds"} or {"error"}]}, one entry per job.
     worker.py serve ARTIFACT [--bridge LIB]
         the line-delimited JSON protocol of `mobile_distill.runners.stdio` (the Android core's JVM harness).
     worker.py info
@@ -58,7 +61,8 @@ class OnnxModel:
         options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.outputs = [output.name for output in self.session.get_outputs()] if probe else [manifest["output"]["name"]]
-        self.inputs = [(item.name, item.type) for item in self.session.get_inputs()]
+        # as the x86 stdio worker declares them: "int64", not onnxruntime's "tensor(int64)"
+        self.inputs = [(item.name, item.type.removeprefix("tensor(").removesuffix(")")) for item in self.session.get_inputs()]
 
     def run(self, feeds: dict) -> dict:
         return dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
@@ -164,11 +168,28 @@ def run_file(folder: Path, ids: Path, out: Path, step: int, bridge: str | None, 
         for name, value in model.run({key: array[begin: begin + step] for key, array in feeds.items()}).items():
             results.setdefault(name, []).append(np.asarray(value))
     seconds = time.perf_counter() - start
-    arrays = {name: np.concatenate(parts) for name, parts in results.items()}
     if probe_file is None:
-        arrays = {"logits": arrays[manifest["output"]["name"]].astype(np.float32)}
+        arrays = {"logits": np.concatenate(results[manifest["output"]["name"]]).astype(np.float32)}
+    else:  # every tensor, one slice per call: intermediate tensors need not have a batch axis
+        arrays = {name: np.stack(parts) for name, parts in results.items()}
     np.savez(out, **arrays)
     return {"rows": rows, "seconds": seconds}
+
+
+def run_batch(jobs_file: Path, bridge: str | None) -> dict:
+    """Every job of ``jobs_file``; a job that fails is reported as such and the next one still runs."""
+    results = []
+    for job in json.loads(jobs_file.read_text()):
+        try:
+            results.append(run_file(Path(job["artifact"]), Path(job["ids"]), Path(job["output"]), int(job["step"]),
+                                    bridge, None))
+        except Exception as error:  # noqa: BLE001 - one artifact's failure is its own result, not the batch's
+            results.append({"error": f"{type(error).__name__}: {error}".splitlines()[0][:500]})
+    return {"info": info(), "jobs": results}
+
+
+def info() -> dict:
+    return {"machine": os.uname().machine, "versions": versions(), "features": cpu_features()}
 
 
 def serve(folder: Path, bridge: str | None, lines, out) -> int:
@@ -242,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--step", type=int, default=1)
     run.add_argument("--bridge")
     run.add_argument("--probe-file", help="a probe copy of the model (in the artifact folder) to run instead")
+    batch = verbs.add_parser("batch")
+    batch.add_argument("jobs", type=Path)
+    batch.add_argument("--bridge")
     serve_verb = verbs.add_parser("serve")
     serve_verb.add_argument("artifact", type=Path)
     serve_verb.add_argument("--bridge")
@@ -249,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.verb == "info":
-            print(json.dumps({"machine": os.uname().machine, "versions": versions(), "features": cpu_features()}))
+            print(json.dumps(info()))
+            return 0
+        if args.verb == "batch":
+            print(json.dumps(run_batch(args.jobs, args.bridge)))
             return 0
         if args.verb == "serve":
             # the runtimes' own chatter must not reach stdout, which carries the protocol

@@ -236,7 +236,7 @@ def _without_associated_files(buf: bytearray) -> bytearray:
     return buf[:min(offsets)] if offsets else buf
 
 
-def _inline_offset_buffers(buf: bytearray) -> bytearray:
+def inline_offset_buffers(buf: bytearray) -> bytearray:
     """Move constant data stored after the flatbuffer (by offset) back inside it.
 
     ai-edge-quantizer writes models with 256 KB or more of weights in this "offset buffer"
@@ -304,7 +304,7 @@ def write_bert_classifier_metadata(
         raise ValueError("BertTokenizer metadata cannot express a cased model: "
                          "MediaPipe lowercases all input text")
     with open(model_path, "rb") as f:
-        buf = _inline_offset_buffers(_without_associated_files(bytearray(f.read())))
+        buf = inline_offset_buffers(_without_associated_files(bytearray(f.read())))
     _check_mediapipe_bert_inputs(buf)
     names = input_tensor_names or resolve_bert_input_tensor_names(buf, positional_order)
     _, metadata_writer, _ = _mediapipe_writer_modules()

@@ -27,7 +27,7 @@ import java.util.Map;
  */
 public final class HostBenchmark {
   static final String USAGE = "usage: HostBenchmark --bundle DIR --out results.json [--artifact NAME ...]"
-      + " [--runs 30] [--warmup 3] [--threads 1] [--python python3]";
+      + " [--runs 30] [--warmup 3] [--threads 1] [--python python3] [--emulate CPU]";
   static final String APP = "mobile-distill android_demo 0.1.0 (HostBenchmark)";
   static final String NOTE = "runtime in a Python process over a pipe: latency includes the pipe; load_seconds"
       + " includes starting Python; memory is the JVM's";
@@ -44,7 +44,9 @@ public final class HostBenchmark {
   }
 
   /** The parsed command line. */
-  record Options(Path bundle, Path out, List<String> artifacts, int runs, int warmup, int threads, String python) {}
+  /** {@code emulate}: an emulated ARM CPU of the aarch64 lane (`mobile-distill emulate`), or null for this host. */
+  record Options(Path bundle, Path out, List<String> artifacts, int runs, int warmup, int threads, String python,
+                 String emulate) {}
 
   public static void main(String[] args) {
     System.exit(execute(args));
@@ -74,7 +76,8 @@ public final class HostBenchmark {
       String option = args[i];
       if (option.equals("--artifact")) {
         i = names(args, i, artifacts);
-      } else if (List.of("--bundle", "--out", "--runs", "--warmup", "--threads", "--python").contains(option)) {
+      } else if (List.of("--bundle", "--out", "--runs", "--warmup", "--threads", "--python", "--emulate")
+          .contains(option)) {
         if (i + 1 >= args.length) {
           throw new UsageException(option + " needs a value; " + USAGE);
         }
@@ -88,7 +91,7 @@ public final class HostBenchmark {
     }
     return new Options(Paths.get(values.get("--bundle")), Paths.get(values.get("--out")), List.copyOf(artifacts),
         count(values, "--runs", 30, 1), count(values, "--warmup", 3, 0), count(values, "--threads", 1, 1),
-        values.getOrDefault("--python", "python3"));
+        values.getOrDefault("--python", "python3"), values.get("--emulate"));
   }
 
   /** --artifact takes one name or several, up to the next option. */
@@ -169,7 +172,8 @@ public final class HostBenchmark {
       BertTokenizer tokenizer = new BertTokenizer(Vocab.read(folder.resolve("vocab.txt")), manifest.tokenizer());
       sha256 = Hashing.sha256Hex(folder.resolve(manifest.modelFile()));  // the bytes the worker is about to load
       artifact.checkModelSha256(sha256);
-      BenchmarkResult result = Benchmark.run(() -> new StdioRunner(folder, options.threads(), options.python()),
+      BenchmarkResult result = Benchmark.run(
+          () -> new StdioRunner(folder, options.threads(), options.python(), options.emulate()),
           manifest, tokenizer, sample, artifact, options.runs(), options.warmup(), progress(artifact.name()));
       System.err.println();
       System.out.printf(Locale.ROOT, "%s: accuracy %.4f, agreement %.4f, p50 %.3f ms (%s %s)%n", artifact.name(),
@@ -197,9 +201,15 @@ public final class HostBenchmark {
     extra.put("note", NOTE);
     extra.put("java", System.getProperty("java.version") + " (" + System.getProperty("java.vm.name") + ")");
     extra.put("python", options.python());
+    String os = System.getProperty("os.name") + " " + System.getProperty("os.version");
+    if (options.emulate() != null) {  // the app's Java code here, the phone's kernels in the aarch64 worker
+      extra.put("emulated_cpu", options.emulate());
+      extra.put("note", NOTE + "; the runtime is the aarch64 build under emulation: latency means nothing");
+      return new DeviceInfo("jvm-host", "JVM host with an arm64 worker (emulated, " + options.emulate() + ")", "", os,
+          "arm64-v8a", Runtime.getRuntime().availableProcessors(), extra);
+    }
     return new DeviceInfo("jvm-host", System.getProperty("os.arch") + " JVM host", System.getProperty("java.vendor"),
-        System.getProperty("os.name") + " " + System.getProperty("os.version"), System.getProperty("os.arch"),
-        Runtime.getRuntime().availableProcessors(), extra);
+        os, System.getProperty("os.arch"), Runtime.getRuntime().availableProcessors(), extra);
   }
 
   private static String oneLine(String message) {

@@ -25,8 +25,9 @@ import java.util.concurrent.TimeUnit;
 /**
  * A ModelRunner whose runtime lives in a Python process (`python -m mobile_distill.runners.stdio`),
  * spoken to in line-delimited JSON. It lets the JVM harness run the exact Java tokenizer, binder
- * and benchmark code of the app against ONNX Runtime, LiteRT or ExecuTorch on a desktop.
- * Latency includes the pipe and JSON on both sides.
+ * and benchmark code of the app against ONNX Runtime, LiteRT or ExecuTorch on a desktop, or,
+ * with an emulated CPU, against their aarch64 builds under qemu (`mobile-distill emulate --serve`),
+ * which speaks the same protocol. Latency includes the pipe and JSON on both sides.
  */
 public final class StdioRunner implements ModelRunner {
   private static final int STDERR_LINES_KEPT = 20;
@@ -42,11 +43,19 @@ public final class StdioRunner implements ModelRunner {
   private final double workerLoadSeconds;
   private boolean closed;
 
-  /** Starts the worker for one artifact folder and waits for its ready line. */
+  /** Starts the worker for one artifact folder on this host's runtime and waits for its ready line. */
   public StdioRunner(Path artifactFolder, int threads, String python) throws IOException {
-    this.threads = threads;
-    ProcessBuilder builder = new ProcessBuilder(python, "-m", "mobile_distill.runners.stdio",
-        artifactFolder.toString(), "--threads", Integer.toString(threads));
+    this(artifactFolder, threads, python, null);
+  }
+
+  /** As above; with {@code emulatedCpu} set, the worker is the aarch64 lane's on that CPU (one thread). */
+  public StdioRunner(Path artifactFolder, int threads, String python, String emulatedCpu) throws IOException {
+    this.threads = emulatedCpu == null ? threads : 1;
+    ProcessBuilder builder = emulatedCpu == null
+        ? new ProcessBuilder(python, "-m", "mobile_distill.runners.stdio", artifactFolder.toString(), "--threads",
+            Integer.toString(threads))
+        : new ProcessBuilder(python, "-m", "mobile_distill.cli", "emulate", "--serve", artifactFolder.toString(),
+            "--cpu", emulatedCpu);
     process = builder.start();  // working directory and environment (PYTHONPATH) are inherited
     stdin = new BufferedWriter(new OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8));
     stdout = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
