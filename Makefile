@@ -3,10 +3,15 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup demo quick test
+.PHONY: setup arm64 demo quick test
 
 setup:
 	./scripts/setup.sh
+
+# The aarch64 lane (bench --emulate): qemu, an arm64 userland and the aarch64 runtimes, built once into
+# ~/.cache/mobile-distill/arm64 (installs debootstrap and an aarch64 cross compiler with apt when missing).
+arm64: setup
+	.venv/bin/mobile-distill emulate --setup
 
 demo: setup
 	.venv/bin/mobile-distill run default
@@ -14,5 +19,5 @@ demo: setup
 quick: setup
 	.venv/bin/mobile-distill run quick
 
-test: setup
+test: setup arm64
 	.venv/bin/python -m pytest -q --durations=10

@@ -99,16 +99,15 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                       "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
             thresholds={}, models=models)
         apply_gate(report, gate)
-        if settings.auto_fallback:
-            def judge(folder: Path) -> ModelEntry:
-                return judge_one(report, references.judged(folder, teacher_logits), gate)
 
+        def judge(folder: Path) -> ModelEntry:
+            return judge_one(report, references.judged(folder, teacher_logits), gate)
+
+        if settings.auto_fallback:
             _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
         if settings.emulate:
-            from ..emulate.lane import emulate_bench
-
-            emulate_bench(report, texts, labels, reference_logits, settings.emulate, settings.emulate_rows, gate,
-                          log=log, diagnose=settings.diagnose)
+            _emulate(report, settings, gate, texts, labels, reference_logits, log,
+                     judge if settings.auto_fallback else None, calibration_texts or texts)
         if settings.diagnose:
             _diagnose_failures(report, reference, texts, labels)
         if baseline is not None:
@@ -145,6 +144,18 @@ def _auto_fallback(report: BenchReport, judge, settings: BenchConfig, texts: lis
             report.models.append(replacement)
     report.verdict = overall_verdict(report)
     report.chain = chain_summary(report)
+
+
+def _emulate(report: BenchReport, settings: BenchConfig, gate: Gate2Config, texts, labels, reference_logits, log,
+             judge, calibration_texts) -> None:
+    """The aarch64 lane (`mobile_distill.emulate`): every artifact on each emulated ARM CPU, judged there;
+    with auto-fallback, a file that fails only there is re-exported with the failing layer kept float."""
+    from ..emulate.fallback import LaneFallback
+    from ..emulate.lane import emulate_bench
+
+    fallback = LaneFallback(judge, calibration_texts, texts) if judge is not None else None
+    emulate_bench(report, texts, labels, reference_logits, settings.emulate, settings.emulate_rows, gate, log=log,
+                  diagnose=settings.diagnose, fallback=fallback)
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray | None, teacher: np.ndarray | None) -> Accuracy:

@@ -58,9 +58,19 @@ def apply_gate(report: BenchReport, config: Gate2Config) -> BenchReport:
 
 def overall_verdict(report: BenchReport) -> str:
     """FAIL when an artifact failed and no passing fallback artifact stands in for it."""
-    replaced = {e.replaces for e in report.artifacts() if e.replaces and e.verdict and e.verdict.status == "PASS"}
-    failed = [e for e in report.artifacts() if e.verdict and e.verdict.status == "FAIL" and e.name not in replaced]
+    replaced = replaced_names(report)
+    failed = [e for e in report.artifacts() if e.verdict and e.verdict.status == "FAIL" and not is_replaced(e, replaced)]
     return "FAIL" if failed else "PASS"
+
+
+def replaced_names(report: BenchReport) -> dict[str, str]:
+    """Failed artifact -> the passing fallback artifact that stands in for it."""
+    return {e.replaces: e.name for e in report.artifacts() if e.replaces and e.verdict and e.verdict.status == "PASS"}
+
+
+def is_replaced(entry: ModelEntry, replaced: dict[str, str]) -> bool:
+    """The artifact, or the artifact a device entry ran (``NAME @ DEVICE``), has a passing fallback."""
+    return entry.name in replaced or entry.name.split(" @ ")[0] in replaced
 
 
 def chain_summary(report: BenchReport) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..atomic import write_json, write_text
 from ..layout import BENCH_JSON, JUNIT, REPORT_HTML, REPORT_MD
+from .gate2 import is_replaced, replaced_names
 from .schema import BenchReport, ModelEntry
 
 COLOURS = {"PASS": "#2e7d32", "FAIL": "#c62828", "NOT RUN": "#9e9e9e", "REFERENCE": "#1565c0"}
@@ -225,17 +226,18 @@ img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><b
 
 def junit_xml(report: BenchReport) -> str:
     artifacts = report.artifacts()
-    replaced_count = sum(1 for e in artifacts if e.replaces and e.verdict.status == "PASS")
+    replaced = replaced_names(report)
+    replaced_count = sum(1 for e in artifacts if e.verdict.status == "FAIL" and is_replaced(e, replaced))
     suite = ElementTree.Element("testsuite", name="mobile-distill gate 2", tests=str(len(artifacts)),
                                 failures=str(sum(e.verdict.status == "FAIL" for e in artifacts) - replaced_count),
                                 skipped=str(sum(e.verdict.status == "NOT RUN" for e in artifacts) + replaced_count),
                                 timestamp=report.created_at)
-    replaced = {e.replaces: e.name for e in artifacts if e.replaces and e.verdict.status == "PASS"}
     for entry in artifacts:
         where = "device" if entry.device else "host"
         case = ElementTree.SubElement(suite, "testcase", classname=f"gate2.{where}.{entry.target}", name=entry.name)
-        if entry.name in replaced:  # failed, but its passing fallback ships instead: not a red build
-            ElementTree.SubElement(case, "skipped", message=f"failed gate 2; replaced by {replaced[entry.name]} (PASS): "
+        if entry.verdict.status == "FAIL" and is_replaced(entry, replaced):  # its passing fallback ships instead
+            by = replaced.get(entry.name) or replaced[entry.name.split(" @ ")[0]]
+            ElementTree.SubElement(case, "skipped", message=f"failed gate 2; replaced by {by} (PASS): "
                                    + "; ".join(entry.verdict.reasons))
         elif entry.verdict.status == "FAIL":
             reasons = next((r for e, r in _failures(report) if e is entry), entry.verdict.reasons)

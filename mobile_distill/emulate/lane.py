@@ -30,6 +30,8 @@ from ..config import Gate2Config
 from ..device.results import judge_on_device, put_beside
 from ..metrics import agreement, classification_metrics, mean_kl, predictions
 from .cpus import EmulatedCpu, device_name, get_cpus
+from .fallback import LaneFallback, can_fall_back, fall_back_on_cpus
+from .fallback import note as fallback_note
 from .layers import diagnose_departure
 from .toolchain import Toolchain, find_toolchain
 
@@ -157,10 +159,12 @@ def lane_feeds(folder: Path, texts: list[str]) -> tuple[dict[str, np.ndarray], n
 
 def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, reference_logits: np.ndarray,
                   cpu_names, rows: int, gate: Gate2Config, log: Path | None = None,
-                  toolchain: Toolchain | None = None, diagnose: bool = True) -> BenchReport:
+                  toolchain: Toolchain | None = None, diagnose: bool = True,
+                  fallback: LaneFallback | None = None) -> BenchReport:
     """Run every host artifact of ``report`` that the lane takes on each CPU; add each run as a device entry
     judged by gate 2 against the reference on the same sample rows. ``reference_logits``: the reference's
-    logits on all of ``texts``."""
+    logits on all of ``texts``. ``fallback``: re-export a file that fails only on emulated CPUs with the
+    departing layers kept float (`emulate.fallback`)."""
     cpus = get_cpus(cpu_names)
     toolchain = toolchain or find_toolchain()
     chosen = sample_rows(len(texts), rows)
@@ -171,17 +175,22 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
         bar.update(f"{len(hosts)} artifact(s) on {', '.join(cpu.name for cpu in cpus)}, emulated")
         jobs = [LaneJob(Path(host.path), *lane_feeds(Path(host.path), sample)) for host in hosts]
         results = run_jobs(toolchain, jobs, cpus, log)
+        judged = _Judged(toolchain, reference, gate, sample, sample_labels, sample_reference, log)
         for index, (host, job) in enumerate(zip(hosts, jobs)):
+            failures = []
             for cpu in cpus:
                 run = results[cpu.name][1][index]
-                entry = lane_entry(host, run, toolchain, sample_labels, sample_reference, job.host_logits)
-                judge_on_device(entry, reference, gate, entry.device)
+                entry = judged.entry(host, run, job.host_logits)
                 if diagnose and entry.verdict.status == "FAIL" and run.logits is not None:
                     bar.update(f"diagnosing {entry.name}")
                     entry.diagnosis = diagnose_departure(toolchain, entry, cpu, job.feeds, run.logits,
                                                          job.host_logits, log)
+                    failures.append((entry, cpu))
                 put_beside(report, host, entry)
                 bar.update(advance=1)
+            if fallback is not None and failures and all(can_fall_back(entry) for entry, _ in failures):
+                bar.update(f"auto-fallback for {host.name}")
+                _fall_back(report, host, failures, fallback, judged, job.feeds)
     _record_devices(report, toolchain, cpus, {name: info for name, (info, _) in results.items()}, chosen, reference)
     for warning in coarse_thresholds(len(chosen), {entry.precision for entry in hosts}, gate,
                                      "aarch64 lane sample rows", "emulate more rows (--emulate-rows)"):
@@ -189,6 +198,41 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
             report.warnings.append(warning)
     report.verdict = overall_verdict(report)
     return report
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """Turns a lane run into a judged device entry, and runs a new file through the lane (auto-fallback)."""
+
+    toolchain: Toolchain
+    reference: ModelEntry
+    gate: Gate2Config
+    texts: list[str]
+    labels: np.ndarray
+    reference_logits: np.ndarray
+    log: Path | None
+
+    def entry(self, host: ModelEntry, run: LaneRun, host_logits: np.ndarray) -> ModelEntry:
+        entry = lane_entry(host, run, self.toolchain, self.labels, self.reference_logits, host_logits)
+        return judge_on_device(entry, self.reference, self.gate, entry.device)
+
+    def run_on(self, host: ModelEntry, cpus: list[EmulatedCpu]) -> list[ModelEntry]:
+        job = LaneJob(Path(host.path), *lane_feeds(Path(host.path), self.texts))
+        results = run_jobs(self.toolchain, [job], cpus, self.log)
+        return [self.entry(host, results[cpu.name][1][0], job.host_logits) for cpu in cpus]
+
+
+def _fall_back(report: BenchReport, host: ModelEntry, failures: list, settings: LaneFallback, judged: _Judged,
+               feeds: dict) -> None:
+    entries, record = fall_back_on_cpus(host, failures, settings, judged.run_on, feeds)
+    replacement = entries[0] if entries else None
+    for entry, _ in failures:
+        entry.fallback = record
+        entry.verdict.reasons.append(fallback_note(record, replacement))
+    if replacement is not None:
+        report.models.append(replacement)
+        for device_entry in entries[1:]:
+            put_beside(report, replacement, device_entry)
 
 
 def _sample_reference(report: BenchReport, labels: np.ndarray, logits: np.ndarray) -> ModelEntry:

@@ -209,14 +209,18 @@ _GEMM = {"MatMul", "Gemm", "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "Conv"}
 
 def int8_path(cpu: EmulatedCpu) -> str:
     """The widest int8 dot-product instructions the CPU offers, which int8 GEMM kernels dispatch on."""
-    for feature, words in (("sme", "SME outer products"), ("i8mm", "i8mm (SMMLA)"), ("asimddp", "dot-product (SDOT)")):
+    for feature, words in (("sme", "SME outer products (SMOPA)"), ("i8mm", "i8mm (SMMLA)"),
+                           ("asimddp", "dot-product (SDOT)")):
         if feature in cpu.features:
             return words
     return "NEON widening multiplies (no dot-product)"
 
 
 def kernel_family(target: str, op_type: str, precision: str, cpu: EmulatedCpu) -> str:
-    """In words, from the runtime's kernel dispatch (ONNX Runtime's MLAS, XNNPACK and its KleidiAI kernels)."""
+    """In words, from the runtimes' kernel dispatch as traced under qemu (benchmarks/RESULTS.md, "The aarch64
+    lane"): LiteRT 2.3's XNNPACK hands int8-dynamic FULLY_CONNECTED to KleidiAI (qp8-f32-qc8w: sme_mopa on SME,
+    neon_i8mm, neon_dotprod), fp32 GEMMs to KleidiAI's f32 sme_mopa on SME; ONNX Runtime 1.32 runs fp16
+    MatMul/Gemm natively (MLAS HGEMM) on CPUs with fp16 arithmetic and its int8 GEMMs on NEON."""
     fp16_arithmetic = "asimdhp" in cpu.features
     if target == "onnx":
         if op_type in _INT8_ONNX or (precision.startswith("int8") and op_type in _GEMM):
@@ -227,12 +231,16 @@ def kernel_family(target: str, op_type: str, precision: str, cpu: EmulatedCpu) -
                     if fp16_arithmetic else "onnxruntime MLAS fp32 GEMM (fp16 inputs widened: no fp16 arithmetic)")
         return f"onnxruntime CPU kernel for {op_type} ({'fp16' if precision == 'fp16' else 'fp32'})"
     if target == "tflite":
-        if precision.startswith("int8") and op_type in _GEMM:
-            scheme = "qd8-f32-qc8w (int8 weights, activations quantized per row at run time)" \
-                if precision == "int8-dynamic" else "qs8-qc8w (int8 weights and activations)"
-            return f"XNNPACK {scheme} GEMM on {int8_path(cpu)}"
+        if precision == "int8-dynamic" and op_type in _GEMM:
+            kleidi = ("KleidiAI qai8dxp x qsi8cxp sme_mopa" if "sme" in cpu.features else
+                      "KleidiAI qai8dxp x qsi8cxp neon_i8mm" if "i8mm" in cpu.features else
+                      "KleidiAI qai8dxp x qsi8cxp neon_dotprod" if "asimddp" in cpu.features else "XNNPACK NEON")
+            return f"XNNPACK qp8-f32-qc8w GEMM (int8 weights, activations quantized per row at run time): {kleidi}, " \
+                   f"on {int8_path(cpu)}"
+        if precision == "int8-static" and op_type in _GEMM:
+            return f"XNNPACK qs8-qc8w GEMM (int8 weights and activations) on {int8_path(cpu)}"
         if op_type in _GEMM:
-            return "XNNPACK f32 GEMM (" + ("SME" if "sme" in cpu.features else "NEON") + ")"
+            return "XNNPACK f32 GEMM (" + ("KleidiAI f32 sme_mopa, FMOPA" if "sme" in cpu.features else "NEON") + ")"
         return f"XNNPACK or builtin {op_type}"
     return f"XNNPACK ({precision}) inside the ExecuTorch delegate on {int8_path(cpu)}"
 

@@ -31,7 +31,7 @@ def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
     _export_fp32(context, fp32, fixed_length)
     quantization: dict = {"scheme": "none"}
     if context.precision == "fp16":
-        quantization = _to_fp16(fp32)
+        quantization = _to_fp16(fp32, context.options.keep_float)
     elif context.precision == "int8-dynamic":
         quantization = _quantize_dynamic(context, fp32)
     elif context.precision == "int8-static":
@@ -57,14 +57,18 @@ def _export_fp32(context: ExportContext, path: Path, fixed_length: bool) -> None
     )
 
 
-def _to_fp16(path: Path) -> dict:
-    """Weights and compute in fp16; inputs and the logits output stay as they were (keep_io_types)."""
+def _to_fp16(path: Path, keep_float: tuple[str, ...] = ()) -> dict:
+    """Weights and compute in fp16; inputs and the logits output stay as they were (keep_io_types). Nodes named
+    in ``keep_float`` stay fp32 (the converter's node_block_list, Casts around them): a layer whose fp16
+    arithmetic overflows on a phone's fp16 kernels (the aarch64 lane's fallback) keeps fp32 there."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True)
+    _check_keep_float(path, keep_float)
+    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True, node_block_list=list(keep_float) or None)
     onnx.save(model, str(path))
-    return {"scheme": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True}
+    return {"scheme": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
+            "kept_float": list(keep_float)}
 
 
 def _quantize_dynamic(context: ExportContext, path: Path) -> dict:
