@@ -194,29 +194,41 @@ def info() -> dict:
 
 def serve(folder: Path, bridge: str | None, lines, out) -> int:
     """`mobile_distill.runners.stdio`'s protocol: the Android core's JVM harness talks to either."""
+    def start_model():
+        manifest, model = load(folder, bridge)
+        package = RUNTIME_PACKAGES[manifest["target"]]
+        output = manifest["output"]["name"]
+        return (package, versions().get(package, "unknown"), manifest["target"], model.inputs,
+                lambda feeds: model.run(feeds)[output])
+
+    return serve_loop(start_model, lines, out, {"machine": os.uname().machine})
+
+
+def serve_loop(load, lines, out, extra: dict | None = None) -> int:
+    """The stdio protocol, for any runtime: ``load() -> (runtime package, version, target, [(input name, dtype)],
+    run(feeds) -> logits)``. Shared with `mobile_distill.runners.stdio` (this module imports nothing of the
+    package, so that one can import it)."""
     def reply(payload: dict) -> None:
         out.write(json.dumps(payload) + "\n")
         out.flush()
 
     try:
         start = time.perf_counter()
-        manifest, model = load(folder, bridge)
-        declared = [{"name": name, "dtype": dtype} for name, dtype in model.inputs]
+        package, version, target, inputs, run = load()
+        loaded = time.perf_counter() - start
     except Exception as error:  # noqa: BLE001 - the client shows the message; a traceback breaks the protocol
         reply({"ready": False, "error": f"{type(error).__name__}: {error}".splitlines()[0]})
         return 2
-    package = RUNTIME_PACKAGES[manifest["target"]]
-    reply({"ready": True, "runtime": package, "version": versions().get(package, "unknown"),
-           "target": manifest["target"], "inputs": declared, "load_seconds": round(time.perf_counter() - start, 6),
-           "machine": os.uname().machine})
+    reply({"ready": True, "runtime": package, "version": version, "target": target,
+           "inputs": [{"name": name, "dtype": dtype} for name, dtype in inputs], "load_seconds": round(loaded, 6),
+           **(extra or {})})
     for line in lines:
         if not line.strip():
             continue
         try:
             feeds = {name: _tensor(name, spec) for name, spec in json.loads(line)["inputs"].items()}
             start = time.perf_counter()
-            logits = model.run(feeds)[manifest["output"]["name"]]  # exactly as received: no cast, no re-tokenizing
-            values = np.asarray(logits, dtype=np.float64).reshape(-1)
+            values = np.asarray(run(feeds), dtype=np.float64).reshape(-1)  # as received: no cast, no re-tokenizing
             reply({"logits": [float(v) if math.isfinite(v) else None for v in values],
                    "seconds": time.perf_counter() - start})
         except Exception as error:  # noqa: BLE001

@@ -19,64 +19,32 @@ Then per request ``{"inputs": {NAME: {"dtype", "shape", "data"}}}`` the reply is
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
-import time
 from importlib import metadata
 
-import numpy as np
-
 _RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "executorch": "executorch", "coreml": "coremltools"}
-_DTYPES = {"int32": np.int32, "int64": np.int64}
-
-
-def _reply(stream, payload: dict) -> None:
-    stream.write(json.dumps(payload) + "\n")
-    stream.flush()
-
-
-def _tensor(name: str, spec: dict) -> np.ndarray:
-    dtype = _DTYPES.get(spec.get("dtype"))
-    if dtype is None:
-        raise ValueError(f"input {name}: dtype {spec.get('dtype')!r} is not int32 or int64")
-    return np.asarray(spec["data"], dtype=dtype).reshape(spec["shape"])
-
-
-def _logits(values: np.ndarray) -> list:
-    return [None if not math.isfinite(v) else float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
 
 
 def serve(folder: str, threads: int, lines, out) -> int:
-    from . import load_runner
+    """The protocol loop is the aarch64 worker's (`mobile_distill.emulate.worker.serve_loop`): one protocol for
+    the JVM harness, whichever build of the runtime answers."""
+    from ..emulate.worker import serve_loop
 
-    try:
-        start = time.perf_counter()
+    def start_model():
+        from . import load_runner
+
         runner = load_runner(folder, threads=threads)
-        loaded = time.perf_counter() - start
-        declared = [{"name": item.name, "dtype": item.dtype} for item in runner.declared_inputs()]
-    except Exception as error:  # the client shows the message; a traceback would break the protocol
-        _reply(out, {"ready": False, "error": f"{type(error).__name__}: {error}".splitlines()[0]})
-        return 2
-    package = _RUNTIMES.get(runner.target, runner.target)
-    try:
-        version = metadata.version(package)
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    _reply(out, {"ready": True, "runtime": package, "version": version, "target": runner.target, "inputs": declared,
-                 "load_seconds": round(loaded, 6)})
-    for line in lines:
-        if not line.strip():
-            continue
+        declared = [(item.name, item.dtype) for item in runner.declared_inputs()]
+        package = _RUNTIMES.get(runner.target, runner.target)
         try:
-            feeds = {name: _tensor(name, spec) for name, spec in json.loads(line)["inputs"].items()}
-            start = time.perf_counter()
-            logits = runner._run(feeds)  # exactly as received: no cast, no reorder, no re-tokenizing
-            _reply(out, {"logits": _logits(logits[0]), "seconds": time.perf_counter() - start})
-        except Exception as error:
-            _reply(out, {"error": f"{type(error).__name__}: {error}".splitlines()[0][:500]})
-    return 0
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        # exactly as received: no cast, no reorder, no re-tokenizing
+        return package, version, runner.target, declared, lambda feeds: runner._run(feeds)[0]
+
+    return serve_loop(start_model, lines, out)
 
 
 def main(argv: list[str] | None = None) -> int:
