@@ -270,3 +270,14 @@ def test_the_fp16_gemm_family_is_named_only_on_cpus_with_fp16_arithmetic():
     assert "HGEMM" in kernel_family("onnx", "Gemm", "fp16", CPUS["cortex-a76"])
     assert "HGEMM" not in kernel_family("onnx", "Gemm", "fp16", CPUS["cortex-a53"])
     assert "SME" in kernel_family("tflite", "FULLY_CONNECTED", "int8-dynamic", CPUS["armv9-sme"])
+
+
+def test_the_cached_wheels_follow_the_hosts_runtime_versions():
+    """A host that upgrades a runtime gets the same release on the aarch64 side, never a stale cached one."""
+    from mobile_distill.emulate.toolchain import _part_names, host_versions
+
+    now = host_versions()
+    upgraded = {**now, "onnxruntime": now["onnxruntime"] + ".post1"}
+    assert _part_names(upgraded)["site"] != _part_names(now)["site"]
+    assert _part_names(upgraded)["rootfs"] == _part_names(now)["rootfs"]
+    assert _part_names({**now, "executorch": "0.0"})["bridge"] != _part_names(now)["bridge"]

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,13 +70,37 @@ def emulated_command(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str
 
 
 def run_emulated(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str], log: Path | None = None,
-                 timeout: float = WORKER_TIMEOUT) -> subprocess.CompletedProcess:
+                 timeout: float = WORKER_TIMEOUT, on_line=None) -> subprocess.CompletedProcess:
+    """Run the worker on ``cpu``; ``on_line(line)`` sees each line it prints as it prints it (progress).
+    A worker still running after ``timeout`` seconds is killed (`subprocess.TimeoutExpired`)."""
     command, environment = emulated_command(toolchain, cpu, arguments)
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
+        process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            process.kill()
+
+        watchdog = threading.Timer(timeout, kill)
+        watchdog.start()
+        lines = []
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                if on_line is not None:
+                    on_line(line)
+            process.wait()
+        finally:
+            watchdog.cancel()
+        if timed_out.is_set():
+            raise subprocess.TimeoutExpired(command, timeout)
+        errors.seek(0)
+        stderr = errors.read()
     if log is not None:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"$ {' '.join(command)}\n{result.stderr}\n")
-    return result
+            handle.write(f"$ {' '.join(command)}\n{stderr}\n")
+    return subprocess.CompletedProcess(command, process.returncode, "".join(lines), stderr)
 
 
 def cpu_report(toolchain: Toolchain, cpu: EmulatedCpu) -> dict:
@@ -97,9 +122,10 @@ class LaneJob:
 
 
 def run_jobs(toolchain: Toolchain, jobs: list[LaneJob], cpus: list[EmulatedCpu], log: Path | None = None,
-             parallel: int | None = None) -> dict[str, tuple[dict, list[LaneRun]]]:
+             parallel: int | None = None, on_done=None) -> dict[str, tuple[dict, list[LaneRun]]]:
     """Every job on every CPU: one worker process per CPU (its runtimes imported once, ~5-10 s under emulation),
-    CPUs in parallel. Returns, per CPU name, what the worker saw of the CPU and one `LaneRun` per job."""
+    CPUs in parallel. Returns, per CPU name, what the worker saw of the CPU and one `LaneRun` per job.
+    ``on_done(cpu, job index)`` is called as each job finishes (from the CPU's thread)."""
     with tempfile.TemporaryDirectory(prefix="mobile-distill-arm64-") as scratch:
         for index, job in enumerate(jobs):
             np.savez(Path(scratch) / f"ids-{index}.npz", **job.feeds)
@@ -110,8 +136,13 @@ def run_jobs(toolchain: Toolchain, jobs: list[LaneJob], cpus: list[EmulatedCpu],
             listing.write_text(json.dumps([{"artifact": str(job.folder.resolve()), "ids": str(Path(scratch) / f"ids-{i}.npz"),
                                             "output": str(out), "step": job.step}
                                            for i, (job, out) in enumerate(zip(jobs, outputs))]))
+            def progress(line: str) -> None:
+                if on_done is not None and line.startswith('{"done"'):
+                    on_done(cpu, json.loads(line)["done"])
+
             try:
-                result = run_emulated(toolchain, cpu, ["batch", str(listing), "--bridge", str(toolchain.bridge)], log)
+                result = run_emulated(toolchain, cpu, ["batch", str(listing), "--bridge", str(toolchain.bridge)], log,
+                                      on_line=progress)
             except subprocess.TimeoutExpired:
                 return {}, [LaneRun(cpu, None, f"no answer in {WORKER_TIMEOUT} s", 0.0) for _ in jobs]
             if result.returncode != 0:
@@ -174,7 +205,13 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
     with ui.progress("aarch64 lane", len(hosts) * len(cpus)) as bar:
         bar.update(f"{len(hosts)} artifact(s) on {', '.join(cpu.name for cpu in cpus)}, emulated")
         jobs = [LaneJob(Path(host.path), *lane_feeds(Path(host.path), sample)) for host in hosts]
-        results = run_jobs(toolchain, jobs, cpus, log)
+        lock = threading.Lock()
+
+        def done(cpu: EmulatedCpu, index: int) -> None:
+            with lock:
+                bar.update(f"{hosts[index].name} done on {cpu.name}", advance=1)
+
+        results = run_jobs(toolchain, jobs, cpus, log, on_done=done)
         judged = _Judged(toolchain, reference, gate, sample, sample_labels, sample_reference, log)
         for index, (host, job) in enumerate(zip(hosts, jobs)):
             failures = []
@@ -187,7 +224,6 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
                                                          job.host_logits, log)
                     failures.append((entry, cpu))
                 put_beside(report, host, entry)
-                bar.update(advance=1)
             if fallback is not None and failures and all(can_fall_back(entry) for entry, _ in failures):
                 bar.update(f"auto-fallback for {host.name}")
                 _fall_back(report, host, failures, fallback, judged, job.feeds)

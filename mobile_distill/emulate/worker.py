@@ -179,12 +179,13 @@ def run_file(folder: Path, ids: Path, out: Path, step: int, bridge: str | None, 
 def run_batch(jobs_file: Path, bridge: str | None) -> dict:
     """Every job of ``jobs_file``; a job that fails is reported as such and the next one still runs."""
     results = []
-    for job in json.loads(jobs_file.read_text()):
+    for index, job in enumerate(json.loads(jobs_file.read_text())):
         try:
             results.append(run_file(Path(job["artifact"]), Path(job["ids"]), Path(job["output"]), int(job["step"]),
                                     bridge, None))
         except Exception as error:  # noqa: BLE001 - one artifact's failure is its own result, not the batch's
             results.append({"error": f"{type(error).__name__}: {error}".splitlines()[0][:500]})
+        print(json.dumps({"done": index}), flush=True)  # progress for the host, one line per finished job
     return {"info": info(), "jobs": results}
 
 
