@@ -152,7 +152,7 @@ def test_the_cli_runs_the_lane_and_exits_1_naming_the_cpu(planted, arm64_lane, t
     data.write_text("text,label\n" + "".join(f'"{text}",{["negative", "positive"][label]}\n'
                                                for text, label in zip(texts * 3, list(labels) * 3)))
     code = main(["bench", str(root / "artifacts" / "onnx-fp16-s32"), "--reference", str(model), "--data", str(data),
-                 "--teacher", "none", "--no-timing", "--emulate", "cortex-a76", "--emulate-rows", "12",
+                 "--teacher", "none", "--no-timing", "--no-diagnose", "--emulate", "cortex-a76", "--emulate-rows", "12",
                  "-o", str(tmp_path / "bench"), "-q"])
     assert code == 1
     assert "onnx-fp16-s32 @ arm64 (emulated, cortex-a76)" in capsys.readouterr().err
@@ -163,10 +163,13 @@ def test_the_cli_runs_the_lane_and_exits_1_naming_the_cpu(planted, arm64_lane, t
 
 @pytest.mark.slow
 def test_each_emulated_cpu_offers_the_features_its_entry_names(arm64_lane):
+    from concurrent.futures import ThreadPoolExecutor
+
     from mobile_distill.emulate.lane import cpu_report
 
-    for cpu in CPUS.values():
-        seen = cpu_report(arm64_lane, cpu)
+    with ThreadPoolExecutor(len(CPUS)) as pool:
+        reports = dict(zip(CPUS.values(), pool.map(lambda cpu: cpu_report(arm64_lane, cpu), CPUS.values())))
+    for cpu, seen in reports.items():
         assert seen["machine"] == "aarch64" and set(cpu.features) <= set(seen["features"]), (cpu.name, seen)
         assert seen["versions"] == {k: v for k, v in arm64_lane.versions.items() if k in seen["versions"]}
         assert set(seen["versions"]) == {"numpy", "onnxruntime", "ai-edge-litert", "executorch"}
@@ -209,12 +212,12 @@ def test_the_apps_java_core_on_the_phones_kernels_catches_the_fault(planted, arm
     bench = run_bench(artifacts, texts, labels, model, None, BenchConfig(threads=(1,), timing=False), Gate2Config(),
                       seq_len=32)
     write_reports(bench, tmp_path / "bench")
-    app_bundle(artifacts, tmp_path / "assets", Sample(texts[:40], labels[:40].tolist(), ["negative", "positive"], {}),
+    app_bundle(artifacts, tmp_path / "assets", Sample(texts[:24], labels[:24].tolist(), ["negative", "positive"], {}),
                model)
     classes = compile_core()
     results = tmp_path / "results.json"
     done = subprocess.run(["java", "-cp", f"{classes}:/usr/share/java/gson.jar", "dev.mobiledistill.core.host.HostBenchmark",
-                           "--bundle", str(tmp_path / "assets"), "--out", str(results), "--runs", "2", "--warmup", "0",
+                           "--bundle", str(tmp_path / "assets"), "--out", str(results), "--runs", "1", "--warmup", "0",
                            "--python", sys.executable, "--emulate", "cortex-a76"], capture_output=True, text=True,
                           timeout=1200)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

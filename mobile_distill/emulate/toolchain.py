@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 import urllib.request
 from dataclasses import asdict, dataclass
 from importlib import metadata
@@ -211,11 +212,16 @@ def _qemu_version(debian_version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups()) if found else (0,)
 
 
-def _download(url: str, path: Path) -> None:
-    try:
-        urllib.request.urlretrieve(url, path)
-    except Exception as error:  # noqa: BLE001
-        raise ConfigError(f"aarch64 lane set-up: could not download {url}: {error}", fields=("emulate",)) from None
+def _download(url: str, path: Path, attempts: int = 3) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            urllib.request.urlretrieve(url, path)
+            return
+        except Exception as error:  # noqa: BLE001 - a dropped connection is retried, then reported in one line
+            if attempt == attempts:
+                raise ConfigError(f"aarch64 lane set-up: could not download {url} ({attempts} attempts): {error}",
+                                  fields=("emulate",)) from None
+            time.sleep(5 * attempt)
 
 
 def _qemu(cache: Path) -> tuple[Path, str]:
