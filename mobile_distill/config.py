@@ -426,7 +426,6 @@ class BenchConfig(_Config):
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")
     max_baseline_accuracy_drop: float = Field(0.5, ge=0, description="baseline mode: allowed accuracy loss, points")
 
-
     @field_validator("emulate")
     @classmethod
     def _known_cpus(cls, value):

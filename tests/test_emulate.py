@@ -24,8 +24,8 @@ from mobile_distill.bench.schema import BenchReport
 from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.emulate import CPUS, get_cpus
-from mobile_distill.emulate.layers import kernel_family, relative_error
 from mobile_distill.emulate.lane import WORKER, lane_feeds, sample_rows
+from mobile_distill.emulate.layers import kernel_family, relative_error
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
 
@@ -216,7 +216,8 @@ def test_the_apps_java_core_on_the_phones_kernels_catches_the_fault(planted, arm
                model)
     classes = compile_core()
     results = tmp_path / "results.json"
-    done = subprocess.run(["java", "-cp", f"{classes}:/usr/share/java/gson.jar", "dev.mobiledistill.core.host.HostBenchmark",
+    harness = "dev.mobiledistill.core.host.HostBenchmark"
+    done = subprocess.run(["java", "-cp", f"{classes}:/usr/share/java/gson.jar", harness,
                            "--bundle", str(tmp_path / "assets"), "--out", str(results), "--runs", "1", "--warmup", "0",
                            "--python", sys.executable, "--emulate", "cortex-a76"], capture_output=True, text=True,
                           timeout=1200)

@@ -17,7 +17,8 @@ from .toolchain import ensure_toolchain, find_toolchain
 def cli_emulate(setup: bool = False, info: bool = False, serve: str | None = None, cpu: str = "cortex-a76") -> int:
     if setup:
         toolchain = ensure_toolchain()
-        ui.say(f"aarch64 lane ready in {toolchain.cache}: " + ", ".join(f"{k} {v}" for k, v in toolchain.versions.items()))
+        versions = ", ".join(f"{name} {version}" for name, version in toolchain.versions.items())
+        ui.say(f"aarch64 lane ready in {toolchain.cache}: {versions}")
         return 0
     toolchain = find_toolchain()
     if info:

@@ -133,9 +133,9 @@ def run_jobs(toolchain: Toolchain, jobs: list[LaneJob], cpus: list[EmulatedCpu],
         def one(cpu: EmulatedCpu) -> tuple[dict, list[LaneRun]]:
             outputs = [Path(scratch) / f"logits-{cpu.name}-{index}.npz" for index in range(len(jobs))]
             listing = Path(scratch) / f"jobs-{cpu.name}.json"
-            listing.write_text(json.dumps([{"artifact": str(job.folder.resolve()), "ids": str(Path(scratch) / f"ids-{i}.npz"),
-                                            "output": str(out), "step": job.step}
-                                           for i, (job, out) in enumerate(zip(jobs, outputs))]))
+            listing.write_text(json.dumps([
+                {"artifact": str(job.folder.resolve()), "ids": str(Path(scratch) / f"ids-{i}.npz"), "output": str(out),
+                 "step": job.step} for i, (job, out) in enumerate(zip(jobs, outputs))]))
             def progress(line: str) -> None:
                 if on_done is not None and line.startswith('{"done"'):
                     on_done(cpu, json.loads(line)["done"])
@@ -199,7 +199,8 @@ def emulate_bench(report: BenchReport, texts: list[str], labels: np.ndarray, ref
     cpus = get_cpus(cpu_names)
     toolchain = toolchain or find_toolchain()
     chosen = sample_rows(len(texts), rows)
-    sample, sample_labels, sample_reference = [texts[i] for i in chosen], np.asarray(labels)[chosen], reference_logits[chosen]
+    sample = [texts[i] for i in chosen]
+    sample_labels, sample_reference = np.asarray(labels)[chosen], reference_logits[chosen]
     reference = _sample_reference(report, sample_labels, sample_reference)
     hosts = [entry for entry in report.host_artifacts() if entry.target in LANE_TARGETS and entry.status == "ran"]
     with ui.progress("aarch64 lane", len(hosts) * len(cpus)) as bar:

@@ -164,7 +164,8 @@ def _debian_codename() -> str:
     found = re.search(r"^VERSION_CODENAME=\"?(\w+)", text, re.M)
     if not found or "debian" not in text.lower():
         raise ConfigError("the aarch64 lane builds its userland with Debian's debootstrap and takes qemu from a Debian "
-                          "mirror; this host is not Debian (no VERSION_CODENAME in /etc/os-release)", fields=("emulate",))
+                          "mirror; this host is not Debian (no VERSION_CODENAME in /etc/os-release)",
+                          fields=("emulate",))
     return found.group(1)
 
 
@@ -176,7 +177,8 @@ def debian_mirror() -> str:
                *Path("/etc/apt/sources.list.d").glob("*.list")]
     for path in sources:
         text = path.read_text(errors="replace") if path.is_file() else ""
-        for uri in re.findall(r"^URIs:\s*(\S+)", text, re.M) + re.findall(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, re.M):
+        deb822, one_line = r"^URIs:\s*(\S+)", r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)"
+        for uri in re.findall(deb822, text, re.M) + re.findall(one_line, text, re.M):
             if uri.rstrip("/").endswith("/debian"):
                 return uri.rstrip("/")
     raise ConfigError("no Debian archive in apt's sources (/etc/apt/sources.list*); set MOBILE_DISTILL_DEBIAN_MIRROR "
@@ -227,7 +229,8 @@ def _download(url: str, path: Path, attempts: int = 3) -> None:
 def _qemu(cache: Path) -> tuple[Path, str]:
     """qemu-aarch64 from the host's Debian mirror, unpacked (not installed: the host's own qemu stays).
     Returns the binary and qemu's own version (e.g. 10.0.2); the Debian package version is kept beside it."""
-    existing = sorted(cache.glob("qemu-*/usr/bin/qemu-aarch64"), key=lambda path: _qemu_version(path.parents[2].name[5:]))
+    existing = sorted(cache.glob("qemu-*/usr/bin/qemu-aarch64"),
+                      key=lambda path: _qemu_version(path.parents[2].name.removeprefix("qemu-")))
     if not existing:
         mirror = debian_mirror()
         version, filename = _newest_qemu_user(mirror, _debian_codename())
@@ -300,7 +303,7 @@ def compile_bridge(compiler: str, executorch_package: Path, output: Path) -> Pat
     (its ``include/`` and ``lib/``): the same source for the aarch64 lane and for its x86 twin in the tests."""
     include, lib = executorch_package / "include", executorch_package / "lib"
     command = [compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-Wno-deprecated-declarations",
-               # the definitions the package's own CMake config gives its consumers (share/cmake/executorch-config.cmake)
+               # what the package's own CMake config gives its consumers (share/cmake/executorch-config.cmake)
                "-DC10_USING_CUSTOM_GENERATED_MACROS", "-DET_EVENT_TRACER_ENABLED",
                f"-I{include}", f"-I{include / 'executorch' / 'runtime' / 'core' / 'portable_type' / 'c10'}",
                str(BRIDGE_SOURCE), "-o", str(output), f"-L{lib}", "-Wl,--no-as-needed",

@@ -62,7 +62,8 @@ class OnnxModel:
         self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.outputs = [output.name for output in self.session.get_outputs()] if probe else [manifest["output"]["name"]]
         # as the x86 stdio worker declares them: "int64", not onnxruntime's "tensor(int64)"
-        self.inputs = [(item.name, item.type.removeprefix("tensor(").removesuffix(")")) for item in self.session.get_inputs()]
+        self.inputs = [(item.name, item.type.removeprefix("tensor(").removesuffix(")"))
+                       for item in self.session.get_inputs()]
 
     def run(self, feeds: dict) -> dict:
         return dict(zip(self.outputs, self.session.run(self.outputs, feeds)))
