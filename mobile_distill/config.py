@@ -420,7 +420,7 @@ class BenchConfig(_Config):
                                 "with its most sensitive layers in float until it passes gate 2")
     emulate: tuple[str, ...] = Field((), description="also run every ONNX, TFLite and ExecuTorch artifact through the "
                                      "aarch64 build of its runtime on these emulated ARM CPUs (cortex-a53, cortex-a76, "
-                                     "armv9-sme; all), judged by gate 2 per CPU; empty: off")
+                                     "armv9-sme, armv9-sme2; all), judged by gate 2 per CPU; empty: off")
     emulate_rows: int = Field(200, ge=1, description="test rows (a seeded sample) each artifact runs on each emulated CPU")
     baseline: str | None = Field(None, description="bench.json of an earlier run: fail on regressions against it")
     max_latency_increase: float = Field(0.25, ge=0, description="baseline mode: allowed relative p50 latency increase")

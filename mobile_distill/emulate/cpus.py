@@ -22,6 +22,7 @@ class EmulatedCpu:
     architecture: str  # in words, for reports
     features: tuple[str, ...]  # the Linux feature names (/proc/cpuinfo "Features") that select kernels
     phones: str  # which phones have cores like it
+    emulator: str = "default"  # the qemu that emulates it (`toolchain.EMULATORS`): "sme2" needs qemu 10.1 or later
 
 
 CPUS: dict[str, EmulatedCpu] = {cpu.name: cpu for cpu in (
@@ -30,15 +31,20 @@ CPUS: dict[str, EmulatedCpu] = {cpu.name: cpu for cpu in (
     EmulatedCpu("cortex-a76", "cortex-a76", "ARMv8.2-A with dot-product and fp16 arithmetic",
                 ("asimd", "asimddp", "asimdhp", "fphp"),
                 "the big cores of 2019-2022 phones (Cortex-A76/A77/A78, Kryo 4xx-6xx)"),
-    # qemu has no named core with SME; `max` with both vector lengths at 128 bits is the closest to the
-    # SME cores of 2025-26 phones, whose SVE vectors are 128 bits wide. qemu 10.0's `max` has SME, not SME2
-    # (its /proc/cpuinfo lists sme and its sub-features, HWCAP2 has no SME2 bit).
+    # qemu has no named core with SME: `max` with both vector lengths at 128 bits, the width of phones' SVE.
+    # qemu 10.0's `max` (the default emulator) has SME, not SME2; qemu 11's has SME2 and no switch to turn it
+    # off, so the two are emulated by two qemu releases. XNNPACK picks its KleidiAI `sme` kernels on the first
+    # and `sme2` kernels on the second (benchmarks/RESULTS.md, the aarch64 lane).
     EmulatedCpu("armv9-sme", "max,sve-default-vector-length=16,sme-default-vector-length=16",
-                "ARMv9-A with SVE2 and SME at 128-bit vectors, i8mm, dot-product, fp16, bf16",
+                "ARMv9-A with SVE2 and SME (no SME2) at 128-bit vectors, i8mm, dot-product, fp16, bf16",
                 ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme"),
-                "2025-26 flagships whose cores have SME (Arm C1 cores have SME2, which qemu 10.0 does not emulate)"),
+                "the first SME cores (Apple M4-class); the SME kernel path of every runtime"),
+    EmulatedCpu("armv9-sme2", "max,sve-default-vector-length=16,sme-default-vector-length=16",
+                "ARMv9.2-A with SVE2 and SME2 at 128-bit vectors, i8mm, dot-product, fp16, bf16",
+                ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme", "sme2"),
+                "2025-26 flagships (Arm C1-Ultra/C1-Pro cores: SME2)", emulator="sme2"),
 )}
-DEFAULT_CPUS: tuple[str, ...] = ("cortex-a53", "cortex-a76", "armv9-sme")
+DEFAULT_CPUS: tuple[str, ...] = ("cortex-a53", "cortex-a76", "armv9-sme", "armv9-sme2")
 
 
 def get_cpus(names) -> list[EmulatedCpu]:

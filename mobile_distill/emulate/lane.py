@@ -62,7 +62,8 @@ def sample_rows(count: int, rows: int) -> np.ndarray:
 
 def emulated_command(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str]) -> tuple[list[str], dict]:
     """The command (and its environment) that runs the worker with ``arguments`` on ``cpu``."""
-    command = [str(toolchain.qemu), "-cpu", cpu.qemu_cpu, "-L", str(toolchain.rootfs), str(toolchain.python),
+    command = [str(toolchain.qemu_for(cpu.emulator)), "-cpu", cpu.qemu_cpu, "-L", str(toolchain.rootfs),
+               str(toolchain.python),
                str(WORKER), *arguments]
     environment = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(toolchain.site),
                    "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "LC_ALL": "C.UTF-8"}
@@ -286,7 +287,7 @@ def lane_entry(host: ModelEntry, run: LaneRun, toolchain: Toolchain, labels: np.
     the x86 run of the same file."""
     label = device_name(run.cpu)
     runtime = {"name": {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}.get(host.target, host.target),
-               "threads": 1, "delegate": "cpu", "emulator": f"qemu {toolchain.versions.get('qemu', '?')}",
+               "threads": 1, "delegate": "cpu", "emulator": f"qemu {toolchain.qemu_version(run.cpu.emulator)}",
                "cpu": run.cpu.qemu_cpu, "latency": "not measured: meaningless under emulation",
                "seconds": round(run.seconds, 3)}
     runtime["version"] = toolchain.versions.get(runtime["name"], "?")
@@ -321,5 +322,5 @@ def _record_devices(report: BenchReport, toolchain: Toolchain, cpus: list[Emulat
         report.devices = [d for d in report.devices if d.get("label") != label] + [{
             "label": label, "kind": "emulated", "cpu": cpu.name, "qemu_cpu": cpu.qemu_cpu,
             "architecture": cpu.architecture, "features": info.get("features", []),
-            "emulator": f"qemu {toolchain.versions.get('qemu', '?')}", "runtimes": info.get("versions", {}),
+            "emulator": f"qemu {toolchain.qemu_version(cpu.emulator)}", "runtimes": info.get("versions", {}),
             "rows": len(chosen), "sample_seed": SAMPLE_SEED, "reference_accuracy": reference.accuracy.accuracy}]

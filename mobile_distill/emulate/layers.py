@@ -209,8 +209,8 @@ _GEMM = {"MatMul", "Gemm", "FULLY_CONNECTED", "BATCH_MATMUL", "CONV_2D", "Conv"}
 
 def int8_path(cpu: EmulatedCpu) -> str:
     """The widest int8 dot-product instructions the CPU offers, which int8 GEMM kernels dispatch on."""
-    for feature, words in (("sme", "SME outer products (SMOPA)"), ("i8mm", "i8mm (SMMLA)"),
-                           ("asimddp", "dot-product (SDOT)")):
+    for feature, words in (("sme2", "SME2 outer products"), ("sme", "SME outer products (SMOPA)"),
+                           ("i8mm", "i8mm (SMMLA)"), ("asimddp", "dot-product (SDOT)")):
         if feature in cpu.features:
             return words
     return "NEON widening multiplies (no dot-product)"
@@ -232,7 +232,8 @@ def kernel_family(target: str, op_type: str, precision: str, cpu: EmulatedCpu) -
         return f"onnxruntime CPU kernel for {op_type} ({'fp16' if precision == 'fp16' else 'fp32'})"
     if target == "tflite":
         if precision == "int8-dynamic" and op_type in _GEMM:
-            kleidi = ("KleidiAI qai8dxp x qsi8cxp sme_mopa" if "sme" in cpu.features else
+            kleidi = ("KleidiAI qai8dxp x qsi8cxp sme2_mopa" if "sme2" in cpu.features else
+                      "KleidiAI qai8dxp x qsi8cxp sme_mopa" if "sme" in cpu.features else
                       "KleidiAI qai8dxp x qsi8cxp neon_i8mm" if "i8mm" in cpu.features else
                       "KleidiAI qai8dxp x qsi8cxp neon_dotprod" if "asimddp" in cpu.features else "XNNPACK NEON")
             return f"XNNPACK qp8-f32-qc8w GEMM (int8 weights, activations quantized per row at run time): {kleidi}, " \

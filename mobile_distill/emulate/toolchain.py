@@ -1,6 +1,8 @@
 """What the aarch64 lane runs on, built once into a cache outside the repo and reused:
 
-    CACHE/qemu-<version>/       qemu-aarch64 (user mode, static), from the host's Debian mirror
+    CACHE/qemu-<role>-<version>/  qemu-aarch64 (user mode, static), from the host's Debian mirror: `default`,
+                                the newest of the host's release and its backports; `sme2`, the newest of those
+                                and of Debian stable and its backports, for the CPUs that need SME2
     CACHE/rootfs-<hash>/        a Debian arm64 userland with Python (debootstrap, first stage only)
     CACHE/site-<hash>/          the aarch64 wheels of numpy and of each runtime, at the host's versions
     CACHE/bridge-<hash>/        libmd_et.so: the ExecuTorch runtime's C entry point (executorch_bridge.cpp)
@@ -38,6 +40,9 @@ from ..errors import ConfigError
 from ..hashing import settings_hash
 
 MIN_QEMU = (9, 0)  # the first Debian qemu whose qemu-user package holds static binaries; has /proc/cpuinfo
+# per emulator role: the suites searched (relative to the host's codename) and the oldest qemu that will do
+EMULATORS = {"default": (("{codename}", "{codename}-backports"), MIN_QEMU),
+             "sme2": (("{codename}", "{codename}-backports", "stable", "stable-backports"), (10, 1))}
 RUNTIMES = ("onnxruntime", "ai-edge-litert", "executorch")  # the aarch64 builds the lane runs
 WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_17_aarch64")
 ROOTFS_PACKAGES = ("python3.11", "libpython3.11-stdlib", "libstdc++6")
@@ -53,10 +58,18 @@ class Toolchain:
 
     cache: Path
     qemu: Path
+    qemu_sme2: Path
     rootfs: Path
     site: Path
     bridge: Path
     versions: dict  # qemu, python, numpy and each runtime
+
+    def qemu_for(self, emulator: str) -> Path:
+        """The qemu binary of an emulator role (`EmulatedCpu.emulator`)."""
+        return self.qemu_sme2 if emulator == "sme2" else self.qemu
+
+    def qemu_version(self, emulator: str) -> str:
+        return self.versions.get("qemu_sme2" if emulator == "sme2" else "qemu", "?")
 
     @property
     def python(self) -> Path:
@@ -93,9 +106,11 @@ def find_toolchain(cache: Path | None = None) -> Toolchain:
     if recorded.is_file():
         data = json.loads(recorded.read_text())
         if all(Path(data.get(key, "")).is_relative_to(cache / name) for key, name in wanted.items()):
-            toolchain = Toolchain(cache=cache, qemu=Path(data["qemu"]), rootfs=Path(data["rootfs"]),
-                                  site=Path(data["site"]), bridge=Path(data["bridge"]), versions=data["versions"])
-            if toolchain.qemu.is_file() and toolchain.python.is_file() and toolchain.bridge.is_file():
+            toolchain = Toolchain(cache=cache, qemu=Path(data["qemu"]), qemu_sme2=Path(data.get("qemu_sme2", "")),
+                                  rootfs=Path(data["rootfs"]), site=Path(data["site"]), bridge=Path(data["bridge"]),
+                                  versions=data["versions"])
+            parts = (toolchain.qemu, toolchain.qemu_sme2, toolchain.python, toolchain.bridge)
+            if all(part.is_file() for part in parts):
                 return toolchain
     raise ConfigError(f"the aarch64 lane is not set up in {cache} for this host's runtimes; run "
                       "`mobile-distill emulate --setup` (needs the package registries once, and root to install "
@@ -113,7 +128,8 @@ def ensure_toolchain(cache: Path | None = None) -> Toolchain:
     _install_host_packages()
     with ui.progress("aarch64 lane set-up", 4) as bar:
         bar.update("qemu")
-        qemu, qemu_version = _qemu(cache)
+        qemu, qemu_version = _qemu(cache, "default")
+        qemu_sme2, qemu_sme2_version = _qemu(cache, "sme2")
         bar.update("arm64 userland", advance=1)
         rootfs = _rootfs(cache / names["rootfs"])
         bar.update("aarch64 wheels", advance=1)
@@ -121,8 +137,10 @@ def ensure_toolchain(cache: Path | None = None) -> Toolchain:
         bar.update("ExecuTorch bridge", advance=1)
         bridge = _bridge(cache / names["bridge"], site)
         bar.update(advance=1)
-    toolchain = Toolchain(cache=cache, qemu=qemu, rootfs=rootfs, site=site, bridge=bridge / "libmd_et.so",
-                          versions={"qemu": qemu_version, "python": _rootfs_python(rootfs), **versions})
+    toolchain = Toolchain(cache=cache, qemu=qemu, qemu_sme2=qemu_sme2, rootfs=rootfs, site=site,
+                          bridge=bridge / "libmd_et.so",
+                          versions={"qemu": qemu_version, "qemu_sme2": qemu_sme2_version,
+                                    "python": _rootfs_python(rootfs), **versions})
     (cache / TOOLCHAIN_FILE).write_text(json.dumps(toolchain.to_dict(), indent=2))
     return toolchain
 
@@ -194,17 +212,19 @@ def _packages_index(mirror: str, suite: str) -> str:
         return f"# {url}: {error}"
 
 
-def _newest_qemu_user(mirror: str, codename: str) -> tuple[str, str]:
-    """(version, pool file) of the newest qemu-user at least MIN_QEMU in the host's release or its backports."""
+def _newest_qemu_user(mirror: str, codename: str, role: str) -> tuple[str, str]:
+    """(version, pool file) of the newest qemu-user the role accepts, in the suites it searches."""
+    suites, minimum = EMULATORS[role]
     found = []
-    for suite in (codename, f"{codename}-backports"):
+    for suite in (name.format(codename=codename) for name in suites):
         for stanza in _packages_index(mirror, suite).split("\n\n"):
             fields = dict(re.findall(r"^([\w-]+): (.*)$", stanza, re.M))
-            if fields.get("Package") == "qemu-user" and _qemu_version(fields.get("Version", "")) >= MIN_QEMU:
+            if fields.get("Package") == "qemu-user" and _qemu_version(fields.get("Version", "")) >= minimum:
                 found.append((_qemu_version(fields["Version"]), fields["Version"], fields["Filename"]))
     if not found:
-        raise ConfigError(f"no qemu-user {'.'.join(map(str, MIN_QEMU))} or newer in Debian {codename} or "
-                          f"{codename}-backports at {mirror}; the lane needs one", fields=("emulate",))
+        raise ConfigError(f"no qemu-user {'.'.join(map(str, minimum))} or newer in Debian "
+                          f"{', '.join(suites).format(codename=codename)} at {mirror}; the lane's {role} emulator "
+                          "needs one", fields=("emulate",))
     _, version, filename = max(found)
     return version, filename
 
@@ -226,24 +246,25 @@ def _download(url: str, path: Path, attempts: int = 3) -> None:
             time.sleep(5 * attempt)
 
 
-def _qemu(cache: Path) -> tuple[Path, str]:
-    """qemu-aarch64 from the host's Debian mirror, unpacked (not installed: the host's own qemu stays).
-    Returns the binary and qemu's own version (e.g. 10.0.2); the Debian package version is kept beside it."""
-    existing = sorted(cache.glob("qemu-*/usr/bin/qemu-aarch64"),
-                      key=lambda path: _qemu_version(path.parents[2].name.removeprefix("qemu-")))
+def _qemu(cache: Path, role: str) -> tuple[Path, str]:
+    """qemu-aarch64 for an emulator role, from the host's Debian mirror, unpacked (not installed: the host's own
+    qemu stays). Returns the binary and qemu's own version (e.g. 10.0.2); the Debian version is kept beside it.
+    A cached one is reused without asking the mirror: running the lane needs no network."""
+    existing = sorted(cache.glob(f"qemu-{role}-*/usr/bin/qemu-aarch64"),
+                      key=lambda path: _qemu_version(path.parents[2].name.removeprefix(f"qemu-{role}-")))
     if not existing:
         mirror = debian_mirror()
-        version, filename = _newest_qemu_user(mirror, _debian_codename())
+        version, filename = _newest_qemu_user(mirror, _debian_codename(), role)
         upstream = re.match(r"(?:\d+:)?([\d.]+)", version).group(1)
-        with atomic_folder(cache / f"qemu-{upstream}") as staging:
+        with atomic_folder(cache / f"qemu-{role}-{upstream}") as staging:
             deb = staging / "qemu-user.deb"
             _download(f"{mirror}/{filename}", deb)
             _run(["dpkg-deb", "-x", str(deb), str(staging)], "unpacking qemu-user")
             deb.unlink()
             (staging / "debian-version.txt").write_text(version)
-        existing = [cache / f"qemu-{upstream}" / "usr" / "bin" / "qemu-aarch64"]
+        existing = [cache / f"qemu-{role}-{upstream}" / "usr" / "bin" / "qemu-aarch64"]
     binary = existing[-1]
-    return binary, binary.parents[2].name.removeprefix("qemu-")
+    return binary, binary.parents[2].name.removeprefix(f"qemu-{role}-")
 
 
 def _rootfs(folder: Path) -> Path:
