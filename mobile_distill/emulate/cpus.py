@@ -38,7 +38,7 @@ CPUS: dict[str, EmulatedCpu] = {cpu.name: cpu for cpu in (
     EmulatedCpu("armv9-sme", "max,sve-default-vector-length=16,sme-default-vector-length=16",
                 "ARMv9-A with SVE2 and SME (no SME2) at 128-bit vectors, i8mm, dot-product, fp16, bf16",
                 ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme"),
-                "the first SME cores (Apple M4-class); the SME kernel path of every runtime"),
+                "cores with SME but not SME2: the SME (v1) kernel path of every runtime"),
     EmulatedCpu("armv9-sme2", "max,sve-default-vector-length=16,sme-default-vector-length=16",
                 "ARMv9.2-A with SVE2 and SME2 at 128-bit vectors, i8mm, dot-product, fp16, bf16",
                 ("asimd", "asimddp", "asimdhp", "i8mm", "sve", "sve2", "sme", "sme2"),
