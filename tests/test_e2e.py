@@ -26,8 +26,10 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     # 120 test rows of a student trained for two epochs on 960 texts: many texts sit near its decision
     # boundary, and int8 flipped 4 of them in one run, none in another (training on CPU threads is not
     # bit-reproducible). A collapse flips half; int8 gets limits that tell the two apart (6 rows) and
-    # fp32 keeps the default ones, which it meets exactly.
-    recipe["gate2"] = {"min_teacher_retention": 0.9, "max_accuracy_drop": {"int8-dynamic": 5.0},
+    # fp32 keeps the default ones, which it meets exactly. The teacher-retention floor leaves room for
+    # that drop: a student at 0.92 retention (CI: 0.653 vs 0.711) whose int8 file flips 3 rows lands
+    # at 0.88, which failed a 0.9 floor once; a collapsed file (0.5 / 0.71 = 0.70) fails 0.85.
+    recipe["gate2"] = {"min_teacher_retention": 0.85, "max_accuracy_drop": {"int8-dynamic": 5.0},
                        "min_agreement": {"int8-dynamic": 0.95}}
     recipe["export"] = {"targets": ["onnx", "tflite"], "precisions": ["fp32", "int8-dynamic"]}
     recipe["bench"] = {"threads": [1], "runs": 5}

@@ -210,8 +210,15 @@ def test_planted_collapse_fails_gate_2_and_diagnose_names_it_first(planted_run, 
         assert causes[0]["confirmed"] and causes[0]["after"] >= 0.9, causes[0]
 
 
+# Planted outside this file: the aarch64 lane's fault (an fp16 Gemm only a phone's kernels overflow) is
+# in tests/test_emulate.py, whose test asserts diagnose names this code first.
+PLANTED_ELSEWHERE = {"arm64-kernels": "tests/test_emulate.py"}
+
+
 def test_every_cause_code_is_planted_somewhere():
-    assert sorted(set(CODES) - {case.code for case in CASES}) == []
+    assert sorted(set(CODES) - {case.code for case in CASES} - set(PLANTED_ELSEWHERE)) == []
+    for code, path in PLANTED_ELSEWHERE.items():
+        assert f'"{code}"' in (Path(__file__).parents[1] / path).read_text()
 
 
 def test_the_planted_artifacts_are_collapses_run_in_their_own_runtimes(planted_run):

@@ -49,6 +49,10 @@ layers          For quantized ONNX and TFLite artifacts (quantization-layer): ev
                 keeping the worst ones in float). ExecuTorch int8: every quantized Linear's
                 output in the PT2E simulation the .pte was lowered from (its XNNPACK delegate
                 exposes no intermediate tensor). Core ML: skipped, said plainly.
+arm64-kernels   Not a check of this module: the aarch64 lane (`bench --emulate`,
+                mobile_distill.emulate.layers) names it when the file's aarch64 run on an
+                emulated phone CPU departs from its own x86 run, with the first departing tensor
+                and the kernel family the aarch64 runtime picks for it on that CPU.
 
 A counterfactual only counts when the match is beyond chance (Cohen's kappa >= 0.5): a feed
 that makes the reference predict one class everywhere "agrees" with an artifact that has
