@@ -32,7 +32,7 @@ from common import publish  # benchmarks/common.py
 
 from mobile_distill.bench.device import cpu_features
 from mobile_distill.data import PreparedData
-from mobile_distill.emulate import lane
+from mobile_distill.emulate import process
 from mobile_distill.emulate.cpus import CPUS, EmulatedCpu
 from mobile_distill.emulate.lane import (
     LaneJob,
@@ -124,10 +124,10 @@ def fake_cpuinfo(toolchain: Toolchain, qemu_cpu: str, folder: Path) -> Path:
 @contextlib.contextmanager
 def cpuinfo_bind_mount(fakes: dict[str, Path]):
     """While active, the lane's worker for a CPU named in ``fakes`` runs in its own mount namespace with that
-    file on /proc/cpuinfo. `run_jobs` builds its command through `lane.emulated_command`, and the product has
+    file on /proc/cpuinfo. `run_jobs` builds its command through `process.emulated_command`, and the product has
     no hook for a wrapper (its own qemu needs none), so this swaps that function for the duration and puts it
     back: the product's files stay as they are."""
-    original = lane.emulated_command
+    original = process.emulated_command
 
     def wrapped(toolchain, cpu, arguments):
         command, environment = original(toolchain, cpu, arguments)
@@ -136,11 +136,11 @@ def cpuinfo_bind_mount(fakes: dict[str, Path]):
                        str(fakes[cpu.name]), *command]
         return command, environment
 
-    lane.emulated_command = wrapped
+    process.emulated_command = wrapped
     try:
         yield
     finally:
-        lane.emulated_command = original
+        process.emulated_command = original
 
 
 # --- 1. the instruction test ---------------------------------------------------------------------------------

@@ -35,8 +35,8 @@ EXPECTED_WARNINGS = (
 )
 # Loggers that print on their own (a handler of their own, or Python's last-resort stderr handler):
 # while a command runs, their records go to its log file instead.
-NOISY_LOGGERS = ("torch", "torchao", "coremltools", "executorch", "absl", "ai_edge_quantizer", "litert_torch",
-                 "datasets", "accelerate", "onnxruntime", "tensorflow")
+# Those of the export targets' libraries are declared by each target (`Target.loggers`).
+NOISY_LOGGERS = ("torch", "datasets", "accelerate")
 
 
 @contextmanager
@@ -253,7 +253,10 @@ def library_output(log: Path | None):
     import torch  # noqa: F401  (torch installs its own log handlers on import: they must exist to be redirected)
 
     root = logging.getLogger()
-    loggers = {name: logging.getLogger(name) for name in NOISY_LOGGERS}
+    from .targets import TARGETS
+
+    names = NOISY_LOGGERS + tuple(name for target in TARGETS.values() for name in target.loggers)
+    loggers = {name: logging.getLogger(name) for name in dict.fromkeys(names)}
     saved = {name: (logger.propagate, list(logger.handlers)) for name, logger in loggers.items()}
     for logger in loggers.values():
         logger.handlers[:] = []

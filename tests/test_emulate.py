@@ -24,7 +24,8 @@ from mobile_distill.bench.schema import BenchReport
 from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.emulate import CPUS, get_cpus
-from mobile_distill.emulate.lane import WORKER, lane_feeds, sample_rows
+from mobile_distill.emulate.lane import lane_feeds, sample_rows
+from mobile_distill.emulate.process import WORKER
 from mobile_distill.emulate.layers import kernel_family, relative_error
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
@@ -165,7 +166,7 @@ def test_the_cli_runs_the_lane_and_exits_1_naming_the_cpu(planted, arm64_lane, t
 def test_each_emulated_cpu_offers_the_features_its_entry_names(arm64_lane):
     from concurrent.futures import ThreadPoolExecutor
 
-    from mobile_distill.emulate.lane import cpu_report
+    from mobile_distill.emulate.process import cpu_report
 
     with ThreadPoolExecutor(len(CPUS)) as pool:
         reports = dict(zip(CPUS.values(), pool.map(lambda cpu: cpu_report(arm64_lane, cpu), CPUS.values())))
@@ -237,7 +238,7 @@ def test_the_apps_java_core_on_the_phones_kernels_catches_the_fault(planted, arm
 
 def test_the_worker_reads_tflite_through_the_exporters_signature():
     from mobile_distill.emulate import worker
-    from mobile_distill.targets.tflite import SIGNATURE
+    from mobile_distill.targets.tflite.target import SIGNATURE
 
     assert worker.TFLITE_SIGNATURE == SIGNATURE
 

@@ -7,7 +7,7 @@ import pytest
 
 from mobile_distill.bench import run_bench
 from mobile_distill.config import BenchConfig, Gate2Config
-from mobile_distill.diagnose.layers_executorch import executorch_sensitivity
+from mobile_distill.targets.executorch.layers import executorch_sensitivity
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest

@@ -6,7 +6,7 @@ import pytest
 
 from mobile_distill.export import ExportOptions, export
 from mobile_distill.export.artifact import read_manifest
-from mobile_distill.export.tflite_metadata import display_metadata_json, read_metadata
+from mobile_distill.targets.tflite.metadata import display_metadata_json, read_metadata
 from mobile_distill.runners import load_runner
 
 from .conftest import make_texts, save_tiny_model

@@ -1,8 +1,8 @@
 """Per-layer comparison of a quantized artifact with an fp32 export of its reference to the same
 format: the first tensor where the artifact leaves the float model, and which quantized nodes add
 the most error. Each target names its comparison in the target registry (``layer_comparison``):
-ONNX's is in ``layers_onnx``, TFLite's in ``layers_tflite``, ExecuTorch's (on the PT2E simulation:
-the XNNPACK delegate is opaque) in ``layers_executorch``. Each ranks nodes under the names its
+each lives in its target's package (``targets/<name>/layers.py``; ExecuTorch's runs on the PT2E
+simulation: the XNNPACK delegate is opaque). Each ranks nodes under the names its
 exporter's ``keep_float`` takes. This module holds what they share and the diagnose check.
 """
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import ui
 from ..errors import ConfigError
 from .cpus import CPUS, get_cpus
-from .lane import cpu_report, emulated_command
+from .process import cpu_report, emulated_command
 from .toolchain import ensure_toolchain, find_toolchain
 
 

@@ -30,17 +30,17 @@ from ..bench.schema import Accuracy, BenchReport, ModelEntry
 from ..config import Gate2Config
 from ..device.results import judge_on_device, put_beside
 from ..metrics import agreement, classification_metrics, mean_kl, predictions
+from ..targets import get_target
 from .cpus import EmulatedCpu, device_name, get_cpus
 from .fallback import LaneFallback, can_fall_back, fall_back_on_cpus
 from .fallback import note as fallback_note
 from .layers import diagnose_departure
+from .process import last_line, run_emulated
 from .toolchain import Toolchain, find_toolchain
 
-WORKER = Path(__file__).with_name("worker.py")
 LANE_TARGETS = ("onnx", "tflite", "executorch")
 SAMPLE_SEED = 20261206  # the same rows for every artifact, CPU and run
 BATCH = 32  # rows per call where the format takes a batch (ONNX), as the x86 runner sends them
-WORKER_TIMEOUT = 6 * 3600
 
 
 @dataclass(frozen=True)
@@ -58,58 +58,6 @@ def sample_rows(count: int, rows: int) -> np.ndarray:
     if rows >= count:
         return np.arange(count)
     return np.sort(np.random.default_rng(SAMPLE_SEED).permutation(count)[:rows])
-
-
-def emulated_command(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str]) -> tuple[list[str], dict]:
-    """The command (and its environment) that runs the worker with ``arguments`` on ``cpu``."""
-    command = [str(toolchain.qemu_for(cpu.emulator)), "-cpu", cpu.qemu_cpu, "-L", str(toolchain.rootfs),
-               str(toolchain.python),
-               str(WORKER), *arguments]
-    environment = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "PYTHONPATH": str(toolchain.site),
-                   "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1", "LC_ALL": "C.UTF-8"}
-    return command, environment
-
-
-def run_emulated(toolchain: Toolchain, cpu: EmulatedCpu, arguments: list[str], log: Path | None = None,
-                 timeout: float = WORKER_TIMEOUT, on_line=None) -> subprocess.CompletedProcess:
-    """Run the worker on ``cpu``; ``on_line(line)`` sees each line it prints as it prints it (progress).
-    A worker still running after ``timeout`` seconds is killed (`subprocess.TimeoutExpired`)."""
-    command, environment = emulated_command(toolchain, cpu, arguments)
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as errors:
-        process = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=errors, text=True)
-        timed_out = threading.Event()
-
-        def kill() -> None:
-            timed_out.set()
-            process.kill()
-
-        watchdog = threading.Timer(timeout, kill)
-        watchdog.start()
-        lines = []
-        try:
-            for line in process.stdout:
-                lines.append(line)
-                if on_line is not None:
-                    on_line(line)
-            process.wait()
-        finally:
-            watchdog.cancel()
-        if timed_out.is_set():
-            raise subprocess.TimeoutExpired(command, timeout)
-        errors.seek(0)
-        stderr = errors.read()
-    if log is not None:
-        with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"$ {' '.join(command)}\n{stderr}\n")
-    return subprocess.CompletedProcess(command, process.returncode, "".join(lines), stderr)
-
-
-def cpu_report(toolchain: Toolchain, cpu: EmulatedCpu) -> dict:
-    """What the emulated CPU looks like from inside: its Linux feature list and the runtime versions."""
-    result = run_emulated(toolchain, cpu, ["info"], timeout=600)
-    if result.returncode != 0:
-        return {"error": _last_line(result)}
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @dataclass(frozen=True)
@@ -147,7 +95,7 @@ def run_jobs(toolchain: Toolchain, jobs: list[LaneJob], cpus: list[EmulatedCpu],
             except subprocess.TimeoutExpired:
                 return {}, [LaneRun(cpu, None, f"no answer in {WORKER_TIMEOUT} s", 0.0) for _ in jobs]
             if result.returncode != 0:
-                return {}, [LaneRun(cpu, None, _last_line(result), 0.0) for _ in jobs]
+                return {}, [LaneRun(cpu, None, last_line(result), 0.0) for _ in jobs]
             answer = json.loads(result.stdout.strip().splitlines()[-1])
             return answer["info"], [_lane_run(cpu, outcome, out) for outcome, out in zip(answer["jobs"], outputs)]
 
@@ -168,13 +116,6 @@ def run_artifact(toolchain: Toolchain, folder: Path, feeds: dict[str, np.ndarray
     """One artifact's model run on ``feeds`` (the ids, in the manifest's dtypes) on every CPU in ``cpus``."""
     job = LaneJob(Path(folder), feeds, np.zeros(0), step)
     return [runs[0] for _, runs in run_jobs(toolchain, [job], cpus, log).values()]
-
-
-def _last_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in (result.stderr or "").splitlines() if line.strip() and not line.startswith("I ")]
-    if result.returncode < 0:
-        return f"the worker died of signal {-result.returncode}" + (f" after: {lines[-1][:300]}" if lines else "")
-    return lines[-1][:400] if lines else f"the worker exited {result.returncode} with no message"
 
 
 def lane_feeds(folder: Path, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray, int]:
@@ -286,7 +227,7 @@ def lane_entry(host: ModelEntry, run: LaneRun, toolchain: Toolchain, labels: np.
     """One emulated run as a device entry: accuracy on the sample, agreement with the reference and with
     the x86 run of the same file."""
     label = device_name(run.cpu)
-    runtime = {"name": {"onnx": "onnxruntime", "tflite": "ai-edge-litert"}.get(host.target, host.target),
+    runtime = {"name": get_target(host.target).runtime_package,
                "threads": 1, "delegate": "cpu", "emulator": f"qemu {toolchain.qemu_version(run.cpu.emulator)}",
                "cpu": run.cpu.qemu_cpu, "latency": "not measured: meaningless under emulation",
                "seconds": round(run.seconds, 3)}

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..export.artifact import read_manifest
 from .cpus import EmulatedCpu
+from .process import WORKER, run_emulated
 from .toolchain import Toolchain
 
 DEPARTED = 0.05  # healthy files differ between the two builds by ~1e-6 (fp32) to ~1e-2 (int8) relative L2
@@ -64,7 +65,6 @@ def locate_departure(toolchain: Toolchain, folder: Path, cpu: EmulatedCpu, feeds
                      log: Path | None = None) -> Departure | None:
     """The first tensor where ``folder``'s aarch64 run on ``cpu`` leaves its x86 run on ``feeds`` (a few rows of ids,
     the manifest's dtypes); None when no tensor departs or the target has no probe."""
-    from .lane import run_emulated
 
     manifest = read_manifest(folder)
     if manifest.target not in PROBE_FILE:
@@ -95,7 +95,6 @@ def _probe_folder(folder: Path, probe: Path) -> Path:
 
 def _run_host(arguments: list[str]) -> None:
     """The worker itself, on this host's x86 runtimes: the same code reads the probe on both sides."""
-    from .lane import WORKER
 
     result = subprocess.run([sys.executable, str(WORKER), *arguments], capture_output=True, text=True)
     if result.returncode != 0:
@@ -132,7 +131,7 @@ def _tflite_probe(model: Path, probe: Path) -> list[_Tensor]:
     from ai_edge_litert.tools import flatbuffer_utils
     from mediapipe.tasks.metadata import schema_py_generated as schema
 
-    from ..export.tflite_metadata import inline_offset_buffers
+    from ..targets.tflite.metadata import inline_offset_buffers
 
     buffer = inline_offset_buffers(bytearray(model.read_bytes()))
     flat = schema.ModelT.InitFromPackedBuf(bytes(buffer), 0)
@@ -185,7 +184,7 @@ def _module(tensor: _Tensor, manifest, folder: Path) -> str:
         path = ".".join(part for part in tensor.node.strip("/").split("/")[:-1] if part)
         unwrapped = path.removeprefix("model.")  # the export wrapper holds the classifier as `model`
         return unwrapped if unwrapped in modules or not modules else path
-    from ..diagnose.layers_tflite import module_of
+    from ..targets.tflite.layers import module_of
 
     return module_of(tensor.name, modules) if modules else ""
 

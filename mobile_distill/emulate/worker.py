@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-TFLITE_SIGNATURE = "serving_default"  # mobile_distill.targets.tflite.SIGNATURE (a test keeps them equal)
+TFLITE_SIGNATURE = "serving_default"  # mobile_distill.targets.tflite.target.SIGNATURE (a test keeps them equal)
 RUNTIME_PACKAGES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "executorch": "executorch"}
 _DTYPES = {"int32": np.int32, "int64": np.int64}
 
@@ -70,7 +70,7 @@ class OnnxModel:
 
 
 class TfliteModel:
-    """Through the signature, as the x86 runner (`runners/tflite.py`); a probe copy through the subgraph's
+    """Through the signature, as the x86 runner (`targets/tflite/runner.py`); a probe copy through the subgraph's
     outputs, which are where the probe adds the intermediate tensors."""
 
     def __init__(self, path: Path, manifest: dict, probe: bool):

@@ -26,8 +26,7 @@ from ..layout import (
 )
 
 MANIFEST_VERSION = 1
-_TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers", "onnx", "onnxruntime", "litert-torch",
-          "ai-edge-litert", "ai-edge-quantizer", "coremltools", "executorch", "torchao")
+_TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers")  # and every registered target's packages
 
 
 class _Frozen(BaseModel):
@@ -74,8 +73,10 @@ class Manifest(_Frozen):
 
 
 def tool_versions() -> dict[str, str]:
+    from ..targets import TARGETS
+
     versions = {}
-    for name in _TOOLS:
+    for name in dict.fromkeys(_TOOLS + tuple(package for target in TARGETS.values() for package in target.packages)):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

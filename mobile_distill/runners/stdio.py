@@ -23,9 +23,6 @@ import os
 import sys
 from importlib import metadata
 
-_RUNTIMES = {"onnx": "onnxruntime", "tflite": "ai-edge-litert", "executorch": "executorch", "coreml": "coremltools"}
-
-
 def serve(folder: str, threads: int, lines, out) -> int:
     """The protocol loop is the aarch64 worker's (`mobile_distill.emulate.worker.serve_loop`): one protocol for
     the JVM harness, whichever build of the runtime answers."""
@@ -36,7 +33,9 @@ def serve(folder: str, threads: int, lines, out) -> int:
 
         runner = load_runner(folder, threads=threads)
         declared = [(item.name, item.dtype) for item in runner.declared_inputs()]
-        package = _RUNTIMES.get(runner.target, runner.target)
+        from ..targets import get_target
+
+        package = get_target(runner.target).runtime_package
         try:
             version = metadata.version(package)
         except metadata.PackageNotFoundError:

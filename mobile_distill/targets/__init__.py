@@ -1,4 +1,4 @@
-"""The target registry: one `Target` per export format, declared in a module of its own here.
+"""The target registry: one `Target` per export format, each in a package of its own here.
 
 A target brings together everything the pipeline needs to know about one format: its exporter,
 the precisions it makes, the runner that checks it in its own runtime, how to read the inputs the
@@ -7,19 +7,26 @@ where its runtime runs, and which precisions compute in fp16. The config's choic
 choices, export's dispatch, bench's runner, diagnose's dispatch, the docs table and the test
 parametrisation are all derived from `TARGETS`; a test fails when a target lacks a part.
 
-A new target is one module in this folder (a `Target` plus its declared-input reader) and one
-line in `_REGISTERED` below. Nothing heavy is imported here: implementations are named as
-``"module:attribute"`` and imported when first used, so ``mobile-distill --help`` stays fast.
+A target's package holds everything only it uses: ``target.py`` (its `Target` and the reader of the
+inputs its model file declares), ``export.py``, ``runner.py`` and, where it has one, ``layers.py``
+(the per-layer comparison). A new target is one package in this folder and one line in
+`_REGISTERED` below (tests/test_layout.py copies a target that way and runs it end to end). Nothing
+heavy is imported here: implementations are named as ``".module:attribute"`` relative to the
+target's package and imported when first used, so ``mobile-distill --help`` stays fast.
 """
 
 from __future__ import annotations
 
-from . import coreml, executorch, onnx, tflite
+import importlib
+
 from .base import DeclaredInput, Target
 
-_REGISTERED = (onnx.TARGET, tflite.TARGET, coreml.TARGET, executorch.TARGET)
+# One line per target: the name of its package in this folder, in the order reports list them.
+_REGISTERED = ("onnx", "tflite", "coreml", "executorch")
 
-TARGETS: dict[str, Target] = {target.name: target for target in _REGISTERED}
+TARGETS: dict[str, Target] = {
+    target.name: target for target in (importlib.import_module(f".{package}", __name__).TARGET for package in _REGISTERED)
+}
 TARGET_NAMES: tuple[str, ...] = tuple(TARGETS)
 
 

@@ -1,5 +1,6 @@
-"""What a target declares. Implementations are referenced as ``"module:attribute"`` and imported on
-first use (`Target.load`), so the registry itself costs nothing to import."""
+"""What a target declares. Implementations are referenced as ``".module:attribute"`` relative to the
+target's own package and imported on first use (`Target.load`), so the registry itself costs nothing
+to import, and a copy of a target's package under a new name refers to its own parts."""
 
 from __future__ import annotations
 
@@ -26,14 +27,19 @@ class DeclaredInput(NamedTuple):
 @dataclass(frozen=True)
 class Target:
     name: str
+    package: str  # the target's package (``__package__`` where it is declared): its parts are named relative to it
     model_file: str  # the file name of the model inside an artifact folder
     precisions: tuple[str, ...]
     runtime: str  # what runs it here, in words (for the docs table and reports)
-    exporter: str  # "module:function(ExportContext, folder) -> ExportedModel"
+    # the distributions it needs, its runtime first: their versions go into every manifest, and the runtime's
+    # name and version into what a runner reports (the stdio worker)
+    packages: tuple[str, ...]
+    exporter: str  # ".module:function(ExportContext, folder) -> ExportedModel", relative to ``package``
     runner: str  # "module:ArtifactRunner subclass"
     declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
     layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
     keep_float_names: str | None = None  # what ExportOptions.keep_float takes for this target, in words
+    loggers: tuple[str, ...] = ()  # its libraries' loggers that print on their own: routed to the run's log
     platforms: tuple[str, ...] | None = None  # platform.system() values its runtime runs on; None: all
     fp16_compute: tuple[str, ...] = ()  # precisions whose activations are held in fp16 (fp16 overflow can bite)
     fp16_note: str = ""  # why the other precisions cannot overflow fp16, for diagnose's report
@@ -44,6 +50,8 @@ class Target:
         unknown = [precision for precision in self.precisions if precision not in PRECISIONS]
         if unknown or not self.precisions:
             raise ValueError(f"target {self.name}: precisions {unknown or '()'} are not registered precisions")
+        if not self.packages:
+            raise ValueError(f"target {self.name}: name the distributions it needs, its runtime first")
         if (self.layer_comparison is None) != (self.keep_float_names is None):
             raise ValueError(f"target {self.name}: a layer comparison and keep_float names come together")
 
@@ -53,12 +61,16 @@ class Target:
         if reference is None:
             raise LookupError(f"target {self.name} has no {part}")
         module, _, attribute = reference.partition(":")
-        return getattr(importlib.import_module(module), attribute)
+        return getattr(importlib.import_module(module, self.package), attribute)
 
     @property
     def supports_fallback(self) -> bool:
         """Auto-fallback needs a per-layer ranking in the names keep_float takes."""
         return self.layer_comparison is not None
+
+    @property
+    def runtime_package(self) -> str:
+        return self.packages[0]
 
     def runs_here(self) -> bool:
         return self.platforms is None or platform.system() in self.platforms

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DeclaredInput, Target
+from ..base import DeclaredInput, Target
 
 SIGNATURE = "serving_default"
 
 TARGET = Target(
+    package=__package__,
     name="tflite",
     model_file="model.tflite",
     precisions=("fp32", "fp16", "int8-dynamic", "int8-static"),
     runtime="ai-edge-litert Interpreter; MediaPipe TextClassifier",
-    exporter="mobile_distill.export.tflite:export_tflite",
-    runner="mobile_distill.runners.tflite:TfliteRunner",
-    declared_inputs="mobile_distill.targets.tflite:declared_inputs",
-    layer_comparison="mobile_distill.diagnose.layers_tflite:compare_tflite_layers",
+    packages=("ai-edge-litert", "litert-torch", "ai-edge-quantizer"),
+    loggers=("litert_torch", "ai_edge_quantizer", "absl", "tensorflow"),
+    exporter=".export:export_tflite",
+    runner=".runner:TfliteRunner",
+    declared_inputs=".target:declared_inputs",
+    layer_comparison=".layers:compare_tflite_layers",
     keep_float_names="TFLite output tensor names",
     fp16_note="TFLite fp16 stores weights in fp16 and computes in fp32",
 )

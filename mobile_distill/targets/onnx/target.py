@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DeclaredInput, Target
+from ..base import DeclaredInput, Target
 
 TARGET = Target(
+    package=__package__,
     name="onnx",
     model_file="model.onnx",
     precisions=("fp32", "fp16", "int8-dynamic", "int8-static"),
     runtime="onnxruntime (CPU)",
-    exporter="mobile_distill.export.onnx:export_onnx",
-    runner="mobile_distill.runners.onnx:OnnxRunner",
-    declared_inputs="mobile_distill.targets.onnx:declared_inputs",
-    layer_comparison="mobile_distill.diagnose.layers_onnx:compare_onnx_layers",
+    packages=("onnxruntime", "onnx"),
+    loggers=("onnxruntime",),
+    exporter=".export:export_onnx",
+    runner=".runner:OnnxRunner",
+    declared_inputs=".target:declared_inputs",
+    layer_comparison=".layers:compare_onnx_layers",
     keep_float_names="ONNX node names",
     fp16_compute=("fp16",),
     fp16_note="",

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.artifact import Manifest
-from .base import ArtifactRunner
+from ...export.artifact import Manifest
+from ...runners.base import ArtifactRunner
+from .target import TARGET
 
 
 class OnnxRunner(ArtifactRunner):
-    target = "onnx"
+    target = TARGET.name
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
         import onnxruntime

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.artifact import Manifest
-from ..targets.tflite import SIGNATURE
-from .base import ArtifactRunner
+from ...export.artifact import Manifest
+from .target import SIGNATURE, TARGET
+from ...runners.base import ArtifactRunner
 
 
 class TfliteRunner(ArtifactRunner):
-    target = "tflite"
+    target = TARGET.name
     max_batch = 1  # shapes are static: batch 1 at the exported sequence length
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):

@@ -22,19 +22,20 @@ from pathlib import Path
 
 import torch
 
-from ..config import ExportOptions
-from ..errors import ConfigError
-from ..export.context import ExportContext
-from ..export.executorch import (
+from ...config import ExportOptions
+from ...errors import ConfigError
+from ...export.context import ExportContext
+from .target import TARGET
+from .export import (
     export_sample,
     int8_dynamic_modules,
     linear_module,
     quantized_linears,
     traceable_wrapper,
 )
-from ..export.wrapper import ClassifierWrapper, uses_token_types
-from ..models import load_classifier, load_tokenizer, read_labels
-from .layers import (
+from ...export.wrapper import ClassifierWrapper, uses_token_types
+from ...models import load_classifier, load_tokenizer, read_labels
+from ...diagnose.layers import (
     DIVERGED,
     LayerComparison,
     NodeSensitivity,
@@ -77,13 +78,13 @@ def compare_executorch_layers(artifact_dir: Path, reference_dir: Path, texts: li
 def _context(artifact_dir: Path, reference_dir: Path, texts: list[str]) -> ExportContext:
     """The export context the artifact was made with: its options and length, the reference's weights."""
     manifest = checked_inputs(artifact_dir, reference_dir, texts)
-    if (manifest.target, manifest.precision) != ("executorch", "int8-dynamic"):
+    if (manifest.target, manifest.precision) != (TARGET.name, "int8-dynamic"):
         raise ConfigError(f"{artifact_dir}: ExecuTorch sensitivity needs an executorch int8-dynamic artifact "
                           f"(this is {manifest.target} {manifest.precision})")
     options = ExportOptions(**(manifest.options or {"seq_len": manifest.sequence_length}))
     model = load_classifier(reference_dir).eval()
     wrapper = ClassifierWrapper(model, uses_token_types(model))
-    return ExportContext("executorch", "int8-dynamic", wrapper, load_tokenizer(reference_dir),
+    return ExportContext(TARGET.name, "int8-dynamic", wrapper, load_tokenizer(reference_dir),
                          tuple(read_labels(reference_dir)), options, list(texts))
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
-from ..targets.tflite import SIGNATURE, TARGET
-from .artifact import TensorSpec, write_vocab
-from .context import ExportContext, ExportedModel
+from ...errors import ConfigError
+from .target import SIGNATURE, TARGET
+from ...export.artifact import TensorSpec, write_vocab
+from ...export.context import ExportContext, ExportedModel
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]
 _FILE = TARGET.model_file
@@ -175,7 +175,7 @@ def _write_metadata(context: ExportContext, source: Path, target: Path) -> str:
     The metadata schema can only describe a lower-casing WordPiece tokenizer; other models are
     written without metadata, and the manifest says why.
     """
-    from .tflite_metadata import write_bert_classifier_metadata
+    from .metadata import write_bert_classifier_metadata
 
     backend = type(context.tokenizer.backend_tokenizer.model).__name__
     if backend != "WordPiece" or not getattr(context.tokenizer, "do_lower_case", False):

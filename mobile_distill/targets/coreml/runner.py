@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.artifact import Manifest
-from .base import ArtifactRunner
+from ...export.artifact import Manifest
+from ...runners.base import ArtifactRunner
+from .target import TARGET
 
 
 class CoremlRunner(ArtifactRunner):
-    target = "coreml"
+    target = TARGET.name
     max_batch = 1
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import PADDING_SENSITIVE
-from ..errors import ConfigError
-from ..targets.onnx import TARGET
-from .artifact import TensorSpec
-from .context import ExportContext, ExportedModel
+from ...data import PADDING_SENSITIVE
+from ...errors import ConfigError
+from .target import TARGET
+from ...export.artifact import TensorSpec
+from ...export.context import ExportContext, ExportedModel
 
 OPSET = 17
 _FILE = TARGET.model_file

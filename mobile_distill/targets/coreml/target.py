@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import DeclaredInput, Target
+from ..base import DeclaredInput, Target
 
 # ArrayFeatureType.ArrayDataType codes of the Core ML spec
 _ARRAY_TYPES = {65568: "float32", 65552: "float16", 131104: "int32"}
 
 TARGET = Target(
+    package=__package__,
     name="coreml",
     model_file="model.mlpackage",
     precisions=("fp32", "fp16", "int8", "palettized"),
     runtime="Core ML through coremltools (macOS only; elsewhere spec checks)",
-    exporter="mobile_distill.export.coreml:export_coreml",
-    runner="mobile_distill.runners.coreml:CoremlRunner",
-    declared_inputs="mobile_distill.targets.coreml:declared_inputs",
+    packages=("coremltools",),
+    loggers=("coremltools",),
+    exporter=".export:export_coreml",
+    runner=".runner:CoremlRunner",
+    declared_inputs=".target:declared_inputs",
     platforms=("Darwin",),
     # fp16, int8 and palettized packages compute in fp16 (int8/palettized compress fp16 weights)
     fp16_compute=("fp16", "int8", "palettized"),

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..targets.coreml import TARGET
-from .artifact import TensorSpec
-from .context import ExportContext, ExportedModel
+from .target import TARGET
+from ...export.artifact import TensorSpec
+from ...export.context import ExportContext, ExportedModel
 
 _FILE = TARGET.model_file
 PALETTE_BITS = 6  # 6-bit k-means palettes: 4-bit halves the size again but loses more accuracy

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import load_tokenizer
-from .layers import (
+from ...models import load_tokenizer
+from .target import TARGET
+from ...diagnose.layers import (
     DIVERGED,
     LAYER_TEXTS,
     LayerComparison,
@@ -52,7 +53,7 @@ def compare_onnx_layers(artifact_dir: Path, reference_dir: Path, texts: list[str
     manifest = checked_inputs(artifact_dir, reference_dir, texts)
     artifact = onnx.load(str(Path(artifact_dir) / manifest.model_file))
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
-        reference = onnx.load(str(float_twin(Path(reference_dir), "onnx", manifest.sequence_length, texts, Path(scratch))))
+        reference = onnx.load(str(float_twin(Path(reference_dir), TARGET.name, manifest.sequence_length, texts, Path(scratch))))
     pairs = _pairs(reference.graph, artifact.graph)
     feeds = _feeds(reference_dir, texts, manifest.sequence_length, manifest.static_shapes)
     errors = _relative_errors(artifact, reference, pairs, feeds, threads)

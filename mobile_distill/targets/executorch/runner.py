@@ -15,24 +15,15 @@ from pathlib import Path
 import numpy as np
 import torch  # before the bindings: it loads libtorch, which they link against
 
-from ..export.artifact import Manifest
-from ..runtime import torch_threads
-from .base import ArtifactRunner
-
-
-def load_program(path: Path):
-    """The program at ``path`` through the C++ bindings (fast), else through `executorch.runtime`."""
-    try:
-        from executorch.extension.pybindings._C import _load_program
-    except ImportError:  # pragma: no cover - a release that moved the bindings
-        from executorch.runtime import Runtime
-
-        return Runtime.get().load_program(str(path))
-    return _load_program(str(path))
+from ...export.artifact import Manifest
+from ...runtime import torch_threads
+from ...runners.base import ArtifactRunner
+from .program import load_program
+from .target import TARGET
 
 
 class ExecutorchRunner(ArtifactRunner):
-    target = "executorch"
+    target = TARGET.name
     max_batch = 1
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ConfigError
-from ..targets.executorch import TARGET
-from .artifact import TensorSpec
-from .context import ExportContext, ExportedModel
+from ...errors import ConfigError
+from .target import TARGET
+from ...export.artifact import TensorSpec
+from ...export.context import ExportContext, ExportedModel
 
 _FILE = TARGET.model_file
 _CALIBRATION_TEXTS = 32

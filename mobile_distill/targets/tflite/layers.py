@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models import load_tokenizer
-from ..targets.tflite import SIGNATURE
-from .layers import (
+from ...models import load_tokenizer
+from .target import SIGNATURE, TARGET
+from ...diagnose.layers import (
     DIVERGED,
     LAYER_TEXTS,
     LayerComparison,
@@ -54,7 +54,7 @@ def compare_tflite_layers(artifact_dir: Path, reference_dir: Path, texts: list[s
     manifest = checked_inputs(artifact_dir, reference_dir, texts)
     artifact = Path(artifact_dir) / manifest.model_file
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
-        twin = float_twin(Path(reference_dir), "tflite", manifest.sequence_length, texts, Path(scratch)).read_bytes()
+        twin = float_twin(Path(reference_dir), TARGET.name, manifest.sequence_length, texts, Path(scratch)).read_bytes()
     ops = _ops(artifact)
     errors = _relative_errors(twin, artifact, _feeds(reference_dir, texts, manifest.sequence_length), threads)
     tensors = [TensorError(out, out, op.op_type, errors[out]) for op in ops for out in op.outputs if out in errors]
@@ -94,7 +94,7 @@ def _ops(path: Path) -> list[_Op]:
 
 def _feeds(reference_dir: Path, texts: list[str], seq_len: int) -> list[dict[str, np.ndarray]]:
     """Padded to the static length, as the artifact always sees text."""
-    from ..export.tflite import INPUT_NAMES
+    from .export import INPUT_NAMES
 
     tokenizer = load_tokenizer(Path(reference_dir))
     feeds = []
