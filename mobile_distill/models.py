@@ -15,9 +15,8 @@ from transformers.utils import logging as hf_logging
 
 from .errors import ModelError
 from .layout import HF_CONFIG, LABELS_FILE, TOKENIZER_JSON, VOCAB_TXT
-from .students.textnets import MODEL_TYPES as TEXTNET_TYPES  # importing registers them with the Auto classes
-
-SUPPORTED_MODEL_TYPES = ("bert", "roberta", "distilbert", "mobilebert", *TEXTNET_TYPES)
+from .families import MODEL_TYPES
+from .students import textnets  # noqa: F401  (importing registers the text nets with the Auto classes)
 
 
 def builtin_models() -> dict[str, Path]:
@@ -51,10 +50,8 @@ def check_model_folder(path: Path) -> dict:
     except json.JSONDecodeError as error:
         raise ModelError(f"{config_file}: not valid JSON ({error.msg} at line {error.lineno})") from None
     model_type = config.get("model_type")
-    if model_type not in SUPPORTED_MODEL_TYPES:
-        raise ModelError(
-            f"{path}: model_type {model_type!r} is not supported; use one of {', '.join(SUPPORTED_MODEL_TYPES)}"
-        )
+    if model_type not in MODEL_TYPES:
+        raise ModelError(f"{path}: model_type {model_type!r} is not supported; use one of {', '.join(MODEL_TYPES)}")
     if not any(path.glob("*.safetensors")):
         pickled = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
         hint = f" (found {', '.join(pickled)}: convert it to safetensors; pickled weights are never loaded)" if pickled else ""

@@ -4,6 +4,7 @@ the registry, and no module imports itself back through another (function-level 
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import os
 import shutil
@@ -198,3 +199,42 @@ def test_a_target_copied_as_a_package_and_registered_with_one_line_exports_bench
     assert result["verdicts"] == {"copy-int8": "PASS", "copy-fp32-swapped": "FAIL"}
     assert result["causes"]["copy-fp32-swapped"][0] == "input-binding"
     assert result["layers"] in (["clear"], ["found"])
+
+
+# ---- model families: one table, the stages ask it ----
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    from mobile_distill.models import load_classifier
+
+    root, texts = tmp_path_factory.mktemp("families"), planted_texts(16, seed=3)
+    return {kind: load_classifier(save_planted_model(root / kind, texts, model_type=kind))
+            for kind in ("bert", "distilbert", "mobilebert", "bilstm", "cnn")}
+
+
+def test_every_model_type_the_tool_builds_or_loads_has_one_family_entry():
+    from mobile_distill.families import FAMILIES
+    from mobile_distill.students.textnets import MODEL_TYPES as TEXTNET_TYPES
+
+    assert set(TEXTNET_TYPES) <= set(FAMILIES)
+    assert {name for name, entry in FAMILIES.items() if entry.text_net} == set(TEXTNET_TYPES)
+
+
+def test_each_familys_paths_find_its_layers_heads_and_feed_forward_blocks(tiny_models):
+    from mobile_distill.distill.taps import attention_projections
+    from mobile_distill.families import family
+    from mobile_distill.prune.heads import attention_layers
+    from mobile_distill.prune.neurons import feed_forward_layers
+
+    for kind, model in tiny_models.items():
+        entry = family(model)
+        assert entry.text_net == (kind in ("bilstm", "cnn"))
+        if entry.text_net:
+            continue
+        pairs, heads = attention_projections(model)
+        assert len(pairs) == model.config.num_hidden_layers and heads == model.config.num_attention_heads
+        assert entry.token_types == ("token_type_ids" in inspect.signature(model.forward).parameters)
+        if entry.prunable:
+            layers, blocks = attention_layers(model), feed_forward_layers(model)
+            assert [layer.heads for layer in layers] == [heads] * len(pairs)
+            assert all(block.first.out_features == block.second.in_features for block in blocks)

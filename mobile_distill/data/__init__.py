@@ -1,12 +1,11 @@
 """Data stage: read labelled text, check it, split it reproducibly, and tokenize it."""
 
-from .encoding import PADDING_SENSITIVE, TokenizedSplit, collator_for, tokenize_split
+from .encoding import TokenizedSplit, collator_for, tokenize_split
 from .prepare import SPLITS, PreparedData, load_data, load_transfer_texts
 from .sources import BUILTIN_DATASETS
 
 __all__ = [
     "BUILTIN_DATASETS",
-    "PADDING_SENSITIVE",
     "SPLITS",
     "PreparedData",
     "TokenizedSplit",

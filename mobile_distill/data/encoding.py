@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import datasets
 
+from ..families import family
+
 
 @dataclass(frozen=True)
 class TokenizedSplit:
@@ -50,20 +52,19 @@ def tokenize_split(table: datasets.Dataset, tokenizer, max_length: int, desc: st
     return TokenizedSplit(dataset=encoded, truncated=truncated)
 
 
-# MobileBERT's trigram embedding gives each token its right neighbour's embedding, so the last real
-# token reads [PAD]'s embedding when padding follows it and zeros when none does: its logits depend on
-# how far the batch is padded. Exported files always run padded to their full length, so these models
-# are trained and evaluated with at least one pad after the longest text (up to the length limit),
-# which gives every text the context it has on the phone for one extra column per batch.
-PADDING_SENSITIVE = frozenset({"mobilebert"})
-
-
 def collator_for(tokenizer, max_length: int, *model_types: str):
     """The batch collator for models of ``model_types`` (a teacher and its student see the same batch):
-    pads each batch to its longest text, plus one pad if any of them is `PADDING_SENSITIVE`."""
+    pads each batch to its longest text, plus one pad if any of them is padding-sensitive.
+
+    MobileBERT's trigram embedding gives each token its right neighbour's embedding, so the last real
+    token reads [PAD]'s embedding when padding follows it and zeros when none does: its logits depend on
+    how far the batch is padded (`Family.padding_sensitive`). Exported files always run padded to their
+    full length, so these models are trained and evaluated with at least one pad after the longest text
+    (up to the length limit), which gives every text the context it has on the phone for one extra
+    column per batch."""
     from transformers import DataCollatorWithPadding
 
-    if not PADDING_SENSITIVE & set(model_types):
+    if not any(family(model_type).padding_sensitive for model_type in model_types):
         return DataCollatorWithPadding(tokenizer)
 
     def collate(features: list[dict]) -> dict:

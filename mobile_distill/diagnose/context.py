@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, ModelError
+from ..families import family
 from ..export.artifact import Manifest, read_manifest
 from ..metrics import agreement, kappa
 from ..models import check_model_folder
@@ -193,7 +194,7 @@ class Probe:
 
 
 def _positions(config: dict) -> int:
-    return int(config.get("max_position_embeddings", 512)) - (2 if config.get("model_type") == "roberta" else 0)
+    return family(config).usable_positions(int(config.get("max_position_embeddings", 512)))
 
 
 def _tokenizer_limit(tokenizer) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..families import family
 from .losses import INTERMEDIATE, PREDICTION
 
 DONE = "done"
@@ -72,5 +73,4 @@ def freeze_all_but(module, prefixes: tuple[str, ...] | None) -> list[str]:
 def layer_prefix(student) -> tuple[str, str]:
     """("student.<base>.<encoder>.layer.", "student.<base>.embeddings.") for a BERT-family student."""
     base = student.base_model_prefix
-    encoder = "transformer" if student.config.model_type == "distilbert" else "encoder"
-    return f"student.{base}.{encoder}.layer.", f"student.{base}.embeddings."
+    return f"student.{base}.{family(student).layers}.", f"student.{base}.embeddings."

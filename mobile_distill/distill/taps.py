@@ -12,17 +12,15 @@ import math
 
 import torch
 
+from ..families import attribute, family
+
 
 def attention_projections(model) -> tuple[list[tuple[torch.nn.Module, torch.nn.Module]], int]:
-    """(query module, key module) of every layer, and the number of heads."""
-    base = model.base_model
-    if hasattr(base, "encoder"):  # BERT, RoBERTa, MobileBERT
-        pairs = [(layer.attention.self.query, layer.attention.self.key) for layer in base.encoder.layer]
-        return pairs, model.config.num_attention_heads
-    if hasattr(base, "transformer"):  # DistilBERT
-        pairs = [(layer.attention.q_lin, layer.attention.k_lin) for layer in base.transformer.layer]
-        return pairs, model.config.n_heads
-    raise ValueError(f"attention losses do not know where {type(model).__name__} keeps its query and key projections")
+    """(query module, key module) of every layer, and the number of heads (where: the model's family)."""
+    kind = family(model)
+    query, key, _ = kind.projections
+    attentions = [attribute(layer, kind.self_attention) for layer in kind.layer_list(model)]
+    return [(getattr(one, query), getattr(one, key)) for one in attentions], getattr(model.config, kind.heads)
 
 
 class AttentionTap:

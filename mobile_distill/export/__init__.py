@@ -13,6 +13,7 @@ from pathlib import Path
 from .. import ui
 from ..atomic import atomic_folder
 from ..errors import ConfigError, ModelError
+from ..families import family
 from ..hashing import folder_hash
 from ..layout import EXPORT_LOG
 from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
@@ -59,7 +60,7 @@ def export(
     check_pair(target, precision)
     model_dir = Path(model_dir)
     config = check_model_folder(model_dir)
-    positions = config.get("max_position_embeddings", 512) - (2 if config.get("model_type") == "roberta" else 0)
+    positions = family(config).usable_positions(config.get("max_position_embeddings", 512))
     if options.seq_len > positions:
         raise ConfigError(f"seq_len {options.seq_len} is over {model_dir}'s {positions} positions; use at most "
                           f"{positions}", fields=("seq_len",))

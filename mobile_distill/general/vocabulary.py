@@ -21,6 +21,7 @@ from transformers.utils import ModelOutput
 
 from ..distill.trainer import TeacherTrainer
 from ..errors import ConfigError
+from ..families import family
 from ..models import load_classifier, load_masked_lm
 from .corpus import stream_corpus, tokenized_stream
 
@@ -137,10 +138,8 @@ class VocabularyDistillationTrainer(TeacherTrainer):
         labels = inputs["labels"]
         features = {name: value for name, value in inputs.items() if name != "labels"}
         module = self.accelerator.unwrap_model(model)
-        student_inputs = {k: v for k, v in features.items() if k != "token_type_ids"
-                          or module.masked_lm.config.model_type != "distilbert"}
-        teacher_inputs = {k: v for k, v in features.items() if k != "token_type_ids"
-                          or self.teacher.config.model_type != "distilbert"}
+        student_inputs = {k: v for k, v in features.items() if k != "token_type_ids" or family(module.masked_lm).token_types}
+        teacher_inputs = {k: v for k, v in features.items() if k != "token_type_ids" or family(self.teacher).token_types}
         with torch.no_grad():
             teacher_out = self.teacher(**teacher_inputs, output_hidden_states=True)
         student_out = model(**student_inputs, output_hidden_states=True)

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, ModelError
+from ..families import attribute, family
 from .gates import InputGates, gate_gradients
 
 PRUNED_HEADS = "pruned_heads"  # config.json key
@@ -52,16 +53,13 @@ class Attention:
 
 
 def attention_layers(model: nn.Module) -> list[Attention]:
-    """The self-attention of every layer of a BERT or DistilBERT classifier, in order."""
-    kind = getattr(model.config, "model_type", "")
-    if kind == "bert":
-        return [Attention(layer.attention.self, ("query", "key", "value"), "num_attention_heads", layer.attention.output,
-                          "dense") for layer in model.bert.encoder.layer]
-    if kind == "distilbert":
-        return [Attention(layer.attention, ("q_lin", "k_lin", "v_lin"), "n_heads", layer.attention, "out_lin")
-                for layer in model.distilbert.transformer.layer]
-    raise ConfigError(f"head pruning supports BERT and DistilBERT classifiers, not {kind!r} (MobileBERT's "
-                      "bottlenecked attention is not pruned here)")
+    """The self-attention of every layer of a prunable classifier (its family says where), in order."""
+    kind = family(model)
+    if not kind.prunable:
+        raise ConfigError(f"head pruning does not apply to {kind.model_type} models: {kind.not_prunable}")
+    parent, name = kind.attention_output
+    return [Attention(attribute(layer, kind.self_attention), kind.projections, kind.heads, attribute(layer, parent), name)
+            for layer in kind.layer_list(model)]
 
 
 class HeadGates(InputGates):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..families import attribute, family
 from .gates import InputGates, gate_gradients
 
 PRUNED_FFN = "pruned_ffn"  # config.json key: {layer: inner width kept}
@@ -45,13 +46,12 @@ class FeedForward:
 
 
 def feed_forward_layers(model: nn.Module) -> list[FeedForward]:
-    kind = getattr(model.config, "model_type", "")
-    if kind == "bert":
-        return [FeedForward(layer.intermediate, "dense", layer.output, "dense") for layer in model.bert.encoder.layer]
-    if kind == "distilbert":
-        return [FeedForward(layer.ffn, "lin1", layer.ffn, "lin2") for layer in model.distilbert.transformer.layer]
-    raise ConfigError(f"feed-forward pruning supports BERT and DistilBERT classifiers, not {kind!r} (MobileBERT "
-                      "stacks several narrow feed-forward blocks per layer)")
+    kind = family(model)
+    if kind.feed_forward is None:
+        raise ConfigError(f"feed-forward pruning does not apply to {kind.model_type} models: {kind.not_prunable}")
+    (parent_in, name_in), (parent_out, name_out) = kind.feed_forward
+    return [FeedForward(attribute(layer, parent_in), name_in, attribute(layer, parent_out), name_out)
+            for layer in kind.layer_list(model)]
 
 
 class NeuronGates(InputGates):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data import PADDING_SENSITIVE
+from ..families import family
 from ..models import forward_inputs, load_classifier, read_labels
 from ..runtime import torch_threads
 from .base import Runner
@@ -24,9 +24,9 @@ class TorchRunner(Runner):
         self.threads = threads
 
     def encode(self, texts: list[str], pad_to_length: bool = False) -> dict[str, np.ndarray]:
-        """A padding-sensitive model (`PADDING_SENSITIVE`) is run padded to the full length, as its
+        """A padding-sensitive model (`Family.padding_sensitive`) is run padded to the full length, as its
         exported files are, so the reference is the logits the phone should reproduce."""
-        sensitive = self.model.config.model_type in PADDING_SENSITIVE
+        sensitive = family(self.model).padding_sensitive
         return super().encode(texts, pad_to_length=pad_to_length or sensitive)
 
     def declared_inputs(self):

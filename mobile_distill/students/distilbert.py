@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 
 from ..errors import ModelError
+from ..families import family
 from .base import Architecture, Student, StudentRecipe, WeightOrigins
 from .bert import fewer_layers_of, load_exactly
 
@@ -92,10 +93,9 @@ def _distilbert_state(teacher, layer_map: tuple[int, ...]) -> dict:
     prefix = teacher.base_model_prefix
     emb = f"{prefix}.embeddings"
     positions = t[f"{emb}.position_embeddings.weight"]
-    if teacher.config.model_type == "roberta":
-        # RoBERTa numbers positions from padding_idx + 1; DistilBERT from 0. With right padding the
-        # shifted table gives every real token the same vector it had in the teacher.
-        positions = positions[teacher.config.pad_token_id + 1 :]
+    # RoBERTa numbers positions from padding_idx + 1; DistilBERT from 0. With right padding the shifted
+    # table gives every real token the same vector it had in the teacher.
+    positions = positions[family(teacher).position_offset:]
     # DistilBERT has no token types. Folding segment 0's vector into the position table keeps the
     # embedding sum exact for single-segment input (the original DistilBERT simply dropped it).
     token_types = t.get(f"{emb}.token_type_embeddings.weight")

@@ -11,6 +11,7 @@ report lists which tensors were projected and which are random.
 
 from __future__ import annotations
 
+from ..families import family
 from .base import (
     Architecture,
     Student,
@@ -68,8 +69,8 @@ def project_from_teacher(model, teacher) -> WeightOrigins:
         target.word_embeddings.weight.copy_(words)
         origins.projected.append("bert.embeddings.word_embeddings.weight")
         positions = source.position_embeddings.weight.float()
-        if teacher.config.model_type == "roberta":  # RoBERTa numbers positions from padding_idx + 1
-            positions = torch.cat([positions[teacher.config.pad_token_id + 1:], positions[:teacher.config.pad_token_id + 1]])
+        offset = family(teacher).position_offset  # RoBERTa numbers positions from padding_idx + 1 = 2
+        positions = torch.cat([positions[offset:], positions[:offset]])
         target.position_embeddings.weight.copy_(positions[: target.position_embeddings.weight.shape[0]] @ basis)
         origins.projected.append("bert.embeddings.position_embeddings.weight")
         if getattr(source, "token_type_embeddings", None) is not None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...data import PADDING_SENSITIVE
 from ...errors import ConfigError
+from ...families import family
 from .target import TARGET
 from ...export.artifact import TensorSpec
 from ...export.context import ExportContext, ExportedModel
@@ -26,7 +26,7 @@ def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
     # padded to the full length, so its file takes exactly that length: the contract then says so. So does
     # a model whose export is written out one step per position (the BiLSTM student).
     model = context.wrapper.model
-    fixed_length = model.config.model_type in PADDING_SENSITIVE or getattr(model, "export_unrolls_sequence", False)
+    fixed_length = family(model).padding_sensitive or getattr(model, "export_unrolls_sequence", False)
     fp32 = folder / _FILE
     _export_fp32(context, fp32, fixed_length)
     quantization: dict = {"scheme": "none"}
