@@ -33,7 +33,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-from mobile_distill.export.artifact import Manifest, TensorSpec, read_manifest, tool_versions, write_manifest
+from mobile_distill.export.artifact import tool_versions
+
+from mobile_distill.manifest import Manifest, TensorSpec, read_manifest, write_manifest
 from mobile_distill.atomic import atomic_folder
 
 MODEL_TYPE = "bert"  # what the tutorials pass for BERT and DistilBERT alike (onnxruntime has no "distilbert" type)

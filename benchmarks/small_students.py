@@ -31,7 +31,7 @@ from mobile_distill.bench.measure import measure_performance
 from mobile_distill.bench.schema import BenchReport
 from mobile_distill.data import PreparedData
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.gate import Gate1Report
 
 LENGTHS = (64, 128)

@@ -176,7 +176,7 @@ def _zero_fraction(folder: Path) -> float:
 def _exports(variant: Path, sparsity: float, root: Path, seq_len: int, calibration, golden) -> list[Artifact]:
     from mobile_distill.config import ExportOptions
     from mobile_distill.export import export
-    from mobile_distill.export.artifact import read_manifest
+    from mobile_distill.manifest import read_manifest
 
     made = [Artifact(sparsity, REFERENCE, variant, variant / "model.safetensors")]
     for target, precision in PAIRS:

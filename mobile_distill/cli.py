@@ -925,7 +925,7 @@ def _reference(given: str | None, artifact: Path) -> Path:
     """The model an artifact was exported from: as given, else the path its manifest records."""
     if given:
         return Path(given)
-    from .export.artifact import read_manifest
+    from .manifest import read_manifest
 
     source = Path(read_manifest(artifact).source.get("path", ""))
     if not (source / HF_CONFIG).is_file():
@@ -939,7 +939,7 @@ def _beside(model: Path, name: str) -> Path | None:
 
 
 def _manifest_length(artifact: Path) -> int:
-    from .export.artifact import read_manifest
+    from .manifest import read_manifest
 
     return read_manifest(artifact).sequence_length
 

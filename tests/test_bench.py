@@ -18,7 +18,7 @@ from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest, write_manifest
+from mobile_distill.manifest import read_manifest, write_manifest
 from mobile_distill.metrics import mean_kl
 from mobile_distill.runners import load_runner
 

@@ -7,7 +7,7 @@ import pytest
 
 from mobile_distill.errors import ModelError
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.runners import load_runner
 
 from .conftest import make_texts, save_tiny_model

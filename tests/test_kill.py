@@ -21,7 +21,7 @@ from mobile_distill.bench import expand_artifacts
 from mobile_distill.config import DataConfig
 from mobile_distill.data import load_data
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.runners import load_runner
 
 from .conftest import make_texts, save_tiny_model

@@ -10,7 +10,7 @@ from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.targets.executorch.layers import executorch_sensitivity
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.precisions import PRECISIONS
 from mobile_distill.runners import load_runner
 

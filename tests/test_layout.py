@@ -238,3 +238,10 @@ def test_each_familys_paths_find_its_layers_heads_and_feed_forward_blocks(tiny_m
             layers, blocks = attention_layers(model), feed_forward_layers(model)
             assert [layer.heads for layer in layers] == [heads] * len(pairs)
             assert all(block.first.out_features == block.second.in_features for block in blocks)
+
+
+def test_the_artifact_contract_and_the_family_table_load_no_model_library():
+    code = ("import sys, mobile_distill.manifest, mobile_distill.families, mobile_distill.targets; "
+            "print([name for name in ('torch', 'transformers') if name in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

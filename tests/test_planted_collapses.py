@@ -31,7 +31,7 @@ from mobile_distill.data import load_data
 from mobile_distill.diagnose import CODES, diagnose, layer_sensitivity
 from mobile_distill.errors import ConfigError, ModelError
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.metrics import agreement
 from mobile_distill.runners import load_runner
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mobile_distill.export import ExportOptions, export
-from mobile_distill.export.artifact import read_manifest
+from mobile_distill.manifest import read_manifest
 from mobile_distill.targets.tflite.metadata import display_metadata_json, read_metadata
 from mobile_distill.runners import load_runner
 

@@ -17,7 +17,7 @@ import numpy as np
 from .. import ui
 from ..config import BenchConfig, Gate2Config
 from ..errors import ConfigError, Gate2Failure, ModelError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..hashing import file_sha256
 from ..layout import BENCH_LOG, MANIFEST, QAT_LOG
 from ..metrics import agreement, classification_metrics, mean_kl

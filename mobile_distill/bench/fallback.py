@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import ExportOptions
 from ..errors import MobileDistillError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..targets import TARGETS
 from .schema import ModelEntry
 

@@ -25,7 +25,7 @@ import numpy as np
 from .. import ui
 from ..atomic import atomic_folder, write_json
 from ..errors import ConfigError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..hashing import file_sha256
 from ..layout import (
     GOLDEN,

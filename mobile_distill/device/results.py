@@ -118,7 +118,7 @@ def _host_entry(report: BenchReport, measured: ModelEntry, path: Path) -> ModelE
 
 
 def _model_file(host: ModelEntry) -> Path | None:
-    from ..export.artifact import read_manifest
+    from ..manifest import read_manifest
 
     folder = Path(host.path)
     try:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import ConfigError, ModelError
 from ..families import family
-from ..export.artifact import Manifest, read_manifest
+from ..manifest import Manifest, read_manifest
 from ..metrics import agreement, kappa
 from ..models import check_model_folder
 from ..runners import load_runner

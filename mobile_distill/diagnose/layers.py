@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..models import check_model_folder
 from ..targets import TARGETS
 from .context import Probe

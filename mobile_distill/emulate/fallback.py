@@ -21,7 +21,7 @@ import numpy as np
 from ..bench.schema import ModelEntry
 from ..config import ExportOptions
 from ..errors import MobileDistillError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from .cpus import EmulatedCpu
 from .layers import locate_departure
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from .cpus import EmulatedCpu
 from .process import WORKER, run_emulated
 from .toolchain import Toolchain

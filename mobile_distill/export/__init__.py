@@ -18,14 +18,8 @@ from ..hashing import folder_hash
 from ..layout import EXPORT_LOG
 from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
 from ..targets import TARGETS, supported_pairs
-from .artifact import (
-    Manifest,
-    read_manifest,
-    tool_versions,
-    write_labels_txt,
-    write_manifest,
-    write_tokenizer_files,
-)
+from ..manifest import Manifest, read_manifest, write_manifest
+from .artifact import tool_versions, write_labels_txt, write_tokenizer_files
 from .context import ExportContext, ExportOptions
 from .golden import write_golden
 from .wrapper import ClassifierWrapper, uses_token_types

@@ -1,75 +1,17 @@
-"""The artifact folder: the contract between export, bench and the apps.
-
-    model.<ext>              the exported model
-    manifest.json            what the model takes and gives, and how it was made (schema below)
-    tokenizer.json, tokenizer_config.json, vocab.txt   the tokenizer, as files an app can read
-    labels.txt               one label per line, in logit order
-    tokenizer_golden.json    texts with the ids the reference tokenizer gives them
-"""
+"""Writing an artifact folder's files besides the model (the contract they follow is
+`mobile_distill.manifest`): the tokenizer as files an app can read, labels.txt, and the versions of the
+tools that made it."""
 
 from __future__ import annotations
 
 from importlib import metadata
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from ..errors import ModelError
 from ..hashing import file_sha256
-from ..layout import (
-    LABELS_TXT,
-    MANIFEST,
-    TOKENIZER_CONFIG,
-    TOKENIZER_JSON,
-    VOCAB_TXT,
-)
+from ..layout import LABELS_TXT, TOKENIZER_CONFIG, TOKENIZER_JSON, VOCAB_TXT
+from ..manifest import TokenizerSpec
 
-MANIFEST_VERSION = 1
 _TOOLS = ("mobile-distill", "torch", "transformers", "tokenizers")  # and every registered target's packages
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TensorSpec(_Frozen):
-    name: str
-    dtype: Literal["int32", "int64", "float32", "float16"]
-    shape: tuple[int | str, ...]  # ints are fixed; strings name a dynamic axis ("batch", "sequence")
-
-
-class TokenizerSpec(_Frozen):
-    kind: str  # e.g. "wordpiece"
-    lower_case: bool
-    strip_accents: bool | None
-    max_length: int
-    padding_side: str
-    truncation_side: str
-    special_tokens: dict[str, str]
-    special_token_ids: dict[str, int]
-    files: tuple[str, ...]
-    sha256: str  # of tokenizer.json: bench compares it with the reference tokenizer's
-
-
-class Manifest(_Frozen):
-    manifest_version: int = MANIFEST_VERSION
-    target: str
-    precision: str
-    model_file: str
-    inputs: tuple[TensorSpec, ...]
-    output: TensorSpec
-    output_meaning: str = "logits: unnormalised class scores, one per label in labels.txt order"
-    sequence_length: int  # static targets accept exactly this; ONNX records its export length
-    static_shapes: bool
-    labels: tuple[str, ...]
-    tokenizer: TokenizerSpec
-    source: dict  # path, hash and model_type of the checkpoint it was exported from
-    quantization: dict  # scheme details (weight type, per-channel, calibration rows, ...)
-    options: dict | None = None  # the ExportOptions it was made with (lets a rerun reuse it)
-    tool_versions: dict[str, str]
-    export_seconds: float
-    created_at: str
 
 
 def tool_versions() -> dict[str, str]:
@@ -82,22 +24,6 @@ def tool_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def write_manifest(folder: Path, manifest: Manifest) -> None:
-    (folder / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-
-
-def read_manifest(folder: Path) -> Manifest:
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise ModelError(f"{folder}: not an artifact folder (no {MANIFEST}); make one with `mobile-distill export`")
-    try:
-        return Manifest.model_validate_json(path.read_text())
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ModelError(f"{path}: invalid manifest: {where}: {first['msg']}") from None
 
 
 def write_vocab(tokenizer, path: Path) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import ExportOptions
-from .artifact import TensorSpec
+from ..manifest import TensorSpec
 from .wrapper import ClassifierWrapper, sample_batch
 
 

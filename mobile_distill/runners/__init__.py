@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import ModelError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..layout import HF_CONFIG, MANIFEST
 from ..targets import TARGETS
 from .base import Runner

@@ -41,7 +41,7 @@ from ..config import (
     StudentConfig,
 )
 from ..errors import ConfigError, MobileDistillError
-from ..export.artifact import read_manifest
+from ..manifest import read_manifest
 from ..hashing import folder_hash, settings_hash
 from ..students import RECIPES
 from ..targets import TARGETS, supported_pairs

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from .target import TARGET
-from ...export.artifact import TensorSpec
+from ...manifest import TensorSpec
 from ...export.context import ExportContext, ExportedModel
 
 _FILE = TARGET.model_file

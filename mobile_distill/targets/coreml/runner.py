@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...export.artifact import Manifest
+from ...manifest import Manifest
 from ...runners.base import ArtifactRunner
 from .target import TARGET
 

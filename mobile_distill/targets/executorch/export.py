@@ -23,7 +23,7 @@ import torch
 
 from ...errors import ConfigError
 from .target import TARGET
-from ...export.artifact import TensorSpec
+from ...manifest import TensorSpec
 from ...export.context import ExportContext, ExportedModel
 
 _FILE = TARGET.model_file

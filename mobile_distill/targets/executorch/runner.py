@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch  # before the bindings: it loads libtorch, which they link against
 
-from ...export.artifact import Manifest
+from ...manifest import Manifest
 from ...runtime import torch_threads
 from ...runners.base import ArtifactRunner
 from .program import load_program

@@ -14,7 +14,7 @@ import torch
 from ...errors import ConfigError
 from ...families import family
 from .target import TARGET
-from ...export.artifact import TensorSpec
+from ...manifest import TensorSpec
 from ...export.context import ExportContext, ExportedModel
 
 OPSET = 17

@@ -19,7 +19,8 @@ import torch
 
 from ...errors import ConfigError
 from .target import SIGNATURE, TARGET
-from ...export.artifact import TensorSpec, write_vocab
+from ...export.artifact import write_vocab
+from ...manifest import TensorSpec
 from ...export.context import ExportContext, ExportedModel
 
 INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"]

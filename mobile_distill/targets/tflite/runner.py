@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...export.artifact import Manifest
+from ...manifest import Manifest
 from .target import SIGNATURE, TARGET
 from ...runners.base import ArtifactRunner
 
