@@ -173,7 +173,7 @@ def test_a_target_copied_as_a_package_and_registered_with_one_line_exports_bench
     shutil.copytree(targets / "onnx", targets / "onnxcopy")
     declaration = targets / "onnxcopy" / "target.py"
     declaration.write_text(declaration.read_text().replace('name="onnx"', 'name="onnxcopy"'))
-    registry = targets / "__init__.py"
+    registry = targets / "registry.py"
     registry.write_text(registry.read_text().replace('"executorch")\n', '"executorch",\n               "onnxcopy")\n', 1))
 
     texts = planted_texts(160, seed=41)
