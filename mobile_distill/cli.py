@@ -413,6 +413,12 @@ def _add_bench(verbs):
                        "(default: RUN/teacher beside the reference, if it exists; 'none' to leave it out)")
     bench.add_argument("--max-length", type=int, help="tokens per text for the PyTorch models (default: the "
                        "longest artifact sequence length)")
+    _bench_timing_and_gate_options(bench)
+    _bench_device_options(bench)
+    return bench
+
+
+def _bench_timing_and_gate_options(bench) -> None:
     timing = bench.add_argument_group("timing")
     _option(timing, "--threads", "bench.threads", "comma-separated thread counts to time", (cfg.BenchConfig, "threads"),
             type=_int_tuple)
@@ -434,6 +440,9 @@ def _add_bench(verbs):
     _option(gate, "--auto-fallback", "bench.auto_fallback", "re-quantize a failing int8 ONNX, TFLite or ExecuTorch "
             "artifact with its most sensitive layers in float (ranked by a per-layer comparison) until it passes; "
             "the passing one joins the report as NAME-fallback", action="store_const", const=True)
+
+
+def _bench_device_options(bench) -> None:
     lane = bench.add_argument_group("aarch64 lane (the phone's CPU kernels, under emulation)")
     _option(lane, "--emulate", "bench.emulate", "comma-separated emulated ARM CPUs (" + ", ".join(CPUS) + ", or all): "
             "every ONNX, TFLite and ExecuTorch artifact also runs through the aarch64 build of its runtime on each, "
@@ -450,7 +459,6 @@ def _add_bench(verbs):
             "over the baseline", (cfg.BenchConfig, "max_latency_increase"), type=float)
     _option(baseline, "--max-baseline-accuracy-drop", "bench.max_baseline_accuracy_drop", "allowed accuracy loss "
             "against the baseline, in points", (cfg.BenchConfig, "max_baseline_accuracy_drop"), type=float)
-    return bench
 
 
 def _add_diagnose(verbs):

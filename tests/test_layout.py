@@ -245,3 +245,33 @@ def test_the_artifact_contract_and_the_family_table_load_no_model_library():
             "print([name for name in ('torch', 'transformers') if name in sys.modules])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _sources():
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_package_init_files_only_re_export():
+    """Stage logic lives in a module named for it; ``__init__.py`` holds a docstring and re-exports."""
+    for path in _sources():
+        if path.name != "__init__.py":
+            continue
+        for node in ast.parse(path.read_text()).body:
+            docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            exports = isinstance(node, ast.Assign) and [target.id for target in node.targets] == ["__all__"]
+            assert docstring or exports or isinstance(node, (ast.Import, ast.ImportFrom)), \
+                f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: logic in an __init__.py"
+
+
+MAX_FUNCTION_LINES = 50
+
+
+def test_no_function_is_longer_than_fifty_lines():
+    long = []
+    for path in _sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({length} lines)")
+    assert long == []

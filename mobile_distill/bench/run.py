@@ -60,36 +60,15 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
     labels = np.asarray(labels)
     baseline = load_report(Path(settings.baseline)) if settings.baseline else None  # a bad one fails before any work
     timing_text = sorted(texts, key=len)[len(texts) // 2]  # a real text of median length
-    threads = max(settings.threads)
     with ui.stage("bench", f"{len(artifacts)} artifact(s) on {len(texts):,} labelled test rows, each in its own "
                   "runtime") as stage, ui.native_output_to(log):
-        with ui.progress("accuracy", len(artifacts) + 1 + (teacher is not None)) as bar:
-            bar.update("accuracy of the reference")
-            reference_runner = load_runner(reference, threads=threads, seq_len=seq_len)
-            reference_logits = reference_runner.predict(texts)
-            models = [_torch_entry("reference", reference, reference_logits, labels, seq_len)]
-            bar.update(advance=1)
-            teacher_logits = None
-            if teacher is not None:
-                bar.update("accuracy of the teacher")
-                teacher_logits = load_runner(teacher, threads=threads, seq_len=seq_len).predict(texts)
-                models.insert(0, _torch_entry("teacher", teacher, teacher_logits, labels, seq_len))
-                bar.update(advance=1)
-            references = _References(reference, reference_runner, reference_logits, texts, labels, threads, seq_len)
-            for folder in artifacts:
-                bar.update(f"accuracy of {folder.name}")
-                models.append(references.judged(folder, teacher_logits))
-                bar.update(advance=1)
-            models[1 + (teacher is not None):1 + (teacher is not None)] = references.entries
+        references, models, teacher_logits = _accuracy_pass(artifacts, texts, labels, reference, teacher,
+                                                            max(settings.threads), seq_len)
         if settings.timing:
-            with ui.progress("speed and memory", len(models)) as bar:
-                for entry in models:
-                    bar.update(f"timing {entry.name}")
-                    _measure(entry, settings, timing_text)
-                    bar.update(advance=1)
+            _timing_pass(models, settings, timing_text)
         report = BenchReport(
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
-            data={**(data_info or {}), "rows": len(texts), "labels": list(reference_runner.labels)},
+            data={**(data_info or {}), "rows": len(texts), "labels": list(references.runner.labels)},
             settings={"threads": list(settings.threads), "runs": settings.runs, "warmup": settings.warmup,
                       "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
             thresholds={}, models=models)
@@ -101,7 +80,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
         if settings.auto_fallback:
             _auto_fallback(report, judge, settings, texts, calibration_texts or texts, timing_text)
         if settings.emulate:
-            _emulate(report, settings, gate, texts, labels, reference_logits, log,
+            _emulate(report, settings, gate, texts, labels, references.logits, log,
                      judge if settings.auto_fallback else None, calibration_texts or texts)
         if settings.diagnose:
             _diagnose_failures(report, reference, texts, labels)
@@ -111,6 +90,38 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
         stage.summary = f"gate 2 {report.verdict}: " + ", ".join(
             f"{count} {status}" for status, count in _verdict_counts(report).items())
     return report
+
+
+def _accuracy_pass(artifacts: list[Path], texts: list[str], labels: np.ndarray, reference: Path, teacher: Path | None,
+                   threads: int, seq_len: int) -> tuple[_References, list[ModelEntry], np.ndarray | None]:
+    """The teacher, the reference and every artifact run on every text: entries in report order."""
+    with ui.progress("accuracy", len(artifacts) + 1 + (teacher is not None)) as bar:
+        bar.update("accuracy of the reference")
+        reference_runner = load_runner(reference, threads=threads, seq_len=seq_len)
+        reference_logits = reference_runner.predict(texts)
+        models = [_torch_entry("reference", reference, reference_logits, labels, seq_len)]
+        bar.update(advance=1)
+        teacher_logits = None
+        if teacher is not None:
+            bar.update("accuracy of the teacher")
+            teacher_logits = load_runner(teacher, threads=threads, seq_len=seq_len).predict(texts)
+            models.insert(0, _torch_entry("teacher", teacher, teacher_logits, labels, seq_len))
+            bar.update(advance=1)
+        references = _References(reference, reference_runner, reference_logits, texts, labels, threads, seq_len)
+        for folder in artifacts:
+            bar.update(f"accuracy of {folder.name}")
+            models.append(references.judged(folder, teacher_logits))
+            bar.update(advance=1)
+        models[1 + (teacher is not None):1 + (teacher is not None)] = references.entries
+    return references, models, teacher_logits
+
+
+def _timing_pass(models: list[ModelEntry], settings: BenchConfig, timing_text: str) -> None:
+    with ui.progress("speed and memory", len(models)) as bar:
+        for entry in models:
+            bar.update(f"timing {entry.name}")
+            _measure(entry, settings, timing_text)
+            bar.update(advance=1)
 
 
 def _verdict_counts(report: BenchReport) -> dict[str, int]:
@@ -181,6 +192,7 @@ class _References:
 
     def __init__(self, reference: Path, runner, logits, texts, labels, threads: int, seq_len: int):
         self.main = Path(reference).resolve()
+        self.runner, self.logits = runner, logits  # the reference's own
         self.found = {self.main: (runner, logits, None)}
         self.entries: list[ModelEntry] = []  # the variant entries (one per QAT student met)
         self.texts, self.labels, self.threads, self.seq_len = texts, labels, threads, seq_len
