@@ -114,7 +114,7 @@ def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
     if recipe.general is not None and "general" in recipe.stages and "distill" in recipe.stages:
         recipe = recipe.model_copy(update={"student": _general_stage(recipe, layout, result)})
     if "distill" in recipe.stages:
-        _distill_stage(recipe, data, teacher_path, layout, result)
+        distill_stage(recipe, data, teacher_path, layout, result)
     if "gate" in recipe.stages:
         with _timed(result, "gate"):
             result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, recipe.data.max_length)
@@ -153,21 +153,24 @@ def _general_stage(recipe: Recipe, layout: RunLayout, result: RunResult):
     return recipe.student.model_copy(update={"init": str(folder)})
 
 
-def _distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+def distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> Path:
+    """The student in ``layout.student``: distilled (and its vocabulary trimmed when the recipe asks), or
+    kept when it was already made with these settings. `run` and `mobile-distill distill` both call this."""
     transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
     key = distill_settings(teacher_path, data, recipe.distill, recipe.student, recipe.seed, recipe.data.max_length,
                            transfer)
     done = layout.student / DISTILL_LOG
     if done.is_file() and json.loads(done.read_text()).get("settings") == key:
         result.skipped.append("distill (student already made with these settings)")
-        return
+        return layout.student
     trim = recipe.student.trim_vocabulary
     with _timed(result, "distill"):
         distill(teacher_path, data, recipe.distill, recipe.student, layout.untrimmed_student if trim else layout.student,
                 layout.checkpoints, recipe.seed, recipe.data.max_length, transfer)
-    if trim:
+    if trim and is_main_process():  # under torchrun, rank 0 alone trims, evaluates and writes
         with _timed(result, "trim"):
             trim_and_compare(layout.untrimmed_student, data, layout.student, recipe.data.max_length, transfer)
+    return layout.student
 
 
 def _qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:

@@ -116,15 +116,16 @@ def test_console_script_help_in_a_subprocess():
 
 
 def test_library_messages_name_config_fields_and_the_cli_shows_its_flags():
-    from mobile_distill.cli import _flags, _Verb
+    from mobile_distill.cli import _Verb
+    from mobile_distill.options import option_flags
     from mobile_distill.errors import ConfigError
 
     parser = build_parser()
     bench = next(a for a in parser._actions if a.dest == "verb").choices["bench"]
-    verb = _Verb(None, _flags(bench))
+    verb = _Verb(None, option_flags(bench))
     message = verb.flagged(ConfigError("baseline runs/baseline/bench.json: no such file", fields=("baseline",)))
     assert message == "--baseline runs/baseline/bench.json: no such file"  # the flag, and the path left alone
     export = next(a for a in parser._actions if a.dest == "verb").choices["export"]
-    verb = _Verb(None, _flags(export))
+    verb = _Verb(None, option_flags(export))
     message = verb.flagged(ConfigError("target coreml with precision int4 is not supported", fields=("target", "precision")))
     assert message == "--target coreml with --precision int4 is not supported"

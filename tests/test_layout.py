@@ -275,3 +275,8 @@ def test_no_function_is_longer_than_fifty_lines():
                 if length > MAX_FUNCTION_LINES:
                     long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({length} lines)")
     assert long == []
+
+
+def test_the_cli_stays_a_thin_layer():
+    """Parsing is in options.py, the work in the stages; cli.py builds configs, runs and prints."""
+    assert len((PACKAGE / "cli.py").read_text().splitlines()) <= 450

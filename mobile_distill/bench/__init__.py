@@ -6,13 +6,7 @@ whose file honours its manifest gets accuracy numbers. Speed and memory are meas
 process per model (bench/measure.py). Results follow the versioned schema in bench/schema.py.
 """
 
-from .run import (
-    BenchReport,
-    bench_prepared,
-    expand_artifacts,
-    labels_as_model_indices,
-    publish,
-    run_bench,
-)
+from .run import BenchReport, bench_prepared, expand_artifacts, publish, run_bench
+from .sources import labels_as_model_indices
 
 __all__ = ["BenchReport", "bench_prepared", "expand_artifacts", "labels_as_model_indices", "publish", "run_bench"]

@@ -25,6 +25,7 @@ from .fallback import note as fallback_note
 from .gate2 import apply_gate, chain_summary, judge_one, overall_verdict
 from .measure import measure_performance
 from .schema import Accuracy, BenchReport, ModelEntry
+from .sources import labels_as_model_indices
 
 
 def expand_artifacts(paths: list[Path]) -> list[Path]:
@@ -286,24 +287,6 @@ def speed_notes(report: BenchReport) -> list[str]:
                      f"{base.name}'s {theirs.p50_ms:.2f} ms on this machine ({cpu.get('summary', 'CPU unknown')}): "
                      f"{why}; int8 still cuts the size, and phones with dot-product units gain speed from it")
     return notes
-
-
-def labels_as_model_indices(data_labels: list[str], model_labels: list[str],
-                            ids: np.ndarray) -> tuple[np.ndarray, dict[str, str]]:
-    """The data's label ids as the model's logit indices, and the mapping used when there was one.
-
-    Names must match the model's in logit order. Integer labels (``0..N-1``) are taken as logit
-    indices, the Hugging Face convention, when the model names its classes: ``{"0": "negative",
-    "1": "positive"}`` is returned so the report can state it. Anything else is a one-line error.
-    """
-    if data_labels == model_labels:
-        return ids, {}
-    indices = [int(label) if label.lstrip("-").isdigit() else None for label in data_labels]
-    if all(index is not None and 0 <= index < len(model_labels) for index in indices):
-        return np.asarray(indices)[ids], {label: model_labels[int(label)] for label in data_labels}
-    raise ConfigError(f"the data's labels {data_labels} are not the reference model's {model_labels} (in logit "
-                      f"order), nor logit indices 0..{len(model_labels) - 1}; bench needs the data the model was "
-                      "trained for", fields=("data",))
 
 
 def bench_prepared(artifacts: list[Path], data, reference: Path, teacher: Path | None, settings: BenchConfig,

@@ -7,8 +7,8 @@ Everything the phone's numbers depend on (tokenizer, input binding, statistics) 
 android_demo/core, tested on every CI run against files this package writes.
 """
 
-from .bundle import BUNDLE_INDEX, TEST_SAMPLE, Sample, app_bundle, choose_sample
+from .bundle import BUNDLE_INDEX, TEST_SAMPLE, Sample, app_bundle, check_artifacts, choose_sample, test_sample
 from .results import device_label, merge_device_results, read_device_results
 
-__all__ = ["BUNDLE_INDEX", "TEST_SAMPLE", "Sample", "app_bundle", "choose_sample", "device_label",
-           "merge_device_results", "read_device_results"]
+__all__ = ["BUNDLE_INDEX", "TEST_SAMPLE", "Sample", "app_bundle", "check_artifacts", "choose_sample", "device_label",
+           "merge_device_results", "read_device_results", "test_sample"]

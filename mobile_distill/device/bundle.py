@@ -81,6 +81,20 @@ def choose_sample(texts: list[str], labels: list[int], size: int, seed: int = 0)
     return [texts[i] for i in chosen], [int(labels[i]) for i in chosen]
 
 
+def test_sample(data, reference: Path, size: int) -> Sample:
+    """``size`` rows of a prepared data set's test split, labelled in the reference model's label order."""
+    from ..bench.sources import labels_as_model_indices
+    from ..models import read_labels
+
+    if size < 1:
+        raise ConfigError(f"sample_size {size}: give at least 1 text", fields=("sample_size",))
+    test, names = data.splits["test"], list(read_labels(reference))
+    labels, _ = labels_as_model_indices(list(data.labels), names, np.asarray(test["label"]))
+    texts, labels = choose_sample(list(test["text"]), labels.tolist(), size)
+    source = {"source": data.info.get("source"), "split": "test", "fingerprint": data.info.get("fingerprint")}
+    return Sample(texts, labels, names, source)
+
+
 def app_bundle(artifacts: list[Path], output: Path, sample: Sample, reference: Path) -> Path:
     """Write the bundle for ``artifacts`` to ``output`` (the app's assets folder); returns bundle.json.
 
