@@ -293,7 +293,7 @@ def _add_distill(verbs):
     for field in cfg.LossWeights.model_fields:
         description = cfg.LossWeights.model_fields[field].description.split(" (")[0]
         _option(losses, f"--alpha-{field.replace('_', '-')}", f"weights.{field}",
-                f"weight of the {description}; default: the recipe's (README)", type=float)
+                f"weight of the {description}; default: the recipe's (docs/recipes.md)", type=float)
     _option(losses, "--intermediate-epochs", "intermediate.epochs", "epochs of the intermediate stage (two-stage) or of "
             "each layer's stage (progressive)", (cfg.DistillConfig().intermediate, "epochs"), type=float)
     _option(losses, "--intermediate-learning-rate", "intermediate.learning_rate", "peak learning rate of those stages",

@@ -30,7 +30,7 @@ def supported_pairs() -> list[tuple[str, str]]:
 
 
 def docs_table() -> str:
-    """The README's table of targets, made from the registry (a test keeps the README in step)."""
+    """The table of targets in docs/export.md, made from the registry (a test keeps the page in step)."""
     rows = ["| target | precisions | runtime that checks it here | per-layer comparison, auto-fallback (keep_float names) |",
             "| --- | --- | --- | --- |"]
     for target in TARGETS.values():
