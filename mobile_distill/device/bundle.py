@@ -36,12 +36,13 @@ from ..layout import (
     VOCAB_TXT,
 )
 from ..metrics import predictions
+from ..targets import TARGETS
 
 BUNDLE_INDEX = "bundle.json"
 TEST_SAMPLE = "test_sample.json"
 BUNDLE_KIND = "mobile-distill-app-bundle"
 SAMPLE_KIND = "mobile-distill-test-sample"
-APP_TARGETS = {"tflite": "LiteRT", "onnx": "ONNX Runtime Android"}
+APP_TARGETS = {name: target.android_runtime for name, target in TARGETS.items() if target.android_runtime}
 _APP_FILES = (MANIFEST, VOCAB_TXT, LABELS_TXT, TOKENIZER_JSON, TOKENIZER_CONFIG, GOLDEN)
 
 

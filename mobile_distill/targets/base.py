@@ -39,6 +39,7 @@ class Target:
     declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
     layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
     keep_float_names: str | None = None  # what ExportOptions.keep_float takes for this target, in words
+    android_runtime: str | None = None  # what runs it in the Android demo app (android_demo/), if the app does
     loggers: tuple[str, ...] = ()  # its libraries' loggers that print on their own: routed to the run's log
     platforms: tuple[str, ...] | None = None  # platform.system() values its runtime runs on; None: all
     fp16_compute: tuple[str, ...] = ()  # precisions whose activations are held in fp16 (fp16 overflow can bite)

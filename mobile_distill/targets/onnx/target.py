@@ -13,6 +13,7 @@ TARGET = Target(
     precisions=("fp32", "fp16", "int8-dynamic", "int8-static"),
     runtime="onnxruntime (CPU)",
     packages=("onnxruntime", "onnx"),
+    android_runtime="ONNX Runtime Android",
     loggers=("onnxruntime",),
     exporter=".export:export_onnx",
     runner=".runner:OnnxRunner",

@@ -16,6 +16,7 @@ TARGET = Target(
     precisions=("fp32", "fp16", "int8-dynamic", "int8-static"),
     runtime="ai-edge-litert Interpreter; MediaPipe TextClassifier",
     packages=("ai-edge-litert", "litert-torch", "ai-edge-quantizer"),
+    android_runtime="LiteRT",
     loggers=("litert_torch", "ai_edge_quantizer", "absl", "tensorflow"),
     exporter=".export:export_tflite",
     runner=".runner:TfliteRunner",
