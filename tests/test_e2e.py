@@ -19,10 +19,11 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     recipe["data"].update(limit=1200, max_length=48)
     recipe["teacher"]["fine_tune"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=60)
     recipe["distill"]["train"].update(epochs=2, learning_rate=1e-4, batch_size=16, save_steps=60)
-    # Gates that see a collapse: a student that lost a tenth of the teacher's accuracy, or that is not
-    # 10 points above always predicting the majority class, fails (a collapsed teacher too: 0.5 / 0.5
-    # is a perfect retention).
-    recipe["gate"] = {"min_retention": 0.9, "min_gain_over_majority": 0.1}
+    # Gates that see a collapse: a student below 0.85 of the teacher's accuracy, or that is not 10 points
+    # above always predicting the majority class, fails (a collapsed teacher too: 0.5 / 0.5 is a perfect
+    # retention). Two epochs on 960 texts give a student at 0.90-0.92 retention on 121 rows (CI: 0.919,
+    # here 0.906): a 0.9 floor was a coin toss; a collapsed student (0.5 / 0.71 = 0.70) fails 0.85.
+    recipe["gate"] = {"min_retention": 0.85, "min_gain_over_majority": 0.1}
     # 120 test rows of a student trained for two epochs on 960 texts: many texts sit near its decision
     # boundary, and int8 flipped 4 of them in one run, none in another (training on CPU threads is not
     # bit-reproducible). A collapse flips half; int8 gets limits that tell the two apart (6 rows) and
