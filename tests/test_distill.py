@@ -88,7 +88,7 @@ class _CountSteps(TrainerCallback):
 
 
 def _with_callback(monkeypatch, callback):
-    import mobile_distill.distill as module
+    import mobile_distill.distill.trainer as module
 
     original = module.DistillationTrainer.__init__
 
