@@ -319,7 +319,7 @@ def fp16_accumulation_trap(folder: Path, texts: list[str]) -> Path:
 def exported_with(fault):
     """Exports inside this block trace ``fault(forward, input_ids, attention_mask, token_type_ids)``
     instead of the export wrapper's forward: the fault ends up in the exported file itself."""
-    import mobile_distill.export as export_module
+    import mobile_distill.export.run as export_module  # where export() looks the wrapper up
 
     original = export_module.ClassifierWrapper
 
