@@ -59,7 +59,7 @@ def test_real_teacher_to_distilbert_student_through_the_cli(tmp_path):
     # bit-reproducible on CPU, as the BLAS's parallel reductions depend on memory alignment)
     assert report["teacher"]["test"]["accuracy"] > 0.62
     assert report["student"]["test"]["accuracy"] >= report["majority_rate"] + 0.1  # not a collapse to one class
-    assert report["verdict"] == "PASS" and report["thresholds"]["min_retention"] == 0.9
+    assert report["verdict"] == "PASS" and report["thresholds"]["min_retention"] == 0.85
     assert sum(report["data"]["sizes"].values()) == 1200 and abs(report["data"]["sizes"]["test"] - 120) <= 1
 
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
