@@ -159,14 +159,26 @@ class Planted:
         self.benches = {group: self._bench(group) for group in GROUPS}
 
     def _make(self, case: Case) -> Path:
-        group = GROUPS[case.group]
         out = self.root / "artifacts" / case.group / case.name
-        options = ExportOptions(seq_len=case.seq_len)
-        with (case.within or nullcontext)(), (planted.exported_with(case.traced) if case.traced else nullcontext()):
-            export(self.models[case.group], case.target, case.precision, out, options, group.train, group.texts[:8])
+        if case.traced or case.within:  # the fault is compiled into the model file: an export of its own
+            with (case.within or nullcontext)(), (planted.exported_with(case.traced) if case.traced else nullcontext()):
+                self._export(case, out)
+        else:  # the fault is an edit of the exported folder: a copy of the one healthy export it starts from
+            shutil.copytree(self._healthy(case), out)
         if case.edit:
             case.edit(out)
         return out
+
+    def _healthy(self, case: Case) -> Path:
+        folder = self.root / "healthy" / case.group / f"{case.target}-{case.precision}-s{case.seq_len}"
+        if not folder.exists():
+            self._export(case, folder)
+        return folder
+
+    def _export(self, case: Case, out: Path) -> None:
+        group = GROUPS[case.group]
+        export(self.models[case.group], case.target, case.precision, out, ExportOptions(seq_len=case.seq_len),
+               group.train, group.texts[:8])
 
     def _bench(self, name: str):
         """`mobile-distill bench` over every planted artifact of one reference model, on labels that are the
