@@ -229,17 +229,19 @@ def _cmd_distill(verb: _Verb) -> int:
 
 
 def _cmd_qat(verb: _Verb) -> int:
-    from .qat import quantization_aware_training
+    from . import ui
+    from .pipeline import RunResult, qat_stage
     from .runtime import torch_threads
 
     output_dir = Path(verb.value("run.output_dir"))
-    config = verb.build(cfg.QATConfig, "qat", train=_train(verb, cfg.QATConfig().train))
+    qat = verb.build(cfg.QATConfig, "qat", train=_train(verb, cfg.QATConfig().train))
+    max_length = verb.value("data.max_length", field_default(cfg.DataConfig, "max_length"))
+    recipe = verb.build(cfg.Recipe, "run", None, qat=qat, data=cfg.DataConfig(max_length=max_length))
+    result = RunResult(RunLayout(output_dir))
     with torch_threads(verb.value("run.threads")):
         data = _data(verb, output_dir)
-        quantization_aware_training(
-            Path(verb.args.student), Path(verb.args.teacher), data, config, RunLayout(output_dir).qat_student,
-            RunLayout(output_dir).checkpoints, verb.value("run.seed", field_default(cfg.Recipe, "seed")),
-            verb.value("data.max_length", field_default(cfg.DataConfig, "max_length")))
+        path = qat_stage(recipe, data, Path(verb.args.teacher), RunLayout(output_dir), result, Path(verb.args.student))
+    ui.say(f"QAT student -> {path}" + (" (already made with these settings)" if result.skipped else ""))
     return 0
 
 

@@ -119,7 +119,7 @@ def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
         with _timed(result, "gate"):
             result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, recipe.data.max_length)
     if recipe.qat is not None and "qat" in recipe.stages:
-        _qat_stage(recipe, data, teacher_path, layout, result)
+        qat_stage(recipe, data, teacher_path, layout, result)
     if "export" in recipe.stages and is_main_process():
         _export_stage(recipe, data, layout, result)
     if "bench" in recipe.stages and is_main_process():
@@ -159,8 +159,7 @@ def distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout
     transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
     key = distill_settings(teacher_path, data, recipe.distill, recipe.student, recipe.seed, recipe.data.max_length,
                            transfer)
-    done = layout.student / DISTILL_LOG
-    if done.is_file() and json.loads(done.read_text()).get("settings") == key:
+    if _made_with(layout.student / DISTILL_LOG, key):
         result.skipped.append("distill (student already made with these settings)")
         return layout.student
     trim = recipe.student.trim_vocabulary
@@ -173,17 +172,26 @@ def distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout
     return layout.student
 
 
-def _qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+def qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult,
+              student: Path | None = None) -> Path:
+    """The QAT student of ``student`` (default: the run's) in ``layout.qat_student``, or kept when it was
+    already made with these settings. `run` and `mobile-distill qat` both call this."""
     from .qat import qat_settings, quantization_aware_training
 
-    key = qat_settings(layout.student, teacher_path, data, recipe.qat, recipe.seed, recipe.data.max_length)
-    done = layout.qat_student / QAT_LOG
-    if done.is_file() and json.loads(done.read_text()).get("settings") == key:
+    student = student or layout.student
+    key = qat_settings(student, teacher_path, data, recipe.qat, recipe.seed, recipe.data.max_length)
+    if _made_with(layout.qat_student / QAT_LOG, key):
         result.skipped.append("qat (QAT student already made with these settings)")
-        return
+        return layout.qat_student
     with _timed(result, "qat"):
-        quantization_aware_training(layout.student, teacher_path, data, recipe.qat, layout.qat_student,
+        quantization_aware_training(student, teacher_path, data, recipe.qat, layout.qat_student,
                                     layout.checkpoints, recipe.seed, recipe.data.max_length)
+    return layout.qat_student
+
+
+def _made_with(log: Path, settings: str) -> bool:
+    """Whether the stage's output already exists, made with these settings (its log records their hash)."""
+    return log.is_file() and json.loads(log.read_text()).get("settings") == settings
 
 
 def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:

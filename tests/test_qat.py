@@ -120,9 +120,13 @@ def test_a_run_with_qat_benches_both_students_int8_artifacts_in_one_report(tmp_p
 def test_the_qat_verb_writes_the_qat_student_into_the_run_folder(trained_teacher, tiny_csv, tmp_path):
     from mobile_distill.cli import main
 
-    code = main(["qat", str(trained_teacher), str(trained_teacher), "-o", str(tmp_path), "--data", str(tiny_csv),
-                 "--text-column", "review", "--label-column", "sentiment", "--max-length", "32", "--epochs", "1",
-                 "--learning-rate", "1e-3", "--batch-size", "16", "--save-steps", "20", "--alpha-ce", "0"])
-    assert code == 0
-    log = json.loads((tmp_path / "student-qat" / "qat_log.json").read_text())
+    argv = ["qat", str(trained_teacher), str(trained_teacher), "-o", str(tmp_path), "--data", str(tiny_csv),
+            "--text-column", "review", "--label-column", "sentiment", "--max-length", "32", "--epochs", "1",
+            "--learning-rate", "1e-3", "--batch-size", "16", "--save-steps", "20", "--alpha-ce", "0"]
+    assert main(argv) == 0
+    log_file = tmp_path / "student-qat" / "qat_log.json"
+    log = json.loads(log_file.read_text())
     assert log["config"]["ce"] == 0 and log["config"]["train"]["learning_rate"] == 1e-3
+    made = log_file.stat().st_mtime_ns
+    assert main(argv) == 0 and log_file.stat().st_mtime_ns == made  # the same settings: the stage knows it is done
+    assert main([*argv[:-2], "--alpha-ce", "0.5"]) == 0 and log_file.stat().st_mtime_ns != made  # new settings: redone
