@@ -131,6 +131,9 @@ class _PlainProgress:
         self.description, self.total, self.done = description, total, 0
         self.start = self.last_time = time.perf_counter()
         self.last_fraction = 0.0
+        # Where and whether to print, fixed here: a bar may be updated from worker threads (the aarch64
+        # lane's), which do not see this thread's context (the terminal while native output goes to a log).
+        self.stream, self.shown = terminal_file(), level() >= NORMAL
 
     def update(self, description: str | None = None, advance: int = 0, total: int | None = None) -> None:
         self.description = description or self.description
@@ -140,8 +143,8 @@ class _PlainProgress:
         fraction = self.done / self.total if self.total else 0.0
         if fraction - self.last_fraction >= 0.1 or now - self.last_time >= 60:
             self.last_fraction, self.last_time = fraction, now
-            if level() >= NORMAL:
-                print(self._line(now), file=terminal_file(), flush=True)
+            if self.shown:
+                print(self._line(now), file=self.stream, flush=True)
 
     def _line(self, now: float) -> str:
         elapsed = now - self.start

@@ -129,3 +129,16 @@ def test_library_messages_name_config_fields_and_the_cli_shows_its_flags():
     verb = _Verb(None, option_flags(export))
     message = verb.flagged(ConfigError("target coreml with precision int4 is not supported", fields=("target", "precision")))
     assert message == "--target coreml with --precision int4 is not supported"
+
+
+def test_progress_updated_from_a_worker_thread_reaches_the_terminal_not_the_log(tmp_path):
+    """The aarch64 lane updates its bar from one thread per CPU while native output goes to bench.log: the
+    lines must reach the terminal (here a pipe, in a process of its own: file descriptors are redirected)."""
+    log = tmp_path / "native.log"
+    code = ("import threading; from pathlib import Path; from mobile_distill import ui\n"
+            f"with ui.native_output_to(Path({str(log)!r})), ui.progress('aarch64 lane', 2) as bar:\n"
+            "    worker = threading.Thread(target=bar.update, args=('onnx-int8 done on cortex-a76',), kwargs={'advance': 1})\n"
+            "    worker.start(); worker.join()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "onnx-int8 done on cortex-a76: 1/2" in done.stderr, done.stderr
+    assert "done on" not in log.read_text()
