@@ -137,7 +137,8 @@ def test_progress_updated_from_a_worker_thread_reaches_the_terminal_not_the_log(
     log = tmp_path / "native.log"
     code = ("import threading; from pathlib import Path; from mobile_distill import ui\n"
             f"with ui.native_output_to(Path({str(log)!r})), ui.progress('aarch64 lane', 2) as bar:\n"
-            "    worker = threading.Thread(target=bar.update, args=('onnx-int8 done on cortex-a76',), kwargs={'advance': 1})\n"
+            "    worker = threading.Thread(target=bar.update, args=('onnx-int8 done on cortex-a76',),\n"
+            "                              kwargs={'advance': 1})\n"
             "    worker.start(); worker.join()\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "onnx-int8 done on cortex-a76: 1/2" in done.stderr, done.stderr
