@@ -91,6 +91,12 @@ def _data(verb: _Verb, output_dir: Path):
     return prepare_data(config, RunLayout(output_dir).data, verb.value("run.seed", field_default(cfg.Recipe, "seed")))
 
 
+def _lengths(verb: _Verb, **extra) -> cfg.DataConfig:
+    """The data settings a stage reads beside the data itself (--max-length, a transfer set), validated:
+    the data is given separately (`_data`), so the source here is the default one."""
+    return verb.build(cfg.DataConfig, "data", None, source=field_default(cfg.DataConfig, "source"), **extra)
+
+
 def _prepared(verb: _Verb, model: Path, fallback: str | None = None):
     """Labelled data already split: --data (a prepared folder or a source), else RUN/data of the run the
     model belongs to, else ``fallback``."""
@@ -213,9 +219,7 @@ def _cmd_distill(verb: _Verb) -> int:
                          augment=verb.build(cfg.AugmentConfig, "augment") if verb.given("augment") else None)
     transfer = verb.build(cfg.TransferConfig, "transfer") if verb.value("transfer.source") else None
     recipe = verb.build(cfg.Recipe, "run", None, student=verb.build(cfg.StudentConfig, "student"), distill=distill,
-                        gate=verb.build(cfg.GateConfig, "gate"), data=cfg.DataConfig(
-                            max_length=verb.value("data.max_length", field_default(cfg.DataConfig, "max_length")),
-                            transfer=transfer))
+                        gate=verb.build(cfg.GateConfig, "gate"), data=_lengths(verb, transfer=transfer))
     layout, teacher, result = RunLayout(output_dir), Path(verb.args.teacher), RunResult(RunLayout(output_dir))
     with torch_threads(verb.value("run.threads")):
         data = _data(verb, output_dir)
@@ -235,8 +239,7 @@ def _cmd_qat(verb: _Verb) -> int:
 
     output_dir = Path(verb.value("run.output_dir"))
     qat = verb.build(cfg.QATConfig, "qat", train=_train(verb, cfg.QATConfig().train))
-    max_length = verb.value("data.max_length", field_default(cfg.DataConfig, "max_length"))
-    recipe = verb.build(cfg.Recipe, "run", None, qat=qat, data=cfg.DataConfig(max_length=max_length))
+    recipe = verb.build(cfg.Recipe, "run", None, qat=qat, data=_lengths(verb))
     result = RunResult(RunLayout(output_dir))
     with torch_threads(verb.value("run.threads")):
         data = _data(verb, output_dir)
