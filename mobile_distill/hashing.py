@@ -18,6 +18,12 @@ def settings_hash(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:SETTINGS_HASH_LENGTH]
 
 
+def made_with(log: Path, settings: str) -> bool:
+    """The "already done" mark: ``log`` exists and records ``settings`` (a `settings_hash`) as those its
+    output was made with."""
+    return log.is_file() and json.loads(log.read_text()).get("settings") == settings
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

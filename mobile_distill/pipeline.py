@@ -5,7 +5,6 @@ alone.
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from .distill import distill, distill_settings
 from .errors import Gate1Failure, Gate2Failure
 from .export import export_all, plan_exports
 from .gate import Gate1Report, gate_student
-from .hashing import settings_hash
+from .hashing import made_with, settings_hash
 from .layout import DATA_INFO, DISTILL_LOG, HF_CONFIG, QAT_LOG, RunLayout
 from .models import read_labels, resolve_model_path
 from .runtime import is_main_process, torch_threads
@@ -43,7 +42,7 @@ def prepare_data(config: DataConfig, folder: Path, seed: int) -> PreparedData:
     """Load the prepared splits from ``folder`` if they were made from the same settings, else make them."""
     key = settings_hash(config.model_dump(mode="json"), seed)
     info = folder / DATA_INFO
-    if info.is_file() and json.loads(info.read_text()).get("settings") == key:
+    if made_with(info, key):
         return PreparedData.load(folder)
     data = load_data(config, seed)
     data.info["settings"] = key
@@ -140,12 +139,13 @@ def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result
 def _general_stage(recipe: Recipe, layout: RunLayout, result: RunResult):
     """Make (or take from the cache) the general student and return the student settings that start
     task distillation from it. The teacher is the pretrained encoder, before any fine-tuning."""
-    from .general import general_distill, general_settings, made_with
+    from .general import general_distill, general_settings
+    from .general import made_with as general_made_with
 
     teacher = resolve_model_path(recipe.teacher.model)
     settings = general_settings(teacher, recipe.general, recipe.student, recipe.seed)
     folder = Path(recipe.cache_dir) / "general" / settings
-    if made_with(folder, settings):
+    if general_made_with(folder, settings):
         result.skipped.append("general (cached general student)")
     else:
         with _timed(result, "general"):
@@ -159,7 +159,7 @@ def distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout
     transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
     key = distill_settings(teacher_path, data, recipe.distill, recipe.student, recipe.seed, recipe.data.max_length,
                            transfer)
-    if _made_with(layout.student / DISTILL_LOG, key):
+    if made_with(layout.student / DISTILL_LOG, key):
         result.skipped.append("distill (student already made with these settings)")
         return layout.student
     trim = recipe.student.trim_vocabulary
@@ -180,18 +180,13 @@ def qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: Ru
 
     student = student or layout.student
     key = qat_settings(student, teacher_path, data, recipe.qat, recipe.seed, recipe.data.max_length)
-    if _made_with(layout.qat_student / QAT_LOG, key):
+    if made_with(layout.qat_student / QAT_LOG, key):
         result.skipped.append("qat (QAT student already made with these settings)")
         return layout.qat_student
     with _timed(result, "qat"):
         quantization_aware_training(student, teacher_path, data, recipe.qat, layout.qat_student,
                                     layout.checkpoints, recipe.seed, recipe.data.max_length)
     return layout.qat_student
-
-
-def _made_with(log: Path, settings: str) -> bool:
-    """Whether the stage's output already exists, made with these settings (its log records their hash)."""
-    return log.is_file() and json.loads(log.read_text()).get("settings") == settings
 
 
 def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:

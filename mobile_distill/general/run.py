@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from .. import ui
 from ..config import GeneralConfig, StudentConfig
 from ..hashing import folder_hash, settings_hash
+from ..hashing import made_with as made_with_settings
 from ..layout import GENERAL_LOG, LOSS_CURVES, TRAINER_LOG
 from ..models import count_parameters, load_classifier, load_tokenizer
 from ..runtime import is_main_process
@@ -105,8 +105,7 @@ def _shape(student_config: StudentConfig) -> dict:
 
 def made_with(folder: Path, settings: str) -> bool:
     """Whether ``folder`` holds a general student made with ``settings`` (a `general_settings` hash)."""
-    log = folder / GENERAL_LOG
-    return log.is_file() and json.loads(log.read_text()).get("settings") == settings
+    return made_with_settings(folder / GENERAL_LOG, settings)
 
 
 def _log(settings: str, config: GeneralConfig, student, trainer, teacher_path: Path, start: float) -> dict:
