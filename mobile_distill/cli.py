@@ -76,19 +76,18 @@ def _train(verb: _Verb, base: cfg.TrainConfig) -> cfg.TrainConfig:
     return verb.build(cfg.TrainConfig, "train", base)
 
 
-def _data(verb: _Verb, output_dir: Path):
-    """Labelled data for fine-tune and distill: --data (a prepared folder or a source), else OUTPUT/data if
-    it was prepared there, else the default source."""
+def _data(verb: _Verb, recipe: cfg.Recipe):
+    """Labelled data for fine-tune, distill and qat: --data (a prepared folder or a source), else RUN/data
+    if it was prepared there, else the default source."""
     from .data import PreparedData
     from .pipeline import prepare_data
 
-    source = verb.value("data.source")
-    if source is None and is_prepared_data(RunLayout(output_dir).data):
-        source = str(RunLayout(output_dir).data)
+    source, folder = verb.value("data.source"), RunLayout(Path(recipe.output_dir)).data
+    if source is None and is_prepared_data(folder):
+        source = str(folder)
     if is_prepared_data(source):
         return PreparedData.load(Path(source))
-    config = verb.build(cfg.DataConfig, "data")
-    return prepare_data(config, RunLayout(output_dir).data, verb.value("run.seed", field_default(cfg.Recipe, "seed")))
+    return prepare_data(verb.build(cfg.DataConfig, "data"), folder, recipe.seed)
 
 
 def _lengths(verb: _Verb, **extra) -> cfg.DataConfig:
@@ -170,49 +169,40 @@ def _cmd_search(verb: _Verb) -> int:
 
 def _cmd_fine_tune(verb: _Verb) -> int:
     from . import ui
-    from .runtime import torch_threads
-    from .teacher import prepare_teacher
+    from .pipeline import execute
 
-    output_dir = Path(verb.value("run.output_dir"))
-    layout = RunLayout(output_dir)
-    with torch_threads(verb.value("run.threads")):
-        data = _data(verb, output_dir)
-        config = verb.build(cfg.TeacherConfig, "teacher", model=verb.args.model or cfg.TeacherConfig().model,
-                            fine_tune=_train(verb, cfg.TeacherConfig().fine_tune))
-        result = prepare_teacher(config, data, layout.teacher, layout.checkpoints,
-                                 Path(verb.value("run.cache_dir", field_default(cfg.Recipe, "cache_dir"))),
-                                 verb.value("run.seed", field_default(cfg.Recipe, "seed")),
-                                 verb.value("data.max_length", field_default(cfg.DataConfig, "max_length")))
-    accuracy = result.report.get("validation", {}).get("accuracy")
-    ui.say(f"teacher -> {result.path}" + (" (from cache)" if result.from_cache else "")
+    teacher = verb.build(cfg.TeacherConfig, "teacher", model=verb.args.model or cfg.TeacherConfig().model,
+                         fine_tune=_train(verb, cfg.TeacherConfig().fine_tune))
+    recipe = verb.build(cfg.Recipe, "run", None, teacher=teacher, data=_lengths(verb))
+    run = execute(recipe, ("fine-tune",), data=_data(verb, recipe))
+    accuracy = run.teacher_report.get("validation", {}).get("accuracy")
+    ui.say(f"teacher -> {run.teacher}" + (" (from cache)" if run.result.skipped else "")
            + (f"; validation accuracy {accuracy:.4f}" if accuracy is not None else ""))
     return 0
 
 
 def _cmd_general(verb: _Verb) -> int:
     from . import ui
+    from .context import RunContext
     from .general import general_distill
     from .models import resolve_model_path
     from .runtime import torch_threads
 
-    layout = RunLayout(Path(verb.value("run.output_dir")))
+    recipe = verb.build(cfg.Recipe, "run", None)
+    context = RunContext.of(recipe)
     student = verb.build(cfg.StudentConfig, "student")
     config = verb.build(cfg.GeneralConfig, "general", corpus=verb.build(cfg.CorpusConfig, "corpus"),
                         train=verb.build(cfg.TrainConfig, "train", cfg.GeneralConfig().train))
     teacher = resolve_model_path(verb.args.teacher or cfg.TeacherConfig().model)
-    with torch_threads(verb.value("run.threads")):
-        path = general_distill(teacher, config, student, layout.general, layout.checkpoints,
-                               verb.value("run.seed", field_default(cfg.Recipe, "seed")))
+    with torch_threads(context.threads):  # a stage of its own: it writes RUN/general, not the run's cache
+        path = general_distill(teacher, config, student, context.layout.general, context)
     ui.say(f"general student -> {path}")
     return 0
 
 
 def _cmd_distill(verb: _Verb) -> int:
-    from . import ui
-    from .pipeline import RunResult, distill_stage
-    from .runtime import torch_threads
+    from .pipeline import execute
 
-    output_dir = Path(verb.value("run.output_dir"))
     distill = verb.build(cfg.DistillConfig, "distill", train=_train(verb, cfg.DistillConfig().train),
                          weights=verb.build(cfg.LossWeights, "weights"),
                          intermediate=verb.build(cfg.TrainConfig, "intermediate", cfg.DistillConfig().intermediate),
@@ -220,31 +210,33 @@ def _cmd_distill(verb: _Verb) -> int:
     transfer = verb.build(cfg.TransferConfig, "transfer") if verb.value("transfer.source") else None
     recipe = verb.build(cfg.Recipe, "run", None, student=verb.build(cfg.StudentConfig, "student"), distill=distill,
                         gate=verb.build(cfg.GateConfig, "gate"), data=_lengths(verb, transfer=transfer))
-    layout, teacher, result = RunLayout(output_dir), Path(verb.args.teacher), RunResult(RunLayout(output_dir))
-    with torch_threads(verb.value("run.threads")):
-        data = _data(verb, output_dir)
-        student = distill_stage(recipe, data, teacher, layout, result)
-        if not is_main_process():  # under torchrun, rank 0 alone evaluates and writes the report
-            return 0
-        ui.say(f"student -> {student}" + (" (already made with these settings)" if result.skipped else ""))
-        if verb.args.no_gate:
-            return 0
-        return _gate_and_print(teacher, student, data, recipe.gate, recipe.data.max_length)
+    # under torchrun, rank 0 alone evaluates and writes the report
+    stages = ("distill",) if verb.args.no_gate or not is_main_process() else ("distill", "gate")
+    _printed(lambda: execute(recipe, stages, data=_data(verb, recipe), teacher=Path(verb.args.teacher)).result,
+             _print_student, lambda failure: failure.result)
+    return 0
+
+
+def _print_student(result) -> None:
+    from . import ui
+
+    if not is_main_process():
+        return
+    ui.say(f"student -> {result.layout.student}" + (" (already made with these settings)" if result.skipped else ""))
+    if result.gate_report is not None:
+        ui.print_gate1(result.gate_report)
 
 
 def _cmd_qat(verb: _Verb) -> int:
     from . import ui
-    from .pipeline import RunResult, qat_stage
-    from .runtime import torch_threads
+    from .pipeline import execute
 
-    output_dir = Path(verb.value("run.output_dir"))
     qat = verb.build(cfg.QATConfig, "qat", train=_train(verb, cfg.QATConfig().train))
     recipe = verb.build(cfg.Recipe, "run", None, qat=qat, data=_lengths(verb))
-    result = RunResult(RunLayout(output_dir))
-    with torch_threads(verb.value("run.threads")):
-        data = _data(verb, output_dir)
-        path = qat_stage(recipe, data, Path(verb.args.teacher), RunLayout(output_dir), result, Path(verb.args.student))
-    ui.say(f"QAT student -> {path}" + (" (already made with these settings)" if result.skipped else ""))
+    run = execute(recipe, ("qat",), data=_data(verb, recipe), teacher=Path(verb.args.teacher),
+                  student=Path(verb.args.student))
+    ui.say(f"QAT student -> {run.layout.qat_student}"
+           + (" (already made with these settings)" if run.result.skipped else ""))
     return 0
 
 

@@ -1,6 +1,11 @@
 """Chain the stages a recipe names, in one run folder (`layout.RunLayout`), skipping work that is
 already done. Every stage reads and writes only files in that folder, so any stage can be re-run
 alone.
+
+Each stage is a function of one `Run` (the recipe, its `RunContext`, and what earlier stages made) and
+knows itself whether its work is already done (`hashing.made_with`). A verb of the CLI is a list of
+these stages plus the recipe fields its flags set (`execute`): `run` executes the recipe's list,
+`fine-tune` ("fine-tune",), `distill` ("distill", "gate"), `qat` ("qat",).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 from . import ui
 from .atomic import write_json
 from .bench import BenchReport, bench_prepared, expand_artifacts
-from .config import DataConfig, ExportOptions, QuantizationOptions, Recipe, dump_recipe
+from .config import STAGES, DataConfig, ExportOptions, QuantizationOptions, Recipe, dump_recipe
+from .context import RunContext
 from .data import PreparedData, load_data, load_transfer_texts
 from .distill import distill, distill_settings
 from .errors import Gate1Failure, Gate2Failure
@@ -60,6 +66,28 @@ def _timed(result: RunResult, stage: str):
         result.seconds[stage] = round(time.perf_counter() - start, 1)
 
 
+@dataclass
+class Run:
+    """One run in progress: the recipe, its context (seed, lengths, threads, folder), the result so far,
+    and what the stages made that later stages read. A verb that starts mid-pipeline (`mobile-distill
+    distill TEACHER`) hands in what it was given as ``data``, ``teacher`` or ``student``."""
+
+    recipe: Recipe
+    context: RunContext
+    result: RunResult
+    data: PreparedData | None = None
+    teacher: Path | None = None
+    teacher_report: dict = field(default_factory=dict)
+    student: Path | None = None
+
+    @property
+    def layout(self) -> RunLayout:
+        return self.context.layout
+
+    def wants(self, stage: str) -> bool:
+        return stage in self.recipe.stages
+
+
 def run_recipe(recipe: Recipe) -> RunResult:
     """Run the recipe's stages. Raises `Gate1Failure` / `Gate2Failure` (after writing every output) when
     a gate fails; the result so far is on the failure as ``failure.result``."""
@@ -67,27 +95,30 @@ def run_recipe(recipe: Recipe) -> RunResult:
     layout.root.mkdir(parents=True, exist_ok=True)
     if is_main_process():
         dump_recipe(recipe, layout.recipe)
-    result = RunResult(layout=layout)
     if "export" in recipe.stages:  # a recipe asking for no supported pair fails now, not after training
         plan_exports(list(recipe.export.targets), list(recipe.export.precisions or []) or None)
-    with torch_threads(recipe.threads):
-        try:
-            _run_stages(recipe, layout, result)
-        except (Gate1Failure, Gate2Failure) as failure:
-            if isinstance(failure, Gate1Failure):
-                result.gate_report = failure.report
-            else:
-                result.bench_report = failure.report
-            failure.result = result
-            raise
-        finally:
-            if is_main_process():
-                write_json(layout.summary, {
-                    "recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
-                    "gate": result.gate_report.verdict if result.gate_report else None,
-                    "gate2": result.bench_report.verdict if result.bench_report else None,
-                    "artifacts": [path.name for path in result.artifacts]})
-    return result
+    run = Run(recipe, RunContext.of(recipe), RunResult(layout=layout))
+    try:
+        _execute(run, recipe.stages)
+    finally:
+        if is_main_process():
+            result = run.result
+            write_json(layout.summary, {
+                "recipe": recipe.name, "seconds": result.seconds, "skipped": result.skipped,
+                "gate": result.gate_report.verdict if result.gate_report else None,
+                "gate2": result.bench_report.verdict if result.bench_report else None,
+                "artifacts": [path.name for path in result.artifacts]})
+    return run.result
+
+
+def execute(recipe: Recipe, stages: tuple[str, ...], *, data: PreparedData | None = None,
+            teacher: Path | None = None, student: Path | None = None) -> Run:
+    """The CLI's verbs: ``stages`` of the pipeline (in its order) on ``recipe``, which the verb's flags
+    built, starting from what the verb was given. The same stage code `run_recipe` executes."""
+    run = Run(recipe, RunContext.of(recipe), RunResult(layout=RunLayout(Path(recipe.output_dir))), data=data,
+              teacher=teacher, student=student)
+    _execute(run, stages)
+    return run
 
 
 def search_recipe(recipe: Recipe):
@@ -95,116 +126,140 @@ def search_recipe(recipe: Recipe):
     of ``recipe.search`` into RUN/search. Returns the `search.SearchResult`."""
     from .search import search
 
-    layout = RunLayout(Path(recipe.output_dir))
-    layout.root.mkdir(parents=True, exist_ok=True)
+    run = Run(recipe, RunContext.of(recipe), RunResult(layout=RunLayout(Path(recipe.output_dir))))
+    run.layout.root.mkdir(parents=True, exist_ok=True)
     with torch_threads(recipe.threads):
-        data = prepare_data(recipe.data, layout.data, recipe.seed)
-        teacher = _teacher_stage(recipe.model_copy(update={"stages": ("fine-tune",)}), data, layout, RunResult(layout))
-        return search(teacher, data, recipe.search, layout.search, recipe.seed, recipe.data.max_length)
+        _data_stage(run)
+        _teacher_stage(run)
+        return search(run.teacher, run.data, recipe.search, run.context)
 
 
-def _run_stages(recipe: Recipe, layout: RunLayout, result: RunResult) -> None:
-    with _timed(result, "data"), ui.stage("data", f"{recipe.data.source}") as stage:
-        data = prepare_data(recipe.data, layout.data, recipe.seed)
-        sizes = data.info["sizes"]
+def _execute(run: Run, stages: tuple[str, ...]) -> None:
+    """The data (unless given), then each of ``stages`` in the pipeline's order. A gate FAIL carries the
+    result so far (``failure.result``) to whoever prints it."""
+    with torch_threads(run.context.threads):
+        try:
+            if run.data is None:
+                _data_stage(run)
+            for name in STAGES:
+                if name in stages:
+                    _STAGES[name](run)
+        except (Gate1Failure, Gate2Failure) as failure:
+            if isinstance(failure, Gate1Failure):
+                run.result.gate_report = failure.report
+            else:
+                run.result.bench_report = failure.report
+            failure.result = run.result
+            raise
+
+
+def _data_stage(run: Run) -> None:
+    recipe = run.recipe
+    with _timed(run.result, "data"), ui.stage("data", f"{recipe.data.source}") as stage:
+        run.data = prepare_data(recipe.data, run.layout.data, run.context.seed)
+        sizes = run.data.info["sizes"]
         stage.summary = (f"{', '.join(f'{count:,} {name}' for name, count in sizes.items())} rows, labels "
-                         f"{', '.join(data.labels)}")
-    teacher_path = _teacher_stage(recipe, data, layout, result)
-    if recipe.general is not None and "general" in recipe.stages and "distill" in recipe.stages:
-        recipe = recipe.model_copy(update={"student": _general_stage(recipe, layout, result)})
-    if "distill" in recipe.stages:
-        distill_stage(recipe, data, teacher_path, layout, result)
-    if "gate" in recipe.stages:
-        with _timed(result, "gate"):
-            result.gate_report = gate_student(teacher_path, layout.student, data, recipe.gate, recipe.data.max_length)
-    if recipe.qat is not None and "qat" in recipe.stages:
-        qat_stage(recipe, data, teacher_path, layout, result)
-    if "export" in recipe.stages and is_main_process():
-        _export_stage(recipe, data, layout, result)
-    if "bench" in recipe.stages and is_main_process():
-        _bench_stage(recipe, data, teacher_path, layout, result)
+                         f"{', '.join(run.data.labels)}")
 
 
-def _teacher_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> Path:
-    if "fine-tune" not in recipe.stages:
-        return layout.teacher if (layout.teacher / HF_CONFIG).is_file() else resolve_model_path(recipe.teacher.model)
-    with _timed(result, "fine-tune"):
-        teacher = prepare_teacher(recipe.teacher, data, layout.teacher, layout.checkpoints, Path(recipe.cache_dir),
-                                  recipe.seed, recipe.data.max_length)
+def _teacher(run: Run) -> Path:
+    """The teacher later stages compare with: the one given or fine-tuned, else RUN/teacher if a run
+    made one, else the recipe's model as it is."""
+    if run.teacher is None:
+        layout, model = run.layout, run.recipe.teacher.model
+        run.teacher = layout.teacher if (layout.teacher / HF_CONFIG).is_file() else resolve_model_path(model)
+    return run.teacher
+
+
+def _teacher_stage(run: Run) -> None:
+    with _timed(run.result, "fine-tune"):
+        teacher = prepare_teacher(run.recipe.teacher, run.data, run.context)
     if teacher.from_cache:
-        result.skipped.append("fine-tune (cached teacher)")
-    return teacher.path
+        run.result.skipped.append("fine-tune (cached teacher)")
+    run.teacher, run.teacher_report = teacher.path, teacher.report
 
 
-def _general_stage(recipe: Recipe, layout: RunLayout, result: RunResult):
-    """Make (or take from the cache) the general student and return the student settings that start
-    task distillation from it. The teacher is the pretrained encoder, before any fine-tuning."""
+def _general_stage(run: Run) -> None:
+    """Make (or take from the cache) the general student, and start task distillation from it. The
+    teacher is the pretrained encoder, before any fine-tuning."""
     from .general import general_distill, general_settings
     from .general import made_with as general_made_with
 
+    recipe = run.recipe
+    if recipe.general is None or not run.wants("distill"):
+        return
     teacher = resolve_model_path(recipe.teacher.model)
-    settings = general_settings(teacher, recipe.general, recipe.student, recipe.seed)
-    folder = Path(recipe.cache_dir) / "general" / settings
+    settings = general_settings(teacher, recipe.general, recipe.student, run.context)
+    folder = run.context.cache_dir / "general" / settings
     if general_made_with(folder, settings):
-        result.skipped.append("general (cached general student)")
+        run.result.skipped.append("general (cached general student)")
     else:
-        with _timed(result, "general"):
-            general_distill(teacher, recipe.general, recipe.student, folder, layout.checkpoints, recipe.seed, settings)
-    return recipe.student.model_copy(update={"init": str(folder)})
+        with _timed(run.result, "general"):
+            general_distill(teacher, recipe.general, recipe.student, folder, run.context, settings)
+    run.recipe = recipe.model_copy(update={"student": recipe.student.model_copy(update={"init": str(folder)})})
 
 
-def distill_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> Path:
+def distill_stage(run: Run) -> None:
     """The student in ``layout.student``: distilled (and its vocabulary trimmed when the recipe asks), or
-    kept when it was already made with these settings. `run` and `mobile-distill distill` both call this."""
-    transfer = load_transfer_texts(recipe.data.transfer, recipe.seed) if recipe.data.transfer else None
-    key = distill_settings(teacher_path, data, recipe.distill, recipe.student, recipe.seed, recipe.data.max_length,
-                           transfer)
+    kept when it was already made with these settings."""
+    recipe, layout, context = run.recipe, run.layout, run.context
+    transfer = load_transfer_texts(recipe.data.transfer, context.seed) if recipe.data.transfer else None
+    teacher = _teacher(run)
+    key = distill_settings(teacher, run.data, recipe.distill, recipe.student, context, transfer)
+    run.student = layout.student
     if made_with(layout.student / DISTILL_LOG, key):
-        result.skipped.append("distill (student already made with these settings)")
-        return layout.student
+        run.result.skipped.append("distill (student already made with these settings)")
+        return
     trim = recipe.student.trim_vocabulary
-    with _timed(result, "distill"):
-        distill(teacher_path, data, recipe.distill, recipe.student, layout.untrimmed_student if trim else layout.student,
-                layout.checkpoints, recipe.seed, recipe.data.max_length, transfer)
+    with _timed(run.result, "distill"):
+        distill(teacher, run.data, recipe.distill, recipe.student, layout.untrimmed_student if trim else layout.student,
+                context, transfer)
     if trim and is_main_process():  # under torchrun, rank 0 alone trims, evaluates and writes
-        with _timed(result, "trim"):
-            trim_and_compare(layout.untrimmed_student, data, layout.student, recipe.data.max_length, transfer)
-    return layout.student
+        with _timed(run.result, "trim"):
+            trim_and_compare(layout.untrimmed_student, run.data, layout.student, context.max_length, transfer)
 
 
-def qat_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult,
-              student: Path | None = None) -> Path:
-    """The QAT student of ``student`` (default: the run's) in ``layout.qat_student``, or kept when it was
-    already made with these settings. `run` and `mobile-distill qat` both call this."""
+def _gate_stage(run: Run) -> None:
+    with _timed(run.result, "gate"):
+        run.result.gate_report = gate_student(_teacher(run), run.student or run.layout.student, run.data,
+                                              run.recipe.gate, run.context.max_length)
+
+
+def qat_stage(run: Run) -> None:
+    """The QAT student of ``run.student`` (default: the run's) in ``layout.qat_student``, or kept when it
+    was already made with these settings."""
     from .qat import qat_settings, quantization_aware_training
 
-    student = student or layout.student
-    key = qat_settings(student, teacher_path, data, recipe.qat, recipe.seed, recipe.data.max_length)
+    if run.recipe.qat is None:
+        return
+    student, teacher, layout = run.student or run.layout.student, _teacher(run), run.layout
+    key = qat_settings(student, teacher, run.data, run.recipe.qat, run.context)
     if made_with(layout.qat_student / QAT_LOG, key):
-        result.skipped.append("qat (QAT student already made with these settings)")
-        return layout.qat_student
-    with _timed(result, "qat"):
-        quantization_aware_training(student, teacher_path, data, recipe.qat, layout.qat_student,
-                                    layout.checkpoints, recipe.seed, recipe.data.max_length)
-    return layout.qat_student
+        run.result.skipped.append("qat (QAT student already made with these settings)")
+        return
+    with _timed(run.result, "qat"):
+        quantization_aware_training(student, teacher, run.data, run.recipe.qat, run.context)
 
 
-def _export_stage(recipe: Recipe, data: PreparedData, layout: RunLayout, result: RunResult) -> None:
+def _export_stage(run: Run) -> None:
     """Every configured (target, precision, length) of the student, and the int8 ones of the QAT student
     when the run made one; unchanged artifacts are kept."""
+    if not is_main_process():
+        return
+    recipe, layout, result = run.recipe, run.layout, run.result
     config = recipe.export
     options = ExportOptions(**config.model_dump(include=set(QuantizationOptions.model_fields)))
-    train_texts = list(data.splits["train"]["text"])
-    test_texts = list(data.splits["test"]["text"])
+    train_texts = list(run.data.splits["train"]["text"])
+    test_texts = list(run.data.splits["test"]["text"])
+    seq_lens = config.seq_lens or (run.context.max_length,)
     with _timed(result, "export"):
         result.artifacts = export_all(
-            layout.student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
-            options, train_texts, test_texts, list(config.precisions) if config.precisions else None, reuse=True)
-        if recipe.qat is not None and "qat" in recipe.stages:
+            layout.student, layout.artifacts, list(config.targets), seq_lens, options, train_texts, test_texts,
+            list(config.precisions) if config.precisions else None, reuse=True)
+        if recipe.qat is not None and run.wants("qat"):
             result.artifacts += export_all(
-                layout.qat_student, layout.artifacts, list(config.targets), config.seq_lens or (recipe.data.max_length,),
-                options, train_texts, test_texts, _int8_precisions(config.targets, config.precisions), reuse=True,
-                variant="qat")
+                layout.qat_student, layout.artifacts, list(config.targets), seq_lens, options, train_texts,
+                test_texts, _int8_precisions(config.targets, config.precisions), reuse=True, variant="qat")
 
 
 def _int8_precisions(targets, precisions) -> list[str]:
@@ -213,13 +268,22 @@ def _int8_precisions(targets, precisions) -> list[str]:
                    if precision.startswith("int8")})
 
 
-def _bench_stage(recipe: Recipe, data: PreparedData, teacher_path: Path, layout: RunLayout, result: RunResult) -> None:
+def _bench_stage(run: Run) -> None:
     """Bench every artifact of the run (those just exported, else those on disk), gate 2, reports."""
+    if not is_main_process():
+        return
+    layout, result = run.layout, run.result
     artifacts = result.artifacts or expand_artifacts([layout.artifacts])
     # The teacher joins the table (and the chained budget) only if it is a classifier for these labels,
     # not the bare pretrained encoder a recipe without fine-tuning points at.
-    teacher = teacher_path if list(read_labels(teacher_path)) == list(data.labels) else None
+    teacher = _teacher(run)
+    teacher = teacher if list(read_labels(teacher)) == list(run.data.labels) else None
     with _timed(result, "bench"):
         result.bench_report, result.report_paths = bench_prepared(
-            artifacts, data, layout.student, teacher, recipe.bench, recipe.gate2, recipe.data.max_length,
+            artifacts, run.data, layout.student, teacher, run.recipe.bench, run.recipe.gate2, run.context.max_length,
             layout.bench)
+
+
+# The stages in the order the pipeline runs them (config.STAGES); the data comes first, always.
+_STAGES = {"fine-tune": _teacher_stage, "general": _general_stage, "distill": distill_stage, "gate": _gate_stage,
+           "qat": qat_stage, "export": _export_stage, "bench": _bench_stage}

@@ -12,11 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import Trainer
+from transformers import Trainer, set_seed
 
 from . import ui
 from .atomic import atomic_folder
 from .config import TeacherConfig
+from .context import RunContext
 from .data import PreparedData, collator_for, tokenize_split
 from .evaluate import trainer_metrics
 from .hashing import folder_hash, settings_hash
@@ -44,22 +45,16 @@ class TeacherResult:
     from_cache: bool = False
 
 
-def prepare_teacher(
-    config: TeacherConfig,
-    data: PreparedData,
-    output_dir: Path,
-    checkpoints_dir: Path,
-    cache_dir: Path | None = None,
-    seed: int = 42,
-    max_length: int = 64,
-) -> TeacherResult:
-    """Return a teacher classifier for ``data``'s labels: the given one, a cached one, or a new fine-tune."""
+def prepare_teacher(config: TeacherConfig, data: PreparedData, context: RunContext) -> TeacherResult:
+    """Return a teacher classifier for ``data``'s labels: the given one, a cached one (from
+    ``context.cache_dir``), or a new fine-tune into ``context.layout.teacher``."""
     source = resolve_model_path(config.model)
     check_model_folder(source)
     if config.fine_tune is None:
         return _use_as_is(source, data)
-    key = teacher_cache_key(source, data, config, seed, max_length)
-    cached = cache_dir / "teachers" / key if cache_dir is not None else None
+    key = teacher_cache_key(source, data, config, context.seed, context.max_length)
+    cached = context.cache_dir / "teachers" / key if context.cache_dir is not None else None
+    output_dir = context.layout.teacher
     train = config.fine_tune
     with ui.stage("teacher", f"fine-tune {config.model} on {len(data.splits['train']):,} texts, "
                   f"{train.epochs:g} epoch(s)") as stage:
@@ -72,7 +67,7 @@ def prepare_teacher(
             result = TeacherResult(path=path, report=json.loads((cached / TEACHER_REPORT).read_text()),
                                    from_cache=True)
         else:
-            result = fine_tune(source, config, data, output_dir, checkpoints_dir / key, seed, max_length, key)
+            result = fine_tune(source, config, data, output_dir, context, key)
             if cached is not None and is_main_process():
                 with atomic_folder(cached) as staging:
                     shutil.copytree(output_dir, staging, dirs_exist_ok=True)
@@ -87,28 +82,24 @@ def teacher_cache_key(source: Path, data: PreparedData, config: TeacherConfig, s
                           "config": config.model_dump(mode="json"), "seed": seed, "max_length": max_length})
 
 
-def fine_tune(
-    source: Path,
-    config: TeacherConfig,
-    data: PreparedData,
-    output_dir: Path,
-    checkpoints_dir: Path,
-    seed: int,
-    max_length: int,
-    key: str = "",
-) -> TeacherResult:
+def fine_tune(source: Path, config: TeacherConfig, data: PreparedData, output_dir: Path, context: RunContext,
+              key: str) -> TeacherResult:
     """Fine-tune ``source`` on the train split with transformers.Trainer, keeping the best validation checkpoint.
 
-    An interrupted run resumes from its last checkpoint in ``checkpoints_dir``.
+    An interrupted run resumes from its last checkpoint in ``context.checkpoints/<key>``.
     """
+    checkpoints_dir, max_length = context.checkpoints / key, context.max_length
     start = time.perf_counter()
     tokenizer = load_tokenizer(source)
+    # The new classification head is drawn from torch's generator, which a process seeds at random: seeded
+    # here, the teacher the cache key names is one teacher, not a new draw each run (Trainer seeds only later).
+    set_seed(context.seed)
     model = load_classifier(source, labels=data.labels)
     train = tokenize_split(data.splits["train"], tokenizer, max_length, desc="tokenizing train")
     validation = tokenize_split(data.splits["validation"], tokenizer, max_length, desc="tokenizing validation")
     trainer = Trainer(
         model=model,
-        args=training_arguments(config.fine_tune, checkpoints_dir, seed),
+        args=training_arguments(config.fine_tune, checkpoints_dir, context.seed),
         train_dataset=train.dataset,
         eval_dataset=validation.dataset,
         processing_class=tokenizer,

@@ -30,6 +30,13 @@ def make_texts(count: int, seed: int = 0) -> list[tuple[str, int]]:
     return rows
 
 
+def tiny_run(root: Path, **values):
+    """The run context the tests train in: folder ``root``, seed 0, 32 tokens (the tiny texts' length)."""
+    from mobile_distill.context import RunContext
+
+    return RunContext.at(root, **{"seed": 0, "max_length": 32, **values})
+
+
 def write_vocab(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     vocab = folder / "vocab.txt"
@@ -108,4 +115,4 @@ def trained_teacher(tmp_path_factory, data):
     config = TeacherConfig(model=str(source), fine_tune=TrainConfig(epochs=4, learning_rate=3e-3, batch_size=16,
                                                                    save_steps=40))
     with ui.verbosity(ui.QUIET):
-        return fine_tune(source, config, data, root / "teacher", root / "ckpt", seed=0, max_length=32).path
+        return fine_tune(source, config, data, root / "teacher", tiny_run(root), key="teacher").path

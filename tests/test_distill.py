@@ -21,6 +21,8 @@ from mobile_distill.distill.losses import (
 )
 from mobile_distill.training import last_checkpoint
 
+from .conftest import tiny_run
+
 
 def test_kd_loss_is_zero_for_equal_logits_and_scaled_by_t_squared():
     logits = torch.randn(4, 3)
@@ -59,7 +61,7 @@ def _config(epochs=2.0, **weights):
 
 def test_distill_logs_each_loss_term_and_learns(trained_teacher, data, tmp_path):
     result = distill(trained_teacher, data, _config(hidden_mse=0.5, attention_mse=0.5), StudentConfig(),
-                     tmp_path / "student", tmp_path / "ckpt", seed=0, max_length=32)
+                     tmp_path / "student", tiny_run(tmp_path))
     history = [row for row in result.log["log_history"] if "loss" in row]
     for term in ("loss_kd", "loss_ce", "loss_cos", "loss_hidden_mse", "loss_attention_mse"):
         assert all(term in row for row in history), term
@@ -103,13 +105,13 @@ def test_interrupted_distillation_resumes_from_its_last_checkpoint(trained_teach
     with monkeypatch.context() as patch:
         _with_callback(patch, _StopAfter(25))
         with pytest.raises(KeyboardInterrupt):
-            distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tmp_path / "ckpt", 0, 32)
+            distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tiny_run(tmp_path))
     assert not (tmp_path / "student").exists()  # nothing half-written
-    (checkpoints,) = (tmp_path / "ckpt").glob("student-*/joint")  # named by the settings hash, then the stage
+    (checkpoints,) = (tmp_path / "checkpoints").glob("student-*/joint")  # named by the settings hash, then the stage
     assert last_checkpoint(checkpoints).endswith("checkpoint-20")
 
     _with_callback(monkeypatch, _CountSteps())
-    result = distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tmp_path / "ckpt", 0, 32)
+    result = distill(trained_teacher, data, _config(), StudentConfig(), tmp_path / "student", tiny_run(tmp_path))
     assert _CountSteps.steps == 20  # 40 steps in all (320 rows / 16 * 2 epochs); steps 1..20 were not redone
     assert result.log["steps"] == 40
     assert (tmp_path / "student" / "model.safetensors").is_file()
@@ -118,7 +120,7 @@ def test_interrupted_distillation_resumes_from_its_last_checkpoint(trained_teach
 def test_transfer_set_adds_unlabelled_rows(trained_teacher, data, tiny_csv, tmp_path):
     transfer = load_transfer_texts(TransferConfig(source=str(tiny_csv), text_column="review", limit=48))
     result = distill(trained_teacher, data, _config(epochs=1.0), StudentConfig(recipe="bert", layers=(0, 3)),
-                     tmp_path / "student", tmp_path / "ckpt", 0, 32, transfer_texts=transfer)
+                     tmp_path / "student", tiny_run(tmp_path), transfer_texts=transfer)
     assert result.log["examples"]["transfer"] == 48
     assert result.log["examples"]["train"] == 320
     assert result.log["steps"] == 23  # (320 + 48) / 16

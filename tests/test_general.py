@@ -29,7 +29,7 @@ from mobile_distill.general import general_distill
 from mobile_distill.general.corpus import stream_corpus, tokenized_stream
 from mobile_distill.models import load_tokenizer
 
-from .conftest import make_texts, save_tiny_model
+from .conftest import make_texts, save_tiny_model, tiny_run
 
 NARROW = StudentConfig(recipe="tinybert", num_layers=2, hidden_size=12, num_heads=2, intermediate_size=24)
 
@@ -54,7 +54,7 @@ def _config(corpus: Path, steps: int = 40, **changes) -> GeneralConfig:
 
 def _run(teacher, config, student, out: Path) -> dict:
     with ui.verbosity(ui.QUIET):
-        general_distill(teacher, config, student, out / "general", out / "checkpoints", seed=0)
+        general_distill(teacher, config, student, out / "general", tiny_run(out))
     return json.loads((out / "general" / "general_log.json").read_text())
 
 

@@ -15,6 +15,8 @@ from mobile_distill.prune.neurons import NeuronGates
 
 from .planted import planted_texts, save_planted_model
 
+from .conftest import tiny_run
+
 TEXTS = planted_texts(48, seed=4)
 
 
@@ -130,7 +132,7 @@ def test_distilling_a_pruned_student_learns_and_exports_with_parity(trained_teac
     config = DistillConfig(train=TrainConfig(epochs=2.0, learning_rate=3e-3, batch_size=16, save_steps=20),
                            weights=LossWeights(hidden_mse=0.5, attention_mse=0.5))  # attention maps averaged over heads
     result = distill(trained_teacher, data, config, StudentConfig(prune_heads=0.5, prune_ffn=0.5), tmp_path / "student",
-                     tmp_path / "ckpt", seed=0, max_length=32)
+                     tiny_run(tmp_path))
     student = load_classifier(tmp_path / "student")
     assert sum(remaining_heads(student)) == 2 and student.config.pruned_heads  # 2 layers x 2 heads, half removed
     assert remaining_neurons(student) == [16, 16]  # the tiny teacher's feed-forward width is 32

@@ -22,6 +22,8 @@ from mobile_distill.runners import load_runner
 
 from .planted import margin_texts, planted_texts, save_planted_model
 
+from .conftest import tiny_run
+
 FAST = TrainConfig(epochs=1.0, learning_rate=1e-3, batch_size=16, save_steps=20)
 
 
@@ -29,8 +31,8 @@ FAST = TrainConfig(epochs=1.0, learning_rate=1e-3, batch_size=16, save_steps=20)
 def qat_student(trained_teacher, data, tmp_path_factory):
     root = tmp_path_factory.mktemp("qat")
     # the fine-tuned tiny teacher doubles as the student: QAT starts from any gate-1 student
-    result = quantization_aware_training(trained_teacher, trained_teacher, data, QATConfig(train=FAST), root / "student",
-                                         root / "ckpt", seed=0, max_length=32)
+    result = quantization_aware_training(trained_teacher, trained_teacher, data, QATConfig(train=FAST),
+                                         tiny_run(root))
     return root, result
 
 

@@ -20,6 +20,8 @@ from mobile_distill.errors import ConfigError
 from mobile_distill.search import search
 from mobile_distill.search.report import choose, pareto_front
 
+from .conftest import tiny_run
+
 FAST = TrainConfig(epochs=3.0, learning_rate=1e-2, batch_size=16, save_steps=20)
 DISTILBERT = StudentConfig(recipe="distilbert", num_layers=2, trim_vocabulary=True)
 CNN = StudentConfig(recipe="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3),
@@ -37,12 +39,12 @@ def _config(max_size_mb: float, *candidates, minutes: float = 10.0) -> SearchCon
 @pytest.mark.slow
 def test_only_candidates_that_fit_are_trained_and_the_choice_is_inside_the_budget(trained_teacher, data, tmp_path):
     # the tiny DistilBERT's ONNX file is about 0.07 MB, the CNN's about 0.01 MB
-    result = search(trained_teacher, data, _config(0.03, DISTILBERT, CNN), tmp_path, seed=0, max_length=32)
+    result = search(trained_teacher, data, _config(0.03, DISTILBERT, CNN), tiny_run(tmp_path))
     by_name = {record["name"]: record for record in result.report["candidates"]}
     distilbert, cnn = by_name["distilbert-2l"], by_name["cnn-8"]
     assert not any(m["fits"] for m in distilbert["estimate"]["precisions"].values())
     assert distilbert["result"]["status"] == "not-trained" and "outside the budget" in distilbert["result"]["reason"]
-    assert [folder.name.rsplit("-", 1)[0] for folder in (tmp_path / "candidates").iterdir()] == ["cnn-8"]
+    assert [folder.name.rsplit("-", 1)[0] for folder in (tmp_path / "search" / "candidates").iterdir()] == ["cnn-8"]
     assert cnn["result"]["status"] == "trained"
     chosen = result.chosen
     assert chosen is not None and chosen["candidate"] == "cnn-8" and chosen["gate2"] == "PASS"
@@ -50,8 +52,8 @@ def test_only_candidates_that_fit_are_trained_and_the_choice_is_inside_the_budge
     model_file = Path(chosen["path"]) / json.loads((Path(chosen["path"]) / "manifest.json").read_text())["model_file"]
     assert model_file.stat().st_size / 1e6 == pytest.approx(chosen["size_mb"])  # the file itself, not a guess
     for name in ("search.json", "search.md", "pareto.png"):
-        assert (tmp_path / name).is_file()
-    assert "**Chosen: cnn-8/" in (tmp_path / "search.md").read_text()
+        assert (tmp_path / "search" / name).is_file()
+    assert "**Chosen: cnn-8/" in (tmp_path / "search" / "search.md").read_text()
 
 
 def test_the_pareto_front_and_the_choice():
@@ -69,18 +71,19 @@ def test_the_pareto_front_and_the_choice():
 def test_a_budget_with_no_limit_or_a_target_that_does_not_run_here_is_refused(trained_teacher, data, tmp_path):
     config = _config(1.0, CNN)
     with pytest.raises(ConfigError, match="set max_latency_ms or max_size_mb"):
-        search(trained_teacher, data, config.model_copy(update={"budget": BudgetConfig(target="onnx")}), tmp_path)
+        search(trained_teacher, data, config.model_copy(update={"budget": BudgetConfig(target="onnx")}),
+               tiny_run(tmp_path))
     if sys.platform != "darwin":
         with pytest.raises(ConfigError, match="coreml does not run on this machine"):
             search(trained_teacher, data, config.model_copy(update={"budget": BudgetConfig(target="coreml",
-                                                                                           max_size_mb=1)}), tmp_path)
+                                                                                           max_size_mb=1)}), tiny_run(tmp_path))
 
 
 def test_the_time_limit_stops_the_search_before_training(trained_teacher, data, tmp_path):
-    result = search(trained_teacher, data, _config(1.0, CNN, minutes=1e-4), tmp_path, seed=0, max_length=32)
+    result = search(trained_teacher, data, _config(1.0, CNN, minutes=1e-4), tiny_run(tmp_path))
     (record,) = result.report["candidates"]
     assert record["result"] == {"status": "not-started", "reason": "time limit reached"}
-    assert result.chosen is None and not (tmp_path / "candidates").exists()
+    assert result.chosen is None and not (tmp_path / "search" / "candidates").exists()
 
 
 @pytest.mark.slow

@@ -21,6 +21,8 @@ from mobile_distill.gate import evaluate_on_test
 from mobile_distill.models import load_classifier
 from mobile_distill.students import PRESETS, RECIPES, build_student, docs_table, resolve
 
+from .conftest import tiny_run
+
 # small shapes of every recipe for the tiny teacher (4 layers, width 16, 2 heads)
 SHAPES = {
     "distilbert": StudentConfig(recipe="distilbert", layers=(1, 3)),
@@ -110,8 +112,8 @@ def test_per_head_attention_losses_across_head_counts_fail_before_training(train
     config = DistillConfig(train=FAST, attention_heads="per-head")
     student = StudentConfig(recipe="tinybert", num_layers=2, hidden_size=16, num_heads=4, intermediate_size=32)
     with pytest.raises(ConfigError, match="per-head attention losses need the same head count"):
-        distill(trained_teacher, data, config, student, tmp_path / "s", tmp_path / "ck", 0, 32)
-    assert not (tmp_path / "ck").exists() or not list((tmp_path / "ck").rglob("checkpoint-*"))
+        distill(trained_teacher, data, config, student, tmp_path / "s", tiny_run(tmp_path))
+    assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").rglob("checkpoint-*"))
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +140,8 @@ def test_distilling_each_recipe_lowers_its_losses_and_beats_training_without_the
     alone = DistillConfig(train=TrainConfig(epochs=25, learning_rate=rate, batch_size=16, save_steps=20),
                           schedule="joint", weights=NO_TEACHER)  # as many steps as the distillation, or more
     with ui.verbosity(ui.QUIET):
-        distill(trained_teacher, few, config, SHAPES[name], tmp_path / "d", tmp_path / "ck", 0, 32, transfer)
-        distill(trained_teacher, few, alone, SHAPES[name], tmp_path / "n", tmp_path / "ck", 0, 32)
+        distill(trained_teacher, few, config, SHAPES[name], tmp_path / "d", tiny_run(tmp_path), transfer)
+        distill(trained_teacher, few, alone, SHAPES[name], tmp_path / "n", tiny_run(tmp_path))
     for stage in json.loads((tmp_path / "d" / "distill_log.json").read_text())["stages"]:
         third = max(1, len(stage["losses"]) // 3)
         early, late = stage["losses"][:third], stage["losses"][-third:]
@@ -155,9 +157,9 @@ def test_progressive_transfer_trains_one_layer_at_a_time(trained_teacher, data, 
     config = DistillConfig(train=TrainConfig(epochs=1, learning_rate=5e-3, batch_size=16, save_steps=20),
                            intermediate=TrainConfig(epochs=1, learning_rate=5e-3, batch_size=16, save_steps=20))
     with ui.verbosity(ui.QUIET):
-        result = distill(trained_teacher, data, config, SHAPES["mobilebert"], tmp_path / "s", tmp_path / "ck", 0, 32)
+        result = distill(trained_teacher, data, config, SHAPES["mobilebert"], tmp_path / "s", tiny_run(tmp_path))
     assert [stage["name"] for stage in result.log["stages"]] == ["layer-0", "layer-1", "task"]
-    (root,) = (tmp_path / "ck").glob("student-*")
+    (root,) = (tmp_path / "checkpoints").glob("student-*")
     states = {stage: load_file(str(root / stage / "done" / "module.safetensors")) for stage in ("layer-0", "layer-1")}
     changed = {name for name in states["layer-0"] if not torch.equal(states["layer-0"][name], states["layer-1"][name])}
     assert changed and all(name.startswith("student.mobilebert.encoder.layer.1.") for name in changed), sorted(changed)

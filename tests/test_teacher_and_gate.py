@@ -10,7 +10,7 @@ from mobile_distill.gate import gate_student, judge
 from mobile_distill.models import load_classifier, resolve_model_path
 from mobile_distill.teacher import prepare_teacher
 
-from .conftest import save_tiny_model
+from .conftest import save_tiny_model, tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -21,22 +21,33 @@ def data(tiny_csv):
 def test_fine_tuned_teacher_is_cached_by_model_data_and_settings(tmp_path, data):
     source = save_tiny_model(tmp_path / "init", layers=2)
     config = TeacherConfig(model=str(source), fine_tune=TrainConfig(epochs=1, learning_rate=3e-3, batch_size=16, save_steps=50))
-    first = prepare_teacher(config, data, tmp_path / "run1" / "teacher", tmp_path / "ckpt", tmp_path / "cache", 0, 32)
+    first = prepare_teacher(config, data, tiny_run(tmp_path / "run1", cache_dir=tmp_path / "cache"))
     assert not first.from_cache and (first.path / "model.safetensors").is_file()
     assert json.loads((first.path / "labels.json").read_text())["labels"] == ["negative", "positive"]
     start = time.perf_counter()
-    second = prepare_teacher(config, data, tmp_path / "run2" / "teacher", tmp_path / "ckpt", tmp_path / "cache", 0, 32)
+    second = prepare_teacher(config, data, tiny_run(tmp_path / "run2", cache_dir=tmp_path / "cache"))
     assert second.from_cache and time.perf_counter() - start < 20
     assert (second.path / "model.safetensors").read_bytes() == (first.path / "model.safetensors").read_bytes()
     changed = config.model_copy(update={"fine_tune": config.fine_tune.model_copy(update={"learning_rate": 1e-3})})
-    third = prepare_teacher(changed, data, tmp_path / "run3" / "teacher", tmp_path / "ckpt", tmp_path / "cache", 0, 32)
+    third = prepare_teacher(changed, data, tiny_run(tmp_path / "run3", cache_dir=tmp_path / "cache"))
     assert not third.from_cache
+
+
+def test_a_fine_tune_makes_one_teacher_not_a_new_draw_each_run(tmp_path, data):
+    # a source whose head is for other labels: fine-tuning starts from a new, random head, which must be
+    # seeded, or the teacher the cache key names differs from run to run (torch seeds each process at random)
+    source = save_tiny_model(tmp_path / "init", layers=2, labels=("a", "b", "c"))
+    config = TeacherConfig(model=str(source), fine_tune=TrainConfig(epochs=1, learning_rate=3e-3, batch_size=16,
+                                                                   save_steps=50))
+    one, two = (prepare_teacher(config, data, tiny_run(tmp_path / run, cache_dir=None)) for run in ("one", "two"))
+    assert not one.from_cache and not two.from_cache
+    assert (one.path / "model.safetensors").read_bytes() == (two.path / "model.safetensors").read_bytes()
 
 
 def test_classifier_used_as_is_must_have_the_data_labels(tmp_path, data):
     source = save_tiny_model(tmp_path / "clf", labels=("bad", "good"))
     with pytest.raises(ModelError, match=r"labels \['bad', 'good'\] differ from the data's \['negative', 'positive'\]"):
-        prepare_teacher(TeacherConfig(model=str(source), fine_tune=None), data, tmp_path / "t", tmp_path / "c")
+        prepare_teacher(TeacherConfig(model=str(source), fine_tune=None), data, tiny_run(tmp_path))
 
 
 def test_bad_model_folders_get_one_line_errors(tmp_path):

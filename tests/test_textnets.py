@@ -27,6 +27,8 @@ from mobile_distill.students.textnets import (
 
 from .planted import planted_texts, save_planted_model
 
+from .conftest import tiny_run
+
 
 def _model(kind: str):
     torch.manual_seed(3)
@@ -118,8 +120,8 @@ def test_a_cnn_student_distils_trims_and_reloads(trained_teacher, data, tmp_path
 
     config = DistillConfig(train=TrainConfig(epochs=3.0, learning_rate=1e-2, batch_size=16, save_steps=20))
     student = StudentConfig(recipe="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3))
-    result = distill(trained_teacher, data, config, student, tmp_path / "student", tmp_path / "ckpt", seed=0,
-                     max_length=32)
+    result = distill(trained_teacher, data, config, student, tmp_path / "student",
+                     tiny_run(tmp_path))
     log = result.log
     assert log["best_validation_accuracy"] > 0.8 and log["loss_weights"]["logit_mse"] == 1.0
     assert any(row.get("loss_logit_mse", 0) > 0 for row in log["log_history"])  # the term was really trained on

@@ -10,6 +10,7 @@ import datasets
 
 from .. import ui
 from ..config import DistillConfig, StudentConfig
+from ..context import RunContext
 from ..data import PreparedData, collator_for, tokenize_split
 from ..errors import ConfigError
 from ..evaluate import trainer_metrics
@@ -36,10 +37,10 @@ from .trainer import DistillationModule, DistillationTrainer, make_projections
 __all__ = ["DistillResult", "distill", "distill_settings", "heads_mode", "prune_student", "student_tokenizer"]
 
 
-def distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts=None) -> str:
+def distill_settings(teacher_path, data, config, student_config, context: RunContext, transfer_texts=None) -> str:
     """Hash of everything that determines the student: names its checkpoints and marks it done."""
     parts = [folder_hash(teacher_path), data.fingerprint, config.model_dump(mode="json"),
-             student_config.model_dump(mode="json"), seed, max_length,
+             student_config.model_dump(mode="json"), context.seed, context.max_length,
              transfer_texts._fingerprint if transfer_texts is not None else None]
     return settings_hash(*parts)
 
@@ -74,20 +75,19 @@ def distill(
     config: DistillConfig,
     student_config: StudentConfig,
     output_dir: Path,
-    checkpoints_dir: Path,
-    seed: int = 42,
-    max_length: int = 64,
+    context: RunContext,
     transfer_texts: datasets.Dataset | None = None,
     callbacks: tuple = (),
 ) -> DistillResult:
     """Build the student from the teacher at ``teacher_path`` and distil it on ``data``'s train split.
 
-    Checkpoints go to ``checkpoints_dir/student-<settings hash>/<stage>``. Writes the best student (by
+    Checkpoints go to ``context.checkpoints/student-<settings hash>/<stage>``. Writes the best student (by
     validation accuracy in the last stage) to ``output_dir`` atomically, with tokenizer, labels, loss
     log (the stages, the loss weights, where every weight came from) and loss-curve plot.
     """
     start = time.perf_counter()
-    settings = distill_settings(teacher_path, data, config, student_config, seed, max_length, transfer_texts)
+    settings = distill_settings(teacher_path, data, config, student_config, context, transfer_texts)
+    max_length = context.max_length
     recipe = RECIPES[student_config.recipe]
     weights = config.weights.resolved(recipe.default_weights)
     if not any(value > 0 for value in weights.values()):
@@ -95,8 +95,8 @@ def distill(
     schedule = config.schedule or recipe.schedule
     with ui.stage("distill", f"{recipe.name} student, {schedule} schedule, on {len(data.splits['train']):,} texts"
                   ) as stage:
-        run, student = _prepare(teacher_path, data, config, student_config, weights, checkpoints_dir / f"student-{settings}",
-                                seed, max_length, transfer_texts)
+        run, student = _prepare(teacher_path, data, config, student_config, weights,
+                                context.checkpoints / f"student-{settings}", context.seed, max_length, transfer_texts)
         run.callbacks = tuple(callbacks)
         prefixes = layer_prefix(student.model)
         stages = plan_stages(schedule, weights, config, student.layer_map, *prefixes)

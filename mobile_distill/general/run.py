@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .. import ui
 from ..config import GeneralConfig, StudentConfig
+from ..context import RunContext
 from ..hashing import folder_hash, settings_hash
 from ..hashing import made_with as made_with_settings
 from ..layout import GENERAL_LOG, LOSS_CURVES, TRAINER_LOG
@@ -27,26 +28,28 @@ __all__ = ["general_distill", "general_settings", "made_with"]
 _TASK_HEAD = ("classifier.", "pre_classifier.")
 
 
-def general_settings(teacher_path: Path, config: GeneralConfig, student_config: StudentConfig, seed: int) -> str:
+def general_settings(teacher_path: Path, config: GeneralConfig, student_config: StudentConfig,
+                     context: RunContext) -> str:
     """Hash of everything that determines the general student: names its cache entry and checkpoints."""
-    return settings_hash(folder_hash(teacher_path), config.model_dump(mode="json"), _shape(student_config), seed)
+    return settings_hash(folder_hash(teacher_path), config.model_dump(mode="json"), _shape(student_config),
+                         context.seed)
 
 
 def general_distill(teacher_path: Path, config: GeneralConfig, student_config: StudentConfig, output_dir: Path,
-                    checkpoints_dir: Path, seed: int = 42, settings: str | None = None) -> Path:
+                    context: RunContext, settings: str | None = None) -> Path:
     """Distil the general student ``student_config`` describes from the pretrained teacher at
     ``teacher_path`` on the streamed corpus; write it to ``output_dir`` (atomically) and return it.
     A folder already made with the same settings is returned as it is. ``settings``: their
     `general_settings` hash, when the caller has it already (hashing reads the teacher's weights)."""
-    settings = settings or general_settings(teacher_path, config, student_config, seed)
+    settings = settings or general_settings(teacher_path, config, student_config, context)
     if made_with(output_dir, settings):
         ui.say(f"general student: reusing {output_dir} (same settings)")
         return output_dir
     start = time.perf_counter()
     with ui.stage("general", f"{student_config.recipe} student, {config.objective} objective, {config.max_steps:,} "
                   f"steps on {config.corpus.source}") as stage:
-        folder = checkpoints_dir / f"general-{settings}"
-        trainer, student, tokenizer = _trainer(teacher_path, config, student_config, folder, seed)
+        folder = context.checkpoints / f"general-{settings}"
+        trainer, student, tokenizer = _trainer(teacher_path, config, student_config, folder, context.seed)
         trainer.train(resume_from_checkpoint=last_checkpoint(folder))
         log = _log(settings, config, student, trainer, teacher_path, start)
         _save(trainer.model.student if config.objective == "tinybert" else trainer.model.student_classifier(),

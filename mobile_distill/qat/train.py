@@ -11,6 +11,7 @@ import torch
 
 from .. import ui
 from ..config import QATConfig
+from ..context import RunContext
 from ..data import PreparedData, collator_for, tokenize_split
 from ..errors import ConfigError
 from ..evaluate import predict_logits, trainer_metrics
@@ -40,11 +41,11 @@ class QATResult:
     log: dict
 
 
-def qat_settings(student_path: Path, teacher_path: Path, data: PreparedData, config: QATConfig, seed: int,
-                 max_length: int) -> str:
+def qat_settings(student_path: Path, teacher_path: Path, data: PreparedData, config: QATConfig,
+                 context: RunContext) -> str:
     """Hash of everything that determines the QAT student: names its checkpoints and marks it done."""
     return settings_hash(folder_hash(student_path), folder_hash(teacher_path), data.fingerprint,
-                         config.model_dump(mode="json"), seed, max_length)
+                         config.model_dump(mode="json"), context.seed, context.max_length)
 
 
 def fake_quantize(model):
@@ -75,17 +76,17 @@ def to_float(model):
 
 
 def quantization_aware_training(student_path: Path, teacher_path: Path, data: PreparedData, config: QATConfig,
-                                output_dir: Path, checkpoints_dir: Path, seed: int = 42,
-                                max_length: int = 64) -> QATResult:
-    """Train the student at ``student_path`` with int8 fake quantization against the teacher; write the
-    result (a plain student folder) to ``output_dir`` atomically with ``qat_log.json`` and a loss plot."""
+                                context: RunContext) -> QATResult:
+    """Train the student at ``student_path`` with int8 fake quantization against the teacher (resuming from
+    ``context.checkpoints``); write the plain student, ``qat_log.json`` and a loss plot to RUN/student-qat."""
     from transformers import set_seed
 
     from ..distill.losses import TERMS
     from ..distill.trainer import DistillationModule, DistillationTrainer
 
     start = time.perf_counter()
-    settings = qat_settings(student_path, teacher_path, data, config, seed, max_length)
+    settings = qat_settings(student_path, teacher_path, data, config, context)
+    seed, max_length = context.seed, context.max_length
     require_labels(student_path, data.labels)
     require_labels(teacher_path, data.labels)
     tokenizer = load_tokenizer(student_path)
@@ -99,7 +100,7 @@ def quantization_aware_training(student_path: Path, teacher_path: Path, data: Pr
         float_accuracy = _accuracy(student, tokenizer, validation.dataset, labels, max_length)
         fake_quantize(student)
         before = _accuracy(student, tokenizer, validation.dataset, labels, max_length)
-        folder = Path(checkpoints_dir) / f"qat-{settings}"
+        folder = context.checkpoints / f"qat-{settings}"
         weights = {"kd": config.kd, "ce": config.ce}
         trainer = DistillationTrainer(
             model=DistillationModule(student, {}), args=training_arguments(config.train, folder, seed),
@@ -119,11 +120,11 @@ def quantization_aware_training(student_path: Path, teacher_path: Path, data: Pr
                "parameters": count_parameters(student), "config": config.model_dump(mode="json"),
                "steps": trainer.state.global_step, "seconds": round(time.perf_counter() - start, 1),
                "log_history": trainer.state.log_history}
-        save_trained_model(student, tokenizer, read_labels(student_path), Path(output_dir), QAT_LOG, log,
+        save_trained_model(student, tokenizer, read_labels(student_path), context.layout.qat_student, QAT_LOG, log,
                            "quantization-aware training", trainer.state.log_history)
         stage.summary = (f"validation accuracy with int8 fake quantization {before:.4f} -> {after:.4f} "
                          f"(float student {float_accuracy:.4f})")
-    return QATResult(path=Path(output_dir), log=log)
+    return QATResult(path=context.layout.qat_student, log=log)
 
 
 def _accuracy(model, tokenizer, dataset, labels: np.ndarray, max_length: int) -> float:

@@ -21,6 +21,7 @@ from ..config import (
     SearchConfig,
     StudentConfig,
 )
+from ..context import RunContext
 from ..errors import ConfigError, MobileDistillError
 from ..manifest import read_manifest
 from ..hashing import folder_hash, settings_hash
@@ -66,49 +67,48 @@ class _Context:
     tokenizer: object = None
 
 
-def search(teacher_path: Path, data, config: SearchConfig, output_dir: Path, seed: int = 42,
-           max_length: int = 64) -> SearchResult:
+def search(teacher_path: Path, data, config: SearchConfig, context: RunContext) -> SearchResult:
     """Search ``config``'s candidates for the budget; write search.json, search.md and pareto.png to
-    ``output_dir``. Candidates that cannot fit are never trained."""
+    ``context.layout.search``. Candidates that cannot fit are never trained."""
     from ..models import load_tokenizer
     from ..runners import load_runner
 
     start = time.monotonic()
     budget = config.budget
-    context = _context(teacher_path, data, config, Path(output_dir), seed, max_length, start)
+    state = _context(teacher_path, data, config, context.layout.search, context.seed, context.max_length, start)
     test, validation = data.splits["test"], data.splits["validation"]
-    teacher_runner = load_runner(teacher_path, seq_len=context.seq_len)
-    context.teacher_model, context.tokenizer = teacher_runner.model, load_tokenizer(Path(teacher_path))
+    teacher_runner = load_runner(teacher_path, seq_len=state.seq_len)
+    state.teacher_model, state.tokenizer = teacher_runner.model, load_tokenizer(Path(teacher_path))
     teacher_accuracy = _accuracy(teacher_runner.predict(list(test["text"])), np.asarray(test["label"]))
     teacher_validation = _accuracy(teacher_runner.predict(list(validation["text"])), np.asarray(validation["label"]))
     floor = teacher_accuracy - budget.max_accuracy_drop / 100
-    candidates = list(config.candidates or default_space(context.teacher_model.config))
+    candidates = list(config.candidates or default_space(state.teacher_model.config))
     records = []
-    with ui.stage("search", f"{len(candidates)} candidates for {_budget_text(budget, context.seq_len)}, "
+    with ui.stage("search", f"{len(candidates)} candidates for {_budget_text(budget, state.seq_len)}, "
                   f"{config.time_limit_minutes:g} min") as stage:
         with ui.progress("estimating (untrained, in the target's runtime)", len(candidates)) as bar:
             for candidate in candidates:
                 name = candidate_name(candidate)
                 bar.update(f"estimate {name}")
                 records.append({"name": name, "candidate": candidate.model_dump(mode="json", exclude_defaults=True),
-                                "estimate": _estimate(context, candidate, name)})
+                                "estimate": _estimate(state, candidate, name)})
                 bar.update(advance=1)
         fitting = sorted((r for r in records if _fitting_precisions(r)), key=lambda r: -r["estimate"]["parameters"])
         for record in fitting:
             candidate = StudentConfig.model_validate(record["candidate"])
-            if time.monotonic() > context.deadline:
+            if time.monotonic() > state.deadline:
                 record["result"] = {"status": "not-started", "reason": "time limit reached"}
                 continue
             floor_validation = teacher_validation - (budget.max_accuracy_drop + config.early_stop_points) / 100
-            record["result"] = _train_and_measure(context, candidate, record, floor, floor_validation)
+            record["result"] = _train_and_measure(state, candidate, record, floor, floor_validation)
         for record in records:
             record.setdefault("result", {"status": "not-trained", "reason": _why_not_fitting(record)})
-        report = {"budget": {**budget.model_dump(mode="json"), "seq_len": context.seq_len},
+        report = {"budget": {**budget.model_dump(mode="json"), "seq_len": state.seq_len},
                   "time_limit_minutes": config.time_limit_minutes, "teacher": str(teacher_path),
                   "teacher_test_accuracy": teacher_accuracy, "teacher_validation_accuracy": teacher_validation,
-                  "accuracy_floor": floor, "precisions": context.precisions,
+                  "accuracy_floor": floor, "precisions": state.precisions,
                   "seconds": round(time.monotonic() - start, 1), "candidates": records}
-        paths = write_report(report, context.output)
+        paths = write_report(report, state.output)
         chosen = report["chosen"]
         stage.summary = (f"chose {chosen['id']}: accuracy {chosen['accuracy']:.4f}, {chosen['latency_ms']:.2f} ms, "
                          f"{chosen['size_mb']:.2f} MB" if chosen else "no artifact met the budget")
@@ -275,8 +275,8 @@ def _train(context: _Context, candidate, distill_config, folder: Path, floor_val
     trainable = candidate.model_copy(update={"trim_vocabulary": False})
     ui.say(f"training {name}")
     try:
-        distill(context.teacher, context.data, distill_config, trainable, student, context.output / "checkpoints",
-                context.seed, context.max_length, callbacks=callbacks)
+        distill(context.teacher, context.data, distill_config, trainable, student,
+                RunContext.at(context.output, seed=context.seed, max_length=context.max_length), callbacks=callbacks)
     except _BelowFloor as stop:
         return {"status": "stopped-early", "reason": str(stop)}
     if candidate.trim_vocabulary:
