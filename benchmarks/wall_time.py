@@ -27,7 +27,7 @@ from pathlib import Path
 from common import publish  # benchmarks/common.py
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = {"demo": "default", "quick": "quick"}
+STUDENT_TYPES = {"demo": "default", "quick": "quick"}
 
 
 def main() -> int:
@@ -45,7 +45,7 @@ def main() -> int:
     rows = [_row("make setup", *_timed(["make", "setup"], clone, env), None)]
     for name in [args.only] if args.only else ["demo", "quick"]:
         seconds, code = _timed(["make", name], clone, env)
-        rows.append(_row(f"make {name}", seconds, code, clone / "runs" / RECIPES[name] / "run_summary.json"))
+        rows.append(_row(f"make {name}", seconds, code, clone / "runs" / STUDENT_TYPES[name] / "run_summary.json"))
     publish("the README's commands on a fresh clone", _about(commit.strip(), args), COLUMNS, rows)
     if not args.keep:
         shutil.rmtree(clone.parent, ignore_errors=True)

@@ -11,6 +11,7 @@ from typing import Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,7 +22,7 @@ from pydantic import (
 
 from .errors import ConfigError
 from .precisions import MAX_ACCURACY_DROP, MIN_AGREEMENT, PRECISION_NAMES
-from .students import PRESETS, RECIPE_NAMES
+from .students import PRESETS, STUDENT_TYPE_NAMES
 from .targets import TARGET_NAMES
 
 RECIPE_VERSION = 1
@@ -107,8 +108,9 @@ class TeacherConfig(_Config):
 class StudentConfig(_Config):
     """Which student to build (the recipes and their presets: `mobile_distill.students`)."""
 
-    recipe: Literal[RECIPE_NAMES] = Field(
-        "distilbert", description="distilbert: DistilBERT class at the teacher's width (Sanh et al. 2019); bert: the "
+    type: Literal[STUDENT_TYPE_NAMES] = Field(
+        "distilbert", validation_alias=AliasChoices("type", "recipe"),  # "recipe": its name before 2026-12
+        description="distilbert: DistilBERT class at the teacher's width (Sanh et al. 2019); bert: the "
         "teacher's class with fewer layers; tinybert: a narrower BERT (Jiao et al. 2020); mobilebert: MobileBERT "
         "with bottlenecks (Sun et al. 2020)")
     preset: str | None = Field(None, description="a named shape of the recipe, e.g. tinybert-4l-312, mobilebert-tiny "
@@ -156,11 +158,11 @@ class StudentConfig(_Config):
 
     @model_validator(mode="after")
     def _known_preset(self):
-        if self.preset is not None and PRESETS.get(self.preset) != self.recipe:
-            own = [name for name, recipe in PRESETS.items() if recipe == self.recipe]
-            raise ValueError(f"preset {self.preset!r} is not a {self.recipe} preset"
-                             + (f"; {self.recipe} presets: {', '.join(own)}" if own else
-                                f"; the {self.recipe} recipe keeps the teacher's width and has none"))
+        if self.preset is not None and PRESETS.get(self.preset) != self.type:
+            own = [name for name, recipe in PRESETS.items() if recipe == self.type]
+            raise ValueError(f"preset {self.preset!r} is not a {self.type} preset"
+                             + (f"; {self.type} presets: {', '.join(own)}" if own else
+                                f"; the {self.type} student keeps the teacher's width and has none"))
         return self
 
 
@@ -170,8 +172,8 @@ LAYER_TERMS = ("cos", "hidden_mse", "embedding_mse", "attention_mse", "attention
 
 
 class LossWeights(_Config):
-    """Weights of the distillation loss terms; 0 switches a term off, unset takes the student recipe's
-    default (`StudentRecipe.default_weights`: DistilBERT's triple loss, TinyBERT's layer losses, ...)."""
+    """Weights of the distillation loss terms; 0 switches a term off, unset takes the student type's
+    default (`StudentType.default_weights`: DistilBERT's triple loss, TinyBERT's layer losses, ...)."""
 
     kd: float | None = Field(None, ge=0, description="soft-target KL divergence at temperature T, scaled by T^2 "
                              "(prediction-layer distillation; same gradient as TinyBERT's soft cross-entropy)")
@@ -217,7 +219,7 @@ class DistillConfig(_Config):
     schedule: Literal["joint", "two-stage", "progressive"] | None = Field(
         None, description="joint: every loss at once; two-stage: the intermediate-layer losses, then prediction-layer "
         "distillation (TinyBERT); progressive: one layer at a time with the layers below frozen, then all layers on "
-        "the task (MobileBERT). Default: the student recipe's")
+        "the task (MobileBERT). Default: the student type's")
     intermediate: TrainConfig = Field(
         TrainConfig(epochs=1.0, learning_rate=5e-4), description="training of the intermediate stage (two-stage) or "
         "of each layer's stage (progressive); `train` is the final, prediction-layer stage")
@@ -474,9 +476,9 @@ class Recipe(_Config):
 
     @model_validator(mode="after")
     def _some_loss(self):
-        from .students import RECIPES
+        from .students import STUDENT_TYPES
 
-        weights = self.distill.weights.resolved(RECIPES[self.student.recipe].default_weights)
+        weights = self.distill.weights.resolved(STUDENT_TYPES[self.student.type].default_weights)
         if not any(value > 0 for value in weights.values()):
             raise ValueError("distill.weights: at least one loss weight must be > 0")
         return self
@@ -484,9 +486,9 @@ class Recipe(_Config):
     @model_validator(mode="after")
     def _textnet_limits(self):
         # a BiLSTM or CNN has no hidden states to compare, no heads or FFN to prune, no general distillation
-        from .students import RECIPES
+        from .students import STUDENT_TYPES
 
-        recipe = RECIPES[self.student.recipe]
+        recipe = STUDENT_TYPES[self.student.type]
         if recipe.kind != "textnet":
             return self
         weights = self.distill.weights.resolved(recipe.default_weights)

@@ -146,7 +146,7 @@ tags: [distillation, mobile-distill, {student.model_type}]
 # Distilled {student.model_type} student
 
 Distilled with mobile-distill from the teacher at `{teacher.path}` (hash `{teacher.hash}`),
-recipe `{distillation.get('recipe', '?')}`, student layer *i* copied from teacher layer
+student type `{distillation.get('student_type', distillation.get('recipe', '?'))}`, student layer *i* copied from teacher layer
 {distillation.get('layer_map', '?')}[*i*].
 
 Gate 1 (student vs teacher): **{report.verdict}**: retention {report.retention:.4f}

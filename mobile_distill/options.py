@@ -16,7 +16,7 @@ from . import config as cfg
 from .emulate.cpus import CPUS
 from .errors import ConfigError
 from .precisions import PRECISION_NAMES
-from .students import PRESETS, RECIPES
+from .students import PRESETS, STUDENT_TYPES
 from .targets import TARGET_NAMES
 
 ALL = "all"
@@ -105,15 +105,15 @@ def _train_options(parser, defaults: cfg.TrainConfig) -> None:
 
 def _student_options(parser, with_init: bool = True):
     student = parser.add_argument_group("student")
-    _option(student, "--recipe", "student.recipe", "the kind of student: " + "; ".join(
-            f"{name}: {recipe.summary}" for name, recipe in RECIPES.items()), (cfg.StudentConfig, "recipe"),
-            choices=list(RECIPES))
-    _option(student, "--preset", "student.preset", "a named shape of the recipe; default: the recipe's own",
+    _option(student, ["--recipe", "--student"], "student.type", "the type of student (--recipe: its old name): "
+            + "; ".join(f"{name}: {kind.summary}" for name, kind in STUDENT_TYPES.items()),
+            (cfg.StudentConfig, "type"), choices=list(STUDENT_TYPES))
+    _option(student, "--preset", "student.preset", "a named shape of the student type; default: the type's own",
             choices=sorted(PRESETS))
     _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
             "0-based; default: uniform, ending at the last", type=_int_tuple)
     for flag, field, description in [("--num-layers", "num_layers", "student layers"),
-                                      ("--hidden-size", "hidden_size", "width (narrow recipes; bilstm: per "
+                                      ("--hidden-size", "hidden_size", "width (narrow student types; bilstm: per "
                                        "direction; cnn: filters per kernel size)"),
                                       ("--num-heads", "num_heads", "attention heads"),
                                       ("--intermediate-size", "intermediate_size", "feed-forward width (bilstm, "
@@ -123,7 +123,7 @@ def _student_options(parser, with_init: bool = True):
                                       ("--intra-bottleneck-size", "intra_bottleneck_size", "MobileBERT's bottleneck"),
                                       ("--feedforward-networks", "feedforward_networks", "MobileBERT's FFNs per layer")]:
         _option(student, flag, f"student.{field}", f"{description}; default: the preset's", type=int)
-    _option(student, "--kernel-sizes", "student.kernel_sizes", "the cnn recipe's convolution widths in tokens, "
+    _option(student, "--kernel-sizes", "student.kernel_sizes", "the cnn student's convolution widths in tokens, "
             "comma-separated; default: the preset's", type=_int_tuple)
     if with_init:  # distill's own: general distillation builds its student unpruned
         _option(student, "--prune-heads", "student.prune_heads", "fraction of attention heads to remove before "
@@ -131,7 +131,7 @@ def _student_options(parser, with_init: bool = True):
         _option(student, "--prune-ffn", "student.prune_ffn", "fraction of each layer's feed-forward neurons to "
                 "remove before distillation, least important first", (cfg.StudentConfig, "prune_ffn"), type=float)
         _option(student, "--init", "student.init", "teacher (copy or project what the shapes allow), random, or the "
-                "folder of a general student of the same recipe and shape", (cfg.StudentConfig, "init"))
+                "folder of a general student of the same type and shape", (cfg.StudentConfig, "init"))
     return student
 
 
@@ -287,13 +287,13 @@ def _add_distill(verbs):
     _option(losses, "--temperature", "distill.temperature", "softmax temperature of the soft targets",
             (cfg.DistillConfig, "temperature"), type=float)
     _option(losses, "--schedule", "distill.schedule", "joint, two-stage (TinyBERT) or progressive (MobileBERT); "
-            "default: the recipe's", choices=["joint", "two-stage", "progressive"])
+            "default: the student type's", choices=["joint", "two-stage", "progressive"])
     _option(losses, "--attention-heads", "distill.attention_heads", "compare attention head by head, or the mean over "
             "heads; default: per-head when the head counts agree", choices=["per-head", "mean"])
     for field in cfg.LossWeights.model_fields:
         description = cfg.LossWeights.model_fields[field].description.split(" (")[0]
         _option(losses, f"--alpha-{field.replace('_', '-')}", f"weights.{field}",
-                f"weight of the {description}; default: the recipe's (docs/recipes.md)", type=float)
+                f"weight of the {description}; default: the student type's (docs/recipes.md)", type=float)
     _option(losses, "--intermediate-epochs", "intermediate.epochs", "epochs of the intermediate stage (two-stage) or of "
             "each layer's stage (progressive)", (cfg.DistillConfig().intermediate, "epochs"), type=float)
     _option(losses, "--intermediate-learning-rate", "intermediate.learning_rate", "peak learning rate of those stages",

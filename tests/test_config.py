@@ -18,7 +18,7 @@ def test_a_chained_floor_above_gate_1_is_refused():
 def test_builtin_recipes_load_and_validate():
     assert {"default", "quick"} <= set(builtin_recipe_names())
     default = load_recipe("default")
-    assert default.student.recipe == "distilbert"
+    assert default.student.type == "distilbert"
     assert default.gate.min_retention == 0.97
     assert load_recipe("quick").data.limit is not None
 
@@ -65,3 +65,16 @@ def test_recipe_round_trips_through_yaml(tmp_path):
     recipe = Recipe(name="x", seed=7)
     dump_recipe(recipe, tmp_path / "r.yaml")
     assert load_recipe(tmp_path / "r.yaml") == recipe
+
+
+def test_the_student_type_keeps_its_old_name_as_an_alias():
+    from mobile_distill.options import build_parser, given_options
+
+    # recipe files and commands written before the student's `recipe` became its `type` still mean the same
+    assert recipe_from_dict({"student": {"recipe": "tinybert"}}).student.type == "tinybert"
+    assert recipe_from_dict({"student": {"type": "cnn"}}).student.type == "cnn"
+    for flag in ("--recipe", "--student"):
+        args = build_parser().parse_args(["distill", "teacher", "-o", "out", flag, "bilstm"])
+        assert given_options(args, "student") == {"type": "bilstm"}
+    with pytest.raises(ConfigError, match="student.type"):
+        recipe_from_dict({"student": {"type": "gpt"}})

@@ -119,7 +119,7 @@ def test_interrupted_distillation_resumes_from_its_last_checkpoint(trained_teach
 
 def test_transfer_set_adds_unlabelled_rows(trained_teacher, data, tiny_csv, tmp_path):
     transfer = load_transfer_texts(TransferConfig(source=str(tiny_csv), text_column="review", limit=48))
-    result = distill(trained_teacher, data, _config(epochs=1.0), StudentConfig(recipe="bert", layers=(0, 3)),
+    result = distill(trained_teacher, data, _config(epochs=1.0), StudentConfig(type="bert", layers=(0, 3)),
                      tmp_path / "student", tiny_run(tmp_path), transfer_texts=transfer)
     assert result.log["examples"]["transfer"] == 48
     assert result.log["examples"]["train"] == 320

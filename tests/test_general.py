@@ -31,7 +31,7 @@ from mobile_distill.models import load_tokenizer
 
 from .conftest import make_texts, save_tiny_model, tiny_run
 
-NARROW = StudentConfig(recipe="tinybert", num_layers=2, hidden_size=12, num_heads=2, intermediate_size=24)
+NARROW = StudentConfig(type="tinybert", num_layers=2, hidden_size=12, num_heads=2, intermediate_size=24)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_distilbert_objective_starts_from_the_teachers_head_and_lowers_the_tripl
     from mobile_distill.training import training_arguments
 
     config = _config(corpus, steps=60, objective="distilbert")
-    student = StudentConfig(recipe="distilbert", layers=(1, 3))
+    student = StudentConfig(type="distilbert", layers=(1, 3))
     trainer, _ = build_masked_lm_trainer(masked_lm_teacher, load_tokenizer(masked_lm_teacher), student, config,
                                          training_arguments(config.train, tmp_path / "t", 0, evaluate=False,
                                                             max_steps=1), 0)
@@ -195,7 +195,7 @@ def test_distilbert_objective_starts_from_the_teachers_head_and_lowers_the_tripl
 
 def test_distilbert_objective_without_a_masked_lm_head_is_a_one_line_error(teacher, corpus, tmp_path):
     with pytest.raises(ConfigError, match="needs a teacher with a masked-LM head") as error:
-        _run(teacher, _config(corpus, objective="distilbert"), StudentConfig(recipe="distilbert"), tmp_path)
+        _run(teacher, _config(corpus, objective="distilbert"), StudentConfig(type="distilbert"), tmp_path)
     assert "\n" not in str(error.value)
     assert not (tmp_path / "general").exists()
 

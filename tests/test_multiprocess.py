@@ -51,7 +51,7 @@ def test_two_processes_match_one_process(tmp_path, tiny_csv, student):
     from mobile_distill.models import load_classifier
     from mobile_distill.students import build_student
 
-    shape = {"distilbert": StudentConfig(), "tinybert": StudentConfig(recipe="tinybert", num_layers=2, hidden_size=12,
+    shape = {"distilbert": StudentConfig(), "tinybert": StudentConfig(type="tinybert", num_layers=2, hidden_size=12,
                                                                      num_heads=2, intermediate_size=24)}[student]
     start = build_student(load_classifier(teacher), shape).model.state_dict()
     moved = max(float(abs(start[name].numpy() - single[name]).max()) for name in single if name in start)

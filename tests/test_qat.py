@@ -75,7 +75,7 @@ def test_qat_refuses_students_it_cannot_fake_quantize(tmp_path):
         fake_quantize(load_classifier(folder))
     recipe = {"version": 1, "data": {"source": "rotten_tomatoes"}, "qat": {}}
     with pytest.raises(ConfigError, match="qat: quantization-aware training fake-quantizes nn.Linear layers only"):
-        recipe_from_dict({**recipe, "student": {"recipe": "bilstm"}})
+        recipe_from_dict({**recipe, "student": {"type": "bilstm"}})
     with pytest.raises(ConfigError, match=r"qat: export.precisions \['fp32'\] has no int8 precision"):
         recipe_from_dict({**recipe, "export": {"precisions": ["fp32"]}})
 

@@ -23,8 +23,8 @@ from mobile_distill.search.report import choose, pareto_front
 from .conftest import tiny_run
 
 FAST = TrainConfig(epochs=3.0, learning_rate=1e-2, batch_size=16, save_steps=20)
-DISTILBERT = StudentConfig(recipe="distilbert", num_layers=2, trim_vocabulary=True)
-CNN = StudentConfig(recipe="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3),
+DISTILBERT = StudentConfig(type="distilbert", num_layers=2, trim_vocabulary=True)
+CNN = StudentConfig(type="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3),
                     trim_vocabulary=True)
 CNN_WIDER = CNN.model_copy(update={"hidden_size": 12})
 

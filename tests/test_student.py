@@ -41,7 +41,7 @@ def _hidden_states(model, ids, mask):
 @pytest.mark.parametrize("recipe", ["distilbert", "bert"])
 def test_keeping_all_layers_reproduces_the_teacher_hidden_states(kind, recipe):
     teacher = _teacher(kind)
-    student = build_student(teacher, StudentConfig(recipe=recipe, layers=(0, 1, 2, 3))).model.eval()
+    student = build_student(teacher, StudentConfig(type=recipe, layers=(0, 1, 2, 3))).model.eval()
     ids, mask = _batch(teacher.config.pad_token_id)
     real = mask.bool()
     teacher_states, student_states = _hidden_states(teacher, ids, mask), _hidden_states(student, ids, mask)
@@ -67,7 +67,7 @@ def test_subset_copies_the_mapped_layers():
     student = build_student(teacher, StudentConfig(layers=(0, 3))).model
     source = teacher.bert.encoder.layer[3].attention.self.query.weight
     torch.testing.assert_close(student.distilbert.transformer.layer[1].attention.q_lin.weight, source)
-    plain = build_student(teacher, StudentConfig(recipe="bert", layers=(0, 3))).model
+    plain = build_student(teacher, StudentConfig(type="bert", layers=(0, 3))).model
     torch.testing.assert_close(plain.bert.encoder.layer[1].output.dense.weight, teacher.bert.encoder.layer[3].output.dense.weight)
     torch.testing.assert_close(plain.bert.embeddings.token_type_embeddings.weight,
                                teacher.bert.embeddings.token_type_embeddings.weight)

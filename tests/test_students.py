@@ -19,27 +19,27 @@ from mobile_distill.distill import distill
 from mobile_distill.errors import ConfigError
 from mobile_distill.gate import evaluate_on_test
 from mobile_distill.models import load_classifier
-from mobile_distill.students import PRESETS, RECIPES, build_student, docs_table, resolve
+from mobile_distill.students import PRESETS, STUDENT_TYPES, build_student, docs_table, resolve
 
 from .conftest import tiny_run
 
 # small shapes of every recipe for the tiny teacher (4 layers, width 16, 2 heads)
 SHAPES = {
-    "distilbert": StudentConfig(recipe="distilbert", layers=(1, 3)),
-    "bert": StudentConfig(recipe="bert", layers=(1, 3)),
-    "tinybert": StudentConfig(recipe="tinybert", num_layers=2, hidden_size=16, num_heads=2, intermediate_size=32),
-    "mobilebert": StudentConfig(recipe="mobilebert", num_layers=2, embedding_size=8, intra_bottleneck_size=8,
+    "distilbert": StudentConfig(type="distilbert", layers=(1, 3)),
+    "bert": StudentConfig(type="bert", layers=(1, 3)),
+    "tinybert": StudentConfig(type="tinybert", num_layers=2, hidden_size=16, num_heads=2, intermediate_size=32),
+    "mobilebert": StudentConfig(type="mobilebert", num_layers=2, embedding_size=8, intra_bottleneck_size=8,
                                 num_heads=2, intermediate_size=16, feedforward_networks=2),
-    "bilstm": StudentConfig(recipe="bilstm", embedding_size=8, hidden_size=8, intermediate_size=8),
-    "cnn": StudentConfig(recipe="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3)),
+    "bilstm": StudentConfig(type="bilstm", embedding_size=8, hidden_size=8, intermediate_size=8),
+    "cnn": StudentConfig(type="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3)),
 }
-TRANSFORMERS = [name for name in SHAPES if RECIPES[name].kind == "transformer"]
+TRANSFORMERS = [name for name in SHAPES if STUDENT_TYPES[name].kind == "transformer"]
 FAST = TrainConfig(epochs=3, learning_rate=5e-3, batch_size=16, save_steps=20)
 NO_TEACHER = LossWeights(kd=0, ce=1, cos=0, hidden_mse=0, embedding_mse=0, attention_mse=0, attention_kl=0)
 
 
 def test_every_registered_recipe_has_a_test_shape_and_a_docs_row():
-    assert set(SHAPES) == set(RECIPES)
+    assert set(SHAPES) == set(STUDENT_TYPES)
     page = (Path(__file__).parents[1] / "docs" / "recipes.md").read_text()
     assert docs_table() in page, "docs/recipes.md's student table is stale: paste mobile_distill.students.docs_table()"
 
@@ -50,8 +50,8 @@ def test_every_preset_resolves_against_the_bundled_teacher_shape(preset):
     from transformers import BertConfig
 
     teacher = BertConfig(num_hidden_layers=6, hidden_size=384, num_attention_heads=12, intermediate_size=1536)
-    architecture = resolve(StudentConfig(recipe=PRESETS[preset], preset=preset), teacher)
-    if RECIPES[PRESETS[preset]].kind == "textnet":  # no layers to map, no heads
+    architecture = resolve(StudentConfig(type=PRESETS[preset], preset=preset), teacher)
+    if STUDENT_TYPES[PRESETS[preset]].kind == "textnet":  # no layers to map, no heads
         assert architecture.layer_map == () and 8 <= architecture.embedding_size <= 384
         return
     assert architecture.hidden_size % architecture.num_heads == 0 and max(architecture.layer_map) <= 5
@@ -64,7 +64,7 @@ def test_every_recipe_builds_a_model_transformers_loads_back(trained_teacher, tm
 
     teacher = load_classifier(trained_teacher)
     student = build_student(teacher, SHAPES[name])
-    assert student.recipe == name and student.model.config.num_labels == 2
+    assert student.type == name and student.model.config.num_labels == 2
     origins = student.origins.summary()
     every = {n for n, _ in student.model.named_parameters()}
     listed = {n for group in ("copied", "projected", "random", "loaded") for n in origins.get(group, {}).get("names", [])}
@@ -78,7 +78,7 @@ def test_every_recipe_builds_a_model_transformers_loads_back(trained_teacher, tm
 
 def test_narrow_students_start_from_the_teachers_embeddings_projected(trained_teacher):
     teacher = load_classifier(trained_teacher)
-    narrow = build_student(teacher, StudentConfig(recipe="tinybert", num_layers=2, hidden_size=8, num_heads=2,
+    narrow = build_student(teacher, StudentConfig(type="tinybert", num_layers=2, hidden_size=8, num_heads=2,
                                                   intermediate_size=16))
     origins = narrow.origins.summary()
     assert "bert.embeddings.word_embeddings.weight" in origins["projected"]["names"]
@@ -93,9 +93,9 @@ def test_narrow_students_start_from_the_teachers_embeddings_projected(trained_te
 
 
 @pytest.mark.parametrize("config,words", [
-    (StudentConfig(recipe="distilbert", hidden_size=8), "the distilbert recipe copies the teacher's layers"),
-    (StudentConfig(recipe="tinybert", num_layers=2, hidden_size=10, num_heads=4), "4 heads do not divide"),
-    (StudentConfig(recipe="tinybert", layers=(0, 9)), "names layer 9 but the teacher has layers 0..3"),
+    (StudentConfig(type="distilbert", hidden_size=8), "the distilbert student copies the teacher's layers"),
+    (StudentConfig(type="tinybert", num_layers=2, hidden_size=10, num_heads=4), "4 heads do not divide"),
+    (StudentConfig(type="tinybert", layers=(0, 9)), "names layer 9 but the teacher has layers 0..3"),
 ])
 def test_shapes_a_recipe_cannot_build_are_one_line_errors(trained_teacher, config, words):
     with pytest.raises(ConfigError) as error:
@@ -105,12 +105,12 @@ def test_shapes_a_recipe_cannot_build_are_one_line_errors(trained_teacher, confi
 
 def test_a_preset_of_another_recipe_is_refused_in_the_config():
     with pytest.raises(ValueError, match="preset 'tinybert-4l-312' is not a mobilebert preset"):
-        StudentConfig(recipe="mobilebert", preset="tinybert-4l-312")
+        StudentConfig(type="mobilebert", preset="tinybert-4l-312")
 
 
 def test_per_head_attention_losses_across_head_counts_fail_before_training(trained_teacher, data, tmp_path):
     config = DistillConfig(train=FAST, attention_heads="per-head")
-    student = StudentConfig(recipe="tinybert", num_layers=2, hidden_size=16, num_heads=4, intermediate_size=32)
+    student = StudentConfig(type="tinybert", num_layers=2, hidden_size=16, num_heads=4, intermediate_size=32)
     with pytest.raises(ConfigError, match="per-head attention losses need the same head count"):
         distill(trained_teacher, data, config, student, tmp_path / "s", tiny_run(tmp_path))
     assert not (tmp_path / "checkpoints").exists() or not list((tmp_path / "checkpoints").rglob("checkpoint-*"))

@@ -23,7 +23,7 @@ from ..models import (
     load_tokenizer,
     require_labels,
 )
-from ..students import RECIPES, build_student, teacher_shape
+from ..students import STUDENT_TYPES, build_student, teacher_shape
 from ..training import (
     last_checkpoint,
     save_trained_model,
@@ -88,7 +88,7 @@ def distill(
     start = time.perf_counter()
     settings = distill_settings(teacher_path, data, config, student_config, context, transfer_texts)
     max_length = context.max_length
-    recipe = RECIPES[student_config.recipe]
+    recipe = STUDENT_TYPES[student_config.type]
     weights = config.weights.resolved(recipe.default_weights)
     if not any(value > 0 for value in weights.values()):
         raise ConfigError("distill.weights: every loss weight is 0; set at least one above 0", fields=("weights",))
@@ -232,7 +232,7 @@ def _log(settings, student, run, weights, schedule, history, teacher_path, data,
     accuracy = max((row["eval_accuracy"] for row in last if "eval_accuracy" in row), default=None)
     return {
         "settings": settings,
-        "recipe": student.recipe,
+        "student_type": student.type,
         "architecture": student.architecture.to_dict() if student.architecture else None,
         "weight_origins": student.origins.summary(),
         "layer_map": list(student.layer_map),

@@ -46,7 +46,7 @@ def general_distill(teacher_path: Path, config: GeneralConfig, student_config: S
         ui.say(f"general student: reusing {output_dir} (same settings)")
         return output_dir
     start = time.perf_counter()
-    with ui.stage("general", f"{student_config.recipe} student, {config.objective} objective, {config.max_steps:,} "
+    with ui.stage("general", f"{student_config.type} student, {config.objective} objective, {config.max_steps:,} "
                   f"steps on {config.corpus.source}") as stage:
         folder = context.checkpoints / f"general-{settings}"
         trainer, student, tokenizer = _trainer(teacher_path, config, student_config, folder, context.seed)
@@ -117,7 +117,7 @@ def _log(settings: str, config: GeneralConfig, student, trainer, teacher_path: P
         "settings": settings,
         "objective": config.objective,
         "loss_weights": config.resolved_weights(),
-        "recipe": student.recipe,
+        "student_type": student.type,
         "architecture": student.architecture.to_dict() if student.architecture else None,
         "layer_map": list(student.layer_map),
         "weight_origins_before": student.origins.summary(),

@@ -25,7 +25,7 @@ from ..context import RunContext
 from ..errors import ConfigError, MobileDistillError
 from ..manifest import read_manifest
 from ..hashing import folder_hash, settings_hash
-from ..students import RECIPES
+from ..students import STUDENT_TYPES
 from ..targets import TARGETS, supported_pairs
 from .report import write_report
 from .space import candidate_name, default_space
@@ -240,7 +240,7 @@ def _why_not_fitting(record: dict) -> str:
 def _train_and_measure(context: _Context, candidate: StudentConfig, record: dict, floor: float,
                        floor_validation: float) -> dict:
     config = context.config
-    recipe = RECIPES[candidate.recipe]
+    recipe = STUDENT_TYPES[candidate.type]
     textnet = recipe.kind == "textnet"
     if textnet:
         distill_config = DistillConfig(train=config.textnet_train, schedule="joint", augment=config.textnet_augment)

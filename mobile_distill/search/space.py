@@ -10,7 +10,7 @@ layer schedule is the slowest to train, and the search has a time limit.
 from __future__ import annotations
 
 from ..config import StudentConfig
-from ..students import RECIPES, teacher_shape
+from ..students import STUDENT_TYPES, teacher_shape
 
 
 def default_space(teacher_config) -> list[StudentConfig]:
@@ -19,16 +19,16 @@ def default_space(teacher_config) -> list[StudentConfig]:
     half, third = (layers + 1) // 2, max(1, layers // 3)
     wide, narrow = _tinybert_width(width * 2 // 3, 4), _tinybert_width(width // 3, 2)
     embedding = min(128, width)
-    space = [StudentConfig(recipe="distilbert", num_layers=half),
-             StudentConfig(recipe="distilbert", num_layers=half, prune_heads=0.5, prune_ffn=0.5)]
+    space = [StudentConfig(type="distilbert", num_layers=half),
+             StudentConfig(type="distilbert", num_layers=half, prune_heads=0.5, prune_ffn=0.5)]
     if third < half:
-        space.append(StudentConfig(recipe="distilbert", num_layers=third))
-    space += [StudentConfig(recipe="tinybert", num_layers=min(4, layers), hidden_size=wide, num_heads=4,
+        space.append(StudentConfig(type="distilbert", num_layers=third))
+    space += [StudentConfig(type="tinybert", num_layers=min(4, layers), hidden_size=wide, num_heads=4,
                             intermediate_size=4 * wide),
-              StudentConfig(recipe="tinybert", num_layers=min(2, layers), hidden_size=narrow, num_heads=2,
+              StudentConfig(type="tinybert", num_layers=min(2, layers), hidden_size=narrow, num_heads=2,
                             intermediate_size=4 * narrow),
-              StudentConfig(recipe="bilstm", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding),
-              StudentConfig(recipe="cnn", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding)]
+              StudentConfig(type="bilstm", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding),
+              StudentConfig(type="cnn", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding)]
     return [candidate.model_copy(update={"trim_vocabulary": True}) for candidate in space]
 
 
@@ -38,8 +38,8 @@ def _tinybert_width(width: int, heads: int) -> int:
 
 def candidate_name(candidate: StudentConfig) -> str:
     """A short, readable name: ``distilbert-3l``, ``distilbert-3l-p50``, ``tinybert-4l-256``, ``cnn-128``."""
-    recipe = RECIPES[candidate.recipe]
-    parts = [candidate.recipe]
+    recipe = STUDENT_TYPES[candidate.type]
+    parts = [candidate.type]
     if candidate.preset:
         parts = [candidate.preset]
     elif recipe.kind == "textnet":

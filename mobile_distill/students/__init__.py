@@ -1,8 +1,8 @@
 """Student stage: build a smaller model of a real `transformers` class from the teacher.
 
-The student registry: one module per recipe in this folder (a `StudentRecipe` with its presets and
-its builder) and one line in `_REGISTERED` (registry.py). The config's recipe and preset choices, the CLI's
-``--recipe`` and ``--preset`` choices, the docs table and the tests are derived from `RECIPES`.
+The student registry: one module per student type in this folder (a `StudentType` with its presets and
+its builder) and one line in `_REGISTERED` (registry.py). The config's type and preset choices, the CLI's
+``--student`` and ``--preset`` choices, the docs table and the tests are derived from `STUDENT_TYPES`.
 Nothing heavy is imported here: builders are imported when a student is built.
 
     distilbert   DistilBERT class, a subset of the teacher's layers at its width (Sanh et al. 2019)
@@ -15,11 +15,11 @@ Nothing heavy is imported here: builders are imported when a student is built.
 
 from .registry import (
     PRESETS,
-    RECIPES,
-    RECIPE_NAMES,
+    STUDENT_TYPES,
+    STUDENT_TYPE_NAMES,
     Architecture,
     Student,
-    StudentRecipe,
+    StudentType,
     WeightOrigins,
     build_student,
     default_layer_map,
@@ -29,4 +29,4 @@ from .registry import (
     uniform_layer_map,
 )
 
-__all__ = ["PRESETS", "RECIPES", "RECIPE_NAMES", "Architecture", "Student", "StudentRecipe", "WeightOrigins", "build_student", "default_layer_map", "docs_table", "resolve", "teacher_shape", "uniform_layer_map"]
+__all__ = ["PRESETS", "STUDENT_TYPES", "STUDENT_TYPE_NAMES", "Architecture", "Student", "StudentType", "WeightOrigins", "build_student", "default_layer_map", "docs_table", "resolve", "teacher_shape", "uniform_layer_map"]

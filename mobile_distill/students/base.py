@@ -1,4 +1,4 @@
-"""What a student recipe declares and what it builds, and the pieces recipes share: the layer map,
+"""What a student type declares and what it builds, and the pieces student types share: the layer map,
 the architecture resolved against the teacher, the record of where each weight came from, and the
 projection of a teacher's embedding table onto a narrower width."""
 
@@ -13,7 +13,7 @@ Kind = Literal["transformer", "textnet"]  # textnet: no attention and no layers 
 
 
 @dataclass(frozen=True)
-class StudentRecipe:
+class StudentType:
     """A kind of student. ``builder`` is "module:function(teacher, Architecture) -> Student", imported
     on first use so that the registry (read by the config and the CLI's --help) imports no torch."""
 
@@ -76,7 +76,7 @@ class WeightOrigins:
 class Student:
     model: object  # a transformers PreTrainedModel for sequence classification
     layer_map: tuple[int, ...]  # student layer i learns from teacher layer layer_map[i]
-    recipe: str
+    type: str  # the student type that built it (`StudentType.name`)
     architecture: Architecture | None = None
     origins: WeightOrigins = field(default_factory=WeightOrigins)
 
@@ -95,11 +95,11 @@ def narrow_config_fields(teacher, architecture: Architecture) -> dict:
                 pad_token_id=t.pad_token_id, num_labels=t.num_labels, id2label=t.id2label, label2id=t.label2id)
 
 
-def narrow_student(model, architecture: Architecture, recipe: str, origins: WeightOrigins) -> Student:
+def narrow_student(model, architecture: Architecture, student_type: str, origins: WeightOrigins) -> Student:
     """The student, with every parameter ``origins`` does not list as projected or copied recorded as random."""
     kept = set(origins.projected) | set(origins.copied)
     origins.random = [name for name, _ in model.named_parameters() if name not in kept]
-    return Student(model=model, layer_map=architecture.layer_map, recipe=recipe, architecture=architecture,
+    return Student(model=model, layer_map=architecture.layer_map, type=student_type, architecture=architecture,
                    origins=origins)
 
 

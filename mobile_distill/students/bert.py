@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 
 from ..errors import ModelError
-from .base import Architecture, Student, StudentRecipe, WeightOrigins
+from .base import Architecture, Student, StudentType, WeightOrigins
 
 _LAYER_KEY = re.compile(r"^(.*\.layer\.)(\d+)(\..*)$")
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="bert",
     summary="the teacher's own class with fewer layers, copied from it; keeps token types",
     builder="mobile_distill.students.bert:build",
@@ -20,7 +20,7 @@ RECIPE = StudentRecipe(
 
 def build(teacher, architecture: Architecture) -> Student:
     model, origins = fewer_layers_of(teacher, architecture.layer_map)
-    return Student(model=model, layer_map=architecture.layer_map, recipe=RECIPE.name, architecture=architecture,
+    return Student(model=model, layer_map=architecture.layer_map, type=STUDENT_TYPE.name, architecture=architecture,
                    origins=origins)
 
 

@@ -5,9 +5,9 @@ an augmented transfer set. The model: `textnets.BiLSTMForSequenceClassification`
 
 from __future__ import annotations
 
-from .base import Architecture, Student, StudentRecipe
+from .base import Architecture, Student, StudentType
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="bilstm",
     summary="a one-layer BiLSTM over the teacher's word embeddings (projected, SVD), trained on the teacher's "
             "logits; no attention, no position table",
@@ -27,4 +27,4 @@ RECIPE = StudentRecipe(
 def build(teacher, architecture: Architecture) -> Student:
     from .textnets import BiLSTMConfig, BiLSTMForSequenceClassification, textnet_student
 
-    return textnet_student(BiLSTMConfig, BiLSTMForSequenceClassification, teacher, architecture, RECIPE.name)
+    return textnet_student(BiLSTMConfig, BiLSTMForSequenceClassification, teacher, architecture, STUDENT_TYPE.name)

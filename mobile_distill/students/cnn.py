@@ -5,9 +5,9 @@ phone: a few convolutions, no recurrence. The model: `textnets.TextCNNForSequenc
 
 from __future__ import annotations
 
-from .base import Architecture, Student, StudentRecipe
+from .base import Architecture, Student, StudentType
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="cnn",
     summary="1D convolutions (3, 4 and 5 tokens wide) over the teacher's word embeddings (projected, SVD), "
             "max-pooled, trained on the teacher's logits",
@@ -30,4 +30,4 @@ def build(teacher, architecture: Architecture) -> Student:
         textnet_student,
     )
 
-    return textnet_student(TextCNNConfig, TextCNNForSequenceClassification, teacher, architecture, RECIPE.name)
+    return textnet_student(TextCNNConfig, TextCNNForSequenceClassification, teacher, architecture, STUDENT_TYPE.name)

@@ -11,7 +11,7 @@ import warnings
 
 from ..errors import ModelError
 from ..families import family
-from .base import Architecture, Student, StudentRecipe, WeightOrigins
+from .base import Architecture, Student, StudentType, WeightOrigins
 from .bert import fewer_layers_of, load_exactly
 
 # BERT/RoBERTa encoder-layer parameter names -> DistilBERT's, for one layer.
@@ -28,7 +28,7 @@ _LAYER_NAMES_TO_DISTILBERT = {
 _DISTILBERT_LAYER_NORM_EPS = 1e-12  # hard-coded in transformers' DistilBERT
 
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="distilbert",
     summary="DistilBERT class, a subset of the teacher's layers at its width; no token types, no pooler",
     builder="mobile_distill.students.distilbert:build",
@@ -46,7 +46,7 @@ def build(teacher, architecture: Architecture) -> Student:
         origins = WeightOrigins(copied=[name for name, _ in model.named_parameters()],
                                 notes=["segment 0's token-type vector folded into the position table",
                                        "the teacher's pooler became pre_classifier (followed by ReLU, not tanh)"])
-    return Student(model=model, layer_map=layer_map, recipe=RECIPE.name, architecture=architecture, origins=origins)
+    return Student(model=model, layer_map=layer_map, type=STUDENT_TYPE.name, architecture=architecture, origins=origins)
 
 
 def _distilbert_from(teacher, layer_map: tuple[int, ...]):
@@ -54,7 +54,7 @@ def _distilbert_from(teacher, layer_map: tuple[int, ...]):
 
     model_type = teacher.config.model_type
     if model_type not in ("bert", "roberta"):
-        raise ModelError(f"the distilbert recipe takes a bert, roberta or distilbert teacher, not {model_type!r}")
+        raise ModelError(f"the distilbert student takes a bert, roberta or distilbert teacher, not {model_type!r}")
     t = teacher.config
     if getattr(t, "position_embedding_type", "absolute") != "absolute":
         raise ModelError(f"teacher uses {t.position_embedding_type} position embeddings; DistilBERT has absolute ones only")

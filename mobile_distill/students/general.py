@@ -41,9 +41,9 @@ def load_general_student(student: Student, path: str) -> Student:
     encoder = [name for name in own if ".encoder." in name or ".transformer." in name]
     if mismatched or not set(encoder) <= set(loaded):
         problem = mismatched[0] if mismatched else f"it has no {next(n for n in encoder if n not in loaded)}"
-        raise ConfigError(f"student.init {path}: not a general student of this recipe and shape ({problem}); "
+        raise ConfigError(f"student.init {path}: not a general student of this type and shape ({problem}); "
                           "make it with the same student settings", fields=("init",))
     origins = WeightOrigins(loaded=loaded, random=[name for name in own if name not in loaded],
                             notes=[f"started from the general student at {path}"])
-    return Student(model=student.model, layer_map=student.layer_map, recipe=student.recipe,
+    return Student(model=student.model, layer_map=student.layer_map, type=student.type,
                    architecture=student.architecture, origins=origins)

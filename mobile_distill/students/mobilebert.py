@@ -19,14 +19,14 @@ from __future__ import annotations
 from .base import (
     Architecture,
     Student,
-    StudentRecipe,
+    StudentType,
     WeightOrigins,
     narrow_config_fields,
     narrow_student,
     principal_projection,
 )
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="mobilebert",
     summary="MobileBERT: bottlenecks inside each layer, narrow trigram embeddings, NoNorm, stacked FFNs; "
             "trained layer by layer (progressive knowledge transfer)",
@@ -57,7 +57,7 @@ def build(teacher, architecture: Architecture) -> Student:
         normalization_type="no_norm")
     model = MobileBertForSequenceClassification(config)
     origins = _from_teacher(model, teacher) if architecture.init == "teacher" else WeightOrigins()
-    return narrow_student(model, architecture, RECIPE.name, origins)
+    return narrow_student(model, architecture, STUDENT_TYPE.name, origins)
 
 
 def _from_teacher(model, teacher) -> WeightOrigins:

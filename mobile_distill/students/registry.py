@@ -1,15 +1,15 @@
-"""The student recipes and how an architecture is resolved from a recipe and the teacher (see the package docstring)."""
+"""The student types and how an architecture is resolved from a type and the teacher (see the package docstring)."""
 
 from __future__ import annotations
 
 from ..errors import ConfigError
 from . import bert, bilstm, cnn, distilbert, mobilebert, tinybert
-from .base import Architecture, Student, StudentRecipe, WeightOrigins, uniform_layer_map
+from .base import Architecture, Student, StudentType, WeightOrigins, uniform_layer_map
 
-_REGISTERED = (distilbert.RECIPE, bert.RECIPE, tinybert.RECIPE, mobilebert.RECIPE, bilstm.RECIPE, cnn.RECIPE)
+_REGISTERED = (distilbert.STUDENT_TYPE, bert.STUDENT_TYPE, tinybert.STUDENT_TYPE, mobilebert.STUDENT_TYPE, bilstm.STUDENT_TYPE, cnn.STUDENT_TYPE)
 
-RECIPES: dict[str, StudentRecipe] = {recipe.name: recipe for recipe in _REGISTERED}
-RECIPE_NAMES: tuple[str, ...] = tuple(RECIPES)
+STUDENT_TYPES: dict[str, StudentType] = {recipe.name: recipe for recipe in _REGISTERED}
+STUDENT_TYPE_NAMES: tuple[str, ...] = tuple(STUDENT_TYPES)
 PRESETS: dict[str, str] = {preset: recipe.name for recipe in _REGISTERED for preset in recipe.presets}
 
 _SHAPE_FIELDS = ("hidden_size", "num_heads", "intermediate_size", "embedding_size", "intra_bottleneck_size",
@@ -26,7 +26,7 @@ def teacher_shape(teacher_config) -> dict:
 def resolve(config, teacher_config) -> Architecture:
     """The student's full shape: the recipe's preset, overridden by what the config sets, checked against
     the teacher. A shape the recipe cannot build is a one-line ConfigError naming the field."""
-    recipe = RECIPES[config.recipe]
+    recipe = STUDENT_TYPES[config.type]
     teacher = teacher_shape(teacher_config)
     preset = dict(recipe.presets.get(config.preset or recipe.default_preset or "", {}))
     given = {name: getattr(config, name) for name in _SHAPE_FIELDS if getattr(config, name) is not None}
@@ -50,14 +50,14 @@ def resolve(config, teacher_config) -> Architecture:
                         feedforward_networks=shape.get("feedforward_networks"), init=config.init)
 
 
-def _resolve_textnet(recipe: StudentRecipe, config, shape: dict) -> Architecture:
+def _resolve_textnet(recipe: StudentType, config, shape: dict) -> Architecture:
     """A BiLSTM or CNN: widths only; it has no layers to map onto the teacher's and no attention."""
     for name in ("layers", "num_layers", "num_heads", "intra_bottleneck_size", "feedforward_networks"):
         if getattr(config, name) is not None:
-            raise ConfigError(f"student.{name}: the {recipe.name} recipe has no transformer layers; set its widths "
+            raise ConfigError(f"student.{name}: the {recipe.name} student has no transformer layers; set its widths "
                               "(embedding_size, hidden_size, intermediate_size) instead", fields=(name,))
     if recipe.name != "cnn" and config.kernel_sizes is not None:
-        raise ConfigError(f"student.kernel_sizes: only the cnn recipe has convolutions, not {recipe.name}",
+        raise ConfigError(f"student.kernel_sizes: only the cnn student has convolutions, not {recipe.name}",
                           fields=("kernel_sizes",))
     return Architecture(layers=1, layer_map=(), num_heads=0, hidden_size=shape["hidden_size"],
                         intermediate_size=shape["intermediate_size"], embedding_size=shape["embedding_size"],
@@ -65,16 +65,16 @@ def _resolve_textnet(recipe: StudentRecipe, config, shape: dict) -> Architecture
                         init=config.init)
 
 
-def _check_teacher_width(recipe: StudentRecipe, given: dict, teacher: dict) -> None:
+def _check_teacher_width(recipe: StudentType, given: dict, teacher: dict) -> None:
     for name, value in given.items():
         if teacher.get(name) != value:
             raise ConfigError(
-                f"student.{name}: the {recipe.name} recipe copies the teacher's layers, so it keeps the teacher's "
-                f"{name} ({teacher.get(name)}); use the tinybert or mobilebert recipe for a narrower student",
+                f"student.{name}: the {recipe.name} student copies the teacher's layers, so it keeps the teacher's "
+                f"{name} ({teacher.get(name)}); use the tinybert or mobilebert student for a narrower one",
                 fields=(name,))
 
 
-def _layer_map(config, preset_layers: int | None, teacher_layers: int, recipe: StudentRecipe) -> tuple[int, ...]:
+def _layer_map(config, preset_layers: int | None, teacher_layers: int, recipe: StudentType) -> tuple[int, ...]:
     if config.layers is not None:
         layer_map = tuple(config.layers)
         if config.num_layers is not None and config.num_layers != len(layer_map):
@@ -95,7 +95,7 @@ def _layer_map(config, preset_layers: int | None, teacher_layers: int, recipe: S
 def build_student(teacher, config) -> Student:
     """Build the student ``config`` describes from ``teacher`` (a loaded classifier)."""
     architecture = resolve(config, teacher.config)
-    student = RECIPES[config.recipe].load_builder()(teacher, architecture)
+    student = STUDENT_TYPES[config.type].load_builder()(teacher, architecture)
     if config.init not in ("teacher", "random"):
         from .general import load_general_student
 
@@ -104,8 +104,8 @@ def build_student(teacher, config) -> Student:
 
 
 def docs_table() -> str:
-    rows = ["| recipe | what it builds | presets | trained by default |", "| --- | --- | --- | --- |"]
-    for recipe in RECIPES.values():
+    rows = ["| student type | what it builds | presets | trained by default |", "| --- | --- | --- | --- |"]
+    for recipe in STUDENT_TYPES.values():
         presets = ", ".join(f"`{name}`" + (" (default)" if name == recipe.default_preset else "")
                             for name in recipe.presets) or "the teacher's width"
         rows.append(f"| `{recipe.name}` | {recipe.summary} | {presets} | {recipe.schedule} |")
@@ -119,5 +119,5 @@ def default_layer_map(teacher_layers: int) -> tuple[int, ...]:
     return uniform_layer_map((teacher_layers + 1) // 2, teacher_layers)
 
 
-__all__ = ["Architecture", "PRESETS", "RECIPES", "RECIPE_NAMES", "Student", "StudentRecipe", "WeightOrigins",
+__all__ = ["Architecture", "PRESETS", "STUDENT_TYPES", "STUDENT_TYPE_NAMES", "Student", "StudentType", "WeightOrigins",
            "build_student", "default_layer_map", "docs_table", "resolve", "teacher_shape", "uniform_layer_map"]

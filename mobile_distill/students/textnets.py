@@ -214,7 +214,7 @@ def register() -> None:
 register()
 
 
-def textnet_student(config_class, model_class, teacher, architecture, recipe: str):
+def textnet_student(config_class, model_class, teacher, architecture, student_type: str):
     """A tiny student for ``teacher``'s vocabulary and labels. With ``init: teacher`` its embedding table
     is the teacher's word-embedding table projected onto its top principal directions (copied when the
     widths agree); everything else starts random."""
@@ -242,4 +242,4 @@ def textnet_student(config_class, model_class, teacher, architecture, recipe: st
                                      "teacher's word-embedding table")
             else:
                 origins.notes.append(f"embedding width {width} is above the teacher's {table.shape[1]}: random")
-    return narrow_student(model, architecture, recipe, origins)  # every tensor not projected or copied: random
+    return narrow_student(model, architecture, student_type, origins)  # every tensor not projected or copied: random

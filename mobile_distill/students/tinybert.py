@@ -15,14 +15,14 @@ from ..families import family
 from .base import (
     Architecture,
     Student,
-    StudentRecipe,
+    StudentType,
     WeightOrigins,
     narrow_config_fields,
     narrow_student,
     principal_projection,
 )
 
-RECIPE = StudentRecipe(
+STUDENT_TYPE = StudentType(
     name="tinybert",
     summary="a narrower, shallower BERT; embeddings projected from the teacher's (SVD), layers learned "
             "through hidden-state and attention losses, two stages",
@@ -51,7 +51,7 @@ def build(teacher, architecture: Architecture) -> Student:
         layer_norm_eps=getattr(t, "layer_norm_eps", 1e-12))
     model = BertForSequenceClassification(config)
     origins = project_from_teacher(model, teacher) if architecture.init == "teacher" else WeightOrigins()
-    return narrow_student(model, architecture, RECIPE.name, origins)
+    return narrow_student(model, architecture, STUDENT_TYPE.name, origins)
 
 
 def project_from_teacher(model, teacher) -> WeightOrigins:
