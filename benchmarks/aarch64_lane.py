@@ -45,13 +45,13 @@ def main() -> int:
         if entry.device is None or entry.runtime is None or "emulator" not in entry.runtime:
             continue
         host, cpu = hosts[entry.name.split(" @ ")[0]], entry.device.split(", ")[-1].rstrip(")")
-        accuracy = entry.accuracy
+        accuracy = entry.scores
         rows.append("| " + " | ".join([
             host.name, cpu, str(accuracy.rows if accuracy else "-"),
             f"{accuracy.agreement_host:.4f}" if accuracy else "did not run",
             f"{accuracy.max_abs_logit_diff_host:.3g}" if accuracy else "-",
             f"{accuracy.agreement_reference:.4f}" if accuracy else "-",
-            f"{host.accuracy.agreement_reference:.4f}" if host.accuracy else "-",
+            f"{host.scores.agreement_reference:.4f}" if host.scores else "-",
             entry.verdict.status + (f" ({'; '.join(entry.verdict.reasons)})" if entry.verdict.reasons else "")]) + " |")
     lane = next((d for d in bench.devices if d.get("kind") == "emulated"), {})
     host_cpu = cpu_features()

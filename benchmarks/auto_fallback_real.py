@@ -61,7 +61,7 @@ def _fallback_rows(run: Path, scratch: Path, train, test, labels, seq_len: int):
     rows = []
     for entry in report.models:
         latency = entry.performance.latency[0].p50_ms if entry.performance else None
-        rows.append(f"| {entry.name} | {entry.accuracy.accuracy:.4f} | {_fmt(entry.accuracy.agreement_reference)} | "
+        rows.append(f"| {entry.name} | {entry.scores.accuracy:.4f} | {_fmt(entry.scores.agreement_reference)} | "
                     f"{entry.size_bytes / 1e6:.1f} | {_fmt(latency, '.2f')} | {entry.verdict.status} | "
                     f"{_kept(entry, report)} |")
         print(rows[-1], flush=True)

@@ -93,12 +93,12 @@ def _p50(entry, threads: int):
 def _row(entry, report: BenchReport) -> str:
     teacher = report.entry("teacher")
     p50_1, p50_2, teacher_p50 = _p50(entry, 1), _p50(entry, 2), _p50(teacher, 1)
-    accuracy = entry.accuracy
+    accuracy = entry.scores
     cells = [entry.name, entry.precision, f"{accuracy.accuracy:.4f}" if accuracy else "not run",
              f"{accuracy.agreement_reference:.4f}" if accuracy and accuracy.agreement_reference is not None else "",
              f"{p50_1:.2f}" if p50_1 else "", f"{p50_2:.2f}" if p50_2 else "", f"{entry.size_bytes / 1e6:.1f}",
              f"{entry.size_bytes / teacher.size_bytes:.2f}x", f"{teacher_p50 / p50_1:.2f}x" if p50_1 else "",
-             f"{accuracy.accuracy / teacher.accuracy.accuracy:.4f}" if accuracy else "",
+             f"{accuracy.accuracy / teacher.scores.accuracy:.4f}" if accuracy else "",
              entry.verdict.status if entry.verdict else ""]
     return "| " + " | ".join(cells) + " |"
 

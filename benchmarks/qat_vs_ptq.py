@@ -40,7 +40,7 @@ def main() -> int:
     cpu = cpu_features()
     publish("post-training quantization vs quantization-aware training, same student", [
         f"Run: {run} (`mobile-distill run benchmarks/recipes/qat.yaml`). Test accuracy in PyTorch fp32: student "
-        f"{reference.accuracy.accuracy:.4f}, QAT student {qat_student.accuracy.accuracy:.4f}. QAT: {qat['steps']} steps in {qat['seconds'] / 60:.1f} min; validation accuracy of the float "
+        f"{reference.scores.accuracy:.4f}, QAT student {qat_student.scores.accuracy:.4f}. QAT: {qat['steps']} steps in {qat['seconds'] / 60:.1f} min; validation accuracy of the float "
         f"student {accuracy['float']:.4f}, with int8 fake quantization before QAT {accuracy['fake_quantized_before']:.4f}, "
         f"after {accuracy['fake_quantized_after']:.4f}. Gate 2 judges each artifact against the student it came from "
         f"(the QAT student for QAT artifacts) on the 854 test rows; agreement below is with that student. Latency from the run's own bench (batch 1, 1 thread). CPU: {cpu['model']}, "
@@ -58,7 +58,7 @@ def _order(entry):
 
 
 def _row(entry) -> str:
-    accuracy = entry.accuracy
+    accuracy = entry.scores
     latency = next((lat.p50_ms for lat in entry.performance.latency if lat.threads == 1), None) if entry.performance else None
     return (f"| {entry.target} | {entry.precision} | {_method(entry)} | {entry.name} | "
             f"{accuracy.accuracy:.4f} | {accuracy.agreement_reference:.4f} | {accuracy.max_abs_logit_diff:.3f} | "

@@ -104,7 +104,7 @@ def test_results_written_by_the_java_core_follow_the_bench_schema(java_results, 
         assert entry.performance.latency[0].runs == 5
         # The Java tokenizer + binding by name feeding the real file in its runtime gives the
         # reference's predictions: agreement the phone would report.
-        assert entry.accuracy.agreement_reference == 1.0
+        assert entry.scores.agreement_reference == 1.0
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from mobile_distill.bench.baseline import compare_with_baseline
 from mobile_distill.bench.contract import check_contract
 from mobile_distill.bench.gate2 import judge_artifact
 from mobile_distill.bench.report import write_reports
-from mobile_distill.bench.schema import Accuracy, BenchReport, ModelEntry
+from mobile_distill.bench.schema import Scores, BenchReport, ModelEntry
 from mobile_distill.cli import main
 from mobile_distill.config import BenchConfig, Gate2Config
 from mobile_distill.errors import ConfigError
@@ -54,8 +54,8 @@ def test_bench_runs_every_artifact_in_its_runtime_and_passes_healthy_ones(report
     assert all(by_name[name].verdict.status == "PASS" for name in healthy)
     # accuracy comes from the artifact's own runtime on the labelled rows
     logits = load_runner(artifacts / "tflite-fp32-s32").predict(TEXTS)
-    assert by_name["tflite-fp32-s32"].accuracy.accuracy == pytest.approx(np.mean(logits.argmax(-1) == LABELS))
-    assert by_name["onnx-fp32-s32"].accuracy.max_abs_logit_diff < 1e-4
+    assert by_name["tflite-fp32-s32"].scores.accuracy == pytest.approx(np.mean(logits.argmax(-1) == LABELS))
+    assert by_name["onnx-fp32-s32"].scores.max_abs_logit_diff < 1e-4
     for name in healthy + ["pytorch reference", "pytorch teacher"]:
         performance = by_name[name].performance
         latency = performance.latency[0]
@@ -63,7 +63,7 @@ def test_bench_runs_every_artifact_in_its_runtime_and_passes_healthy_ones(report
         assert 0 < latency.p50_ms <= latency.p90_ms <= latency.p99_ms
         assert performance.peak_rss_mb >= performance.baseline_rss_mb > 50
     assert all(check.ok for check in by_name["onnx-fp32-s32"].contract)
-    assert report.chain["teacher_accuracy"] == by_name["pytorch teacher"].accuracy.accuracy
+    assert report.chain["teacher_accuracy"] == by_name["pytorch teacher"].scores.accuracy
     assert by_name["onnx-fp32-s32"].teacher_retention is not None
 
 
@@ -71,7 +71,7 @@ def test_bench_runs_every_artifact_in_its_runtime_and_passes_healthy_ones(report
 def test_core_ml_off_macos_is_not_run_never_pass(report):
     entry = next(e for e in report.models if e.target == "coreml")
     assert entry.verdict.status == "NOT RUN" and "macOS" in entry.verdict.reasons[0]
-    assert entry.accuracy is None and report.verdict == "PASS"
+    assert entry.scores is None and report.verdict == "PASS"
 
 
 def test_reports_are_written_in_every_format(report, tmp_path):
@@ -117,7 +117,7 @@ def test_contract_check_fails_a_manifest_that_lies_and_a_swapped_tokenizer(expor
 def _entry(precision: str, accuracy: float, agreement: float, role="artifact", rows=1000) -> ModelEntry:
     return ModelEntry(role=role, name=f"x-{precision}", target="onnx", precision=precision, path="x",
                       sequence_length=32, size_bytes=1,
-                      accuracy=Accuracy(rows=rows, accuracy=accuracy, macro_f1=accuracy, agreement_reference=agreement))
+                      scores=Scores(rows=rows, accuracy=accuracy, macro_f1=accuracy, agreement_reference=agreement))
 
 
 @pytest.mark.parametrize("precision,accuracy,agreement,passes", [
@@ -164,7 +164,7 @@ def test_every_registered_precision_has_gate2_thresholds():
 def test_baseline_mode_fails_on_accuracy_and_latency_regressions(report, tmp_path):
     stored = report.model_copy(deep=True)
     target = next(e for e in stored.models if e.name == "onnx-fp32-s32")
-    target.accuracy.accuracy += 0.02  # the earlier run was 2 points better
+    target.scores.accuracy += 0.02  # the earlier run was 2 points better
     for latency in target.performance.latency:
         latency.p50_ms /= 3  # and three times as fast
     path = tmp_path / "baseline.json"

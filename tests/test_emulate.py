@@ -111,8 +111,8 @@ def test_real_onnx_tflite_and_executorch_files_run_on_each_emulated_cpu_and_join
         for device, entry in runs.items():
             assert entry.verdict.status == "PASS", (entry.name, entry.verdict.reasons)
             if device is not None:  # the aarch64 build on the same ids: what the phone's kernels change
-                assert entry.accuracy.rows == 24 and entry.accuracy.agreement_host == 1.0
-                assert entry.accuracy.max_abs_logit_diff_host < 0.05
+                assert entry.scores.rows == 24 and entry.scores.agreement_host == 1.0
+                assert entry.scores.max_abs_logit_diff_host < 0.05
                 assert entry.runtime["emulator"].startswith("qemu 10.") and entry.performance is None
     lane = {device["cpu"]: device for device in lane_report.devices if device.get("kind") == "emulated"}
     assert lane["cortex-a76"]["features"] and "asimdhp" in lane["cortex-a76"]["features"]
@@ -126,7 +126,7 @@ def test_a_fault_only_the_phones_fp16_kernels_show_fails_gate_2_on_that_cpu_alon
     assert runs["arm64 (emulated, cortex-a53)"].verdict.status == "PASS"  # no fp16 arithmetic: fp32 too
     failed = runs["arm64 (emulated, cortex-a76)"]
     assert failed.verdict.status == "FAIL" and failed.verdict.reasons[0].startswith("on arm64 (emulated, cortex-a76): ")
-    assert failed.accuracy.agreement_host < 0.5
+    assert failed.scores.agreement_host < 0.5
     cause = failed.diagnosis["causes"][0]  # diagnose names the layer and the kernel family
     assert cause["code"] == "arm64-kernels" and cause["detail"]["module"] == "classifier"
     assert cause["detail"]["op_type"] == "Gemm" and "HGEMM" in cause["detail"]["kernel_family"]
@@ -139,7 +139,7 @@ def test_auto_fallback_finds_a_file_that_passes_on_the_cpu_where_the_original_fa
     fixed = _entries(planted_report, "onnx-fp16-s32-fallback")
     assert set(fixed) == {None, "arm64 (emulated, cortex-a76)"}  # judged where the original failed, and here
     assert fixed[None].replaces == "onnx-fp16-s32" and all(e.verdict.status == "PASS" for e in fixed.values())
-    assert fixed["arm64 (emulated, cortex-a76)"].accuracy.agreement_reference == 1.0
+    assert fixed["arm64 (emulated, cortex-a76)"].scores.agreement_reference == 1.0
     assert planted_report.verdict == "PASS"  # the fallback stands in for the file the phone would break
     cases = {case.get("name"): case for case in ElementTree.parse(planted[0] / "bench" / "junit.xml").iter("testcase")}
     assert cases["onnx-fp16-s32 @ arm64 (emulated, cortex-a76)"].find("skipped") is not None

@@ -31,7 +31,7 @@ def compare_with_baseline(report: BenchReport, path: Path, settings: BenchConfig
     regressions, compared = [], 0
     for entry in report.models:
         before = earlier.get(entry.name)
-        if before is None or entry.accuracy is None or before.accuracy is None:
+        if before is None or entry.scores is None or before.scores is None:
             continue
         compared += 1
         found = _regressions(entry, before, settings)
@@ -48,9 +48,9 @@ def compare_with_baseline(report: BenchReport, path: Path, settings: BenchConfig
 
 def _regressions(entry: ModelEntry, before: ModelEntry, settings: BenchConfig) -> list[str]:
     found = []
-    drop = 100 * (before.accuracy.accuracy - entry.accuracy.accuracy)
+    drop = 100 * (before.scores.accuracy - entry.scores.accuracy)
     if drop > settings.max_baseline_accuracy_drop:
-        found.append(f"accuracy {before.accuracy.accuracy:.4f} -> {entry.accuracy.accuracy:.4f} "
+        found.append(f"accuracy {before.scores.accuracy:.4f} -> {entry.scores.accuracy:.4f} "
                      f"(-{drop:.2f} points > {settings.max_baseline_accuracy_drop})")
     if entry.performance and before.performance:
         old = {latency.threads: latency.p50_ms for latency in before.performance.latency}

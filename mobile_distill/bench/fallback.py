@@ -64,7 +64,7 @@ def fall_back(entry: ModelEntry, judge, texts: list[str], calibration_texts: lis
             record["attempts"].append({"kept_float": len(keep), "error": message})
             break
         attempt = judge(out)
-        accuracy = attempt.accuracy
+        accuracy = attempt.scores
         record["attempts"].append({"kept_float": len(keep), "verdict": attempt.verdict.status,
                                    "agreement": accuracy.agreement_reference if accuracy else None,
                                    "accuracy": accuracy.accuracy if accuracy else None})

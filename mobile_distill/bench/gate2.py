@@ -19,10 +19,10 @@ def judge_artifact(entry: ModelEntry, reference: ModelEntry, teacher: ModelEntry
     if entry.precision not in config.max_accuracy_drop:
         return Verdict(status="FAIL", reasons=[f"no gate 2 threshold for precision {entry.precision!r}"])
     reasons = []
-    drop = 100 * (reference.accuracy.accuracy - entry.accuracy.accuracy)
+    drop = 100 * (reference.scores.accuracy - entry.scores.accuracy)
     if drop > config.max_accuracy_drop[entry.precision]:
         reasons.append(f"accuracy drop {drop:.2f} points > {config.max_accuracy_drop[entry.precision]}")
-    agreement = entry.accuracy.agreement_reference
+    agreement = entry.scores.agreement_reference
     if agreement < config.min_agreement[entry.precision]:
         reasons.append(f"agreement {agreement:.4f} < {config.min_agreement[entry.precision]}")
     if teacher is not None and config.min_teacher_retention is not None and entry.teacher_retention is not None:
@@ -36,8 +36,8 @@ def judge_one(report: BenchReport, entry: ModelEntry, config: Gate2Config) -> Mo
     reference, teacher = report.entry("reference"), report.entry("teacher")
     if entry.reference is not None:  # exported from another student of the run: judged against that one
         reference = next(model for model in report.models if model.name == entry.reference)
-    if teacher is not None and entry.accuracy is not None and teacher.accuracy.accuracy > 0:
-        entry.teacher_retention = round(entry.accuracy.accuracy / teacher.accuracy.accuracy, 4)
+    if teacher is not None and entry.scores is not None and teacher.scores.accuracy > 0:
+        entry.teacher_retention = round(entry.scores.accuracy / teacher.scores.accuracy, 4)
     entry.verdict = judge_artifact(entry, reference, teacher, config)
     return entry
 
@@ -75,13 +75,13 @@ def is_replaced(entry: ModelEntry, replaced: dict[str, str]) -> bool:
 
 def chain_summary(report: BenchReport) -> dict:
     reference, teacher = report.entry("reference"), report.entry("teacher")
-    chain = {"student_accuracy": reference.accuracy.accuracy}
+    chain = {"student_accuracy": reference.scores.accuracy}
     if teacher is not None:
-        chain["teacher_accuracy"] = teacher.accuracy.accuracy
-        chain["student_retention"] = round(reference.accuracy.accuracy / teacher.accuracy.accuracy, 4)
-    ran = [entry for entry in report.host_artifacts() if entry.accuracy is not None]  # one test split
+        chain["teacher_accuracy"] = teacher.scores.accuracy
+        chain["student_retention"] = round(reference.scores.accuracy / teacher.scores.accuracy, 4)
+    ran = [entry for entry in report.host_artifacts() if entry.scores is not None]  # one test split
     if ran and teacher is not None:
-        worst = min(ran, key=lambda entry: entry.accuracy.accuracy)
+        worst = min(ran, key=lambda entry: entry.scores.accuracy)
         chain["worst_artifact"] = worst.name
         chain["worst_artifact_retention"] = worst.teacher_retention
     return chain
@@ -94,7 +94,7 @@ def resolution_warnings(report: BenchReport, config: Gate2Config) -> list[str]:
     split should point at the split, not send someone hunting a conversion bug.
     """
     reference = report.entry("reference")
-    rows = reference.accuracy.rows if reference and reference.accuracy else 0
+    rows = reference.scores.rows if reference and reference.scores else 0
     return coarse_thresholds(rows, {entry.precision for entry in report.host_artifacts()}, config)
 
 

@@ -63,7 +63,7 @@ def table_rows(report: BenchReport) -> list[list[str]]:
     base_latency = _latency(teacher, first) if teacher else None
     rows = []
     for entry in report.models:
-        accuracy = entry.accuracy
+        accuracy = entry.scores
         p50 = _latency(entry, first)
         rows.append([
             entry.name, entry.target, entry.precision, str(entry.sequence_length), f"{entry.size_bytes / 1e6:.1f}",
@@ -107,12 +107,12 @@ def device_rows(report: BenchReport) -> list[list[str]]:
             entry.name.split(" @ ")[0], entry.device,
             f"{runtime.get('name', '?')} {runtime.get('version', '')} ({runtime.get('threads', '?')} threads, "
             f"{runtime.get('delegate', 'cpu')}{'; ' + runtime['emulator'] if runtime.get('emulator') else ''})",
-            str(entry.accuracy.rows if entry.accuracy else ""),
-            _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
+            str(entry.scores.rows if entry.scores else ""),
+            _fmt(entry.scores and entry.scores.accuracy, ".4f"),
             _fmt(samples.get(entry.device, {}).get("reference_accuracy"), ".4f"),
-            _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
-            _fmt(entry.accuracy and entry.accuracy.agreement_host, ".4f"),
-            _fmt(entry.accuracy and entry.accuracy.max_abs_logit_diff_host, ".2e"),
+            _fmt(entry.scores and entry.scores.agreement_reference, ".4f"),
+            _fmt(entry.scores and entry.scores.agreement_host, ".4f"),
+            _fmt(entry.scores and entry.scores.max_abs_logit_diff_host, ".2e"),
             _fmt(latency and latency.p50_ms, ".2f"), _fmt(latency and latency.p90_ms, ".2f"),
             _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
             entry.verdict.status if entry.verdict else "",
@@ -245,9 +245,9 @@ def junit_xml(report: BenchReport) -> str:
             failure.text = "\n".join(reasons)
         elif entry.verdict.status == "NOT RUN":
             ElementTree.SubElement(case, "skipped", message="; ".join(entry.verdict.reasons))
-        if entry.accuracy:
+        if entry.scores:
             out = ElementTree.SubElement(case, "system-out")
-            out.text = entry.accuracy.model_dump_json()
+            out.text = entry.scores.model_dump_json()
     ElementTree.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ElementTree.tostring(suite, encoding="unicode") + "\n"
 
@@ -282,10 +282,10 @@ def accuracy_vs_latency(report: BenchReport) -> bytes:
     figure, axis = _figure(8, 5)
     threads = (report.settings.get("threads") or [1])[0]
     points = [(entry, _latency(entry, threads)) for entry in _host_models(report)]
-    points = sorted([(e, p50) for e, p50 in points if e.accuracy is not None and p50 is not None], key=lambda x: x[1])
+    points = sorted([(e, p50) for e, p50 in points if e.scores is not None and p50 is not None], key=lambda x: x[1])
     seen: dict[float, int] = {}
     for entry, p50 in points:
-        accuracy = entry.accuracy.accuracy
+        accuracy = entry.scores.accuracy
         stack = seen[round(accuracy, 4)] = seen.get(round(accuracy, 4), -1) + 1  # equal accuracies: stack labels
         axis.scatter(p50, accuracy, color=_colour(entry), s=40)
         axis.annotate(entry.name, (p50, accuracy), fontsize=7, xytext=(6, 4 + 10 * stack), textcoords="offset points",
@@ -337,8 +337,8 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
     for entry in report.models:
         status = entry.verdict.status if entry.verdict else ""
         colour = {"PASS": "green", "FAIL": "red", "NOT RUN": "yellow"}.get(status, "blue")
-        table.add_row(entry.name.removeprefix("pytorch "), _fmt(entry.accuracy and entry.accuracy.accuracy, ".4f"),
-                      _fmt(entry.accuracy and entry.accuracy.agreement_reference, ".4f"),
+        table.add_row(entry.name.removeprefix("pytorch "), _fmt(entry.scores and entry.scores.accuracy, ".4f"),
+                      _fmt(entry.scores and entry.scores.agreement_reference, ".4f"),
                       _fmt(_latency(entry, threads), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
                       _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status.lower() if status == 'REFERENCE' else status}[/]")
     console = ui.console(stdout=True)

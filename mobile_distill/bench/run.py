@@ -24,7 +24,7 @@ from .fallback import can_fall_back, fall_back
 from .fallback import note as fallback_note
 from .gate2 import apply_gate, chain_summary, judge_one, overall_verdict
 from .measure import measure_performance
-from .schema import Accuracy, BenchReport, ModelEntry
+from .schema import Scores, BenchReport, ModelEntry
 from .sources import labels_as_model_indices
 
 
@@ -174,7 +174,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, reference: np.ndarray | No
                       mean_abs_logit_diff=float(difference.mean()), mean_kl=mean_kl(reference, logits))
     if teacher is not None:
         values["agreement_teacher"] = agreement(logits, teacher)
-    return Accuracy(**values)
+    return Scores(**values)
 
 
 def _torch_entry(role: str, folder: Path, logits: np.ndarray, labels: np.ndarray, seq_len: int,
@@ -238,7 +238,7 @@ def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_log
     if not all(check.ok for check in entry.contract):
         entry.status = "contract-failed"  # accuracy of a file that breaks its own interface means nothing
         return entry
-    entry.accuracy = _accuracy(runner.predict(texts), labels, reference_logits, teacher_logits)
+    entry.scores = _accuracy(runner.predict(texts), labels, reference_logits, teacher_logits)
     return entry
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA = "mobile-distill-bench"
 SCHEMA_VERSION = 1
@@ -69,7 +69,11 @@ class Performance(_Model):
     latency: list[Latency]
 
 
-class Accuracy(_Model):
+class Scores(_Model):
+    """How a model's outputs on the test split score: accuracy and macro-F1 against the labels; agreement,
+    logit difference and KL against the reference (and the teacher; an emulated entry also against the x86
+    run of the same file)."""
+
     rows: int
     accuracy: float
     macro_f1: float
@@ -94,6 +98,8 @@ class Verdict(_Model):
 
 
 class ModelEntry(_Model):
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, validate_by_alias=True, serialize_by_alias=True)
+
     role: Literal["teacher", "reference", "variant", "artifact"]  # variant: another student of the run (QAT)
     name: str
     target: str  # "torch" for the teacher and the reference
@@ -104,7 +110,9 @@ class ModelEntry(_Model):
     status: Literal["ran", "not-run", "contract-failed"] = "ran"
     note: str | None = None
     contract: list[ContractCheck] = []
-    accuracy: Accuracy | None = None
+    # "accuracy" in bench.json (schema version 1, which the Android app writes too); `scores` in Python,
+    # where entry.accuracy.accuracy read as if it held only an accuracy
+    scores: Scores | None = Field(None, alias="accuracy")
     performance: Performance | None = None
     verdict: Verdict | None = None
     teacher_retention: float | None = None  # accuracy / teacher accuracy: the chained budget

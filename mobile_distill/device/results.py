@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..bench.gate2 import chain_summary, coarse_thresholds, judge_artifact, overall_verdict
-from ..bench.schema import SCHEMA, SCHEMA_VERSION, Accuracy, BenchReport, ModelEntry, Verdict
+from ..bench.schema import SCHEMA, SCHEMA_VERSION, Scores, BenchReport, ModelEntry, Verdict
 from ..config import Gate2Config
 from ..errors import ConfigError, ModelError
 from ..hashing import file_sha256
@@ -72,7 +72,7 @@ def merge_device_results(report: BenchReport, paths: list[Path], gate: Gate2Conf
                 report.warnings.append(warning)
         report.devices = [d for d in report.devices if d.get("file") != str(path)] + [{
             "file": str(path), "device": results.device, "label": label, "created_at": results.created_at,
-            "rows": len(labels), "reference_accuracy": reference.accuracy.accuracy,
+            "rows": len(labels), "reference_accuracy": reference.scores.accuracy,
             "sample_sha256": results.data.get("sample_sha256"),
             "settings": results.settings}]
     report.chain = chain_summary(report)
@@ -95,7 +95,7 @@ def _sample_reference(results: BenchReport, predicted: np.ndarray, labels: np.nd
     metrics = prediction_metrics(predicted, labels)
     return ModelEntry(role="reference", name="pytorch reference (device sample)", target="torch", precision="fp32",
                       path=str(results.data.get("reference", {}).get("path", "")), sequence_length=0, size_bytes=0,
-                      accuracy=Accuracy(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"]))
+                      scores=Scores(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"]))
 
 
 def _host_entry(report: BenchReport, measured: ModelEntry, path: Path) -> ModelEntry:
@@ -137,7 +137,7 @@ def _device_entry(measured: ModelEntry, host: ModelEntry, label: str, labels: np
                                         "path": host.path, "verdict": None, "teacher_retention": None})
     if measured.status == "ran":
         metrics = prediction_metrics(predicted, labels)
-        entry.accuracy = Accuracy(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+        entry.scores = Scores(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
                                   agreement_reference=float(np.mean(predicted == reference)))
     return entry
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import ui
 from ..bench.gate2 import coarse_thresholds, overall_verdict
-from ..bench.schema import Accuracy, BenchReport, ModelEntry
+from ..bench.schema import Scores, BenchReport, ModelEntry
 from ..config import Gate2Config
 from ..device.results import judge_on_device, put_beside
 from ..metrics import agreement, classification_metrics, mean_kl, predictions
@@ -219,7 +219,7 @@ def _sample_reference(report: BenchReport, labels: np.ndarray, logits: np.ndarra
     main = report.entry("reference")
     return ModelEntry(role="reference", name="pytorch reference (aarch64 lane sample)", target="torch",
                       precision="fp32", path=main.path if main else "", sequence_length=0, size_bytes=0,
-                      accuracy=Accuracy(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"]))
+                      scores=Scores(rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"]))
 
 
 def lane_entry(host: ModelEntry, run: LaneRun, toolchain: Toolchain, labels: np.ndarray, reference: np.ndarray,
@@ -242,7 +242,7 @@ def lane_entry(host: ModelEntry, run: LaneRun, toolchain: Toolchain, labels: np.
     metrics = classification_metrics(logits, labels)
     entry.predictions = [int(p) for p in predictions(logits)]  # -1 where a logit is not finite
     entry.logits = [[float(v) if np.isfinite(v) else None for v in row] for row in logits]
-    entry.accuracy = Accuracy(
+    entry.scores = Scores(
         rows=len(labels), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
         agreement_reference=agreement(logits, reference), max_abs_logit_diff=_max_diff(logits, reference),
         mean_abs_logit_diff=float(np.nanmean(np.abs(logits - reference))), mean_kl=mean_kl(reference, logits),
@@ -264,4 +264,4 @@ def _record_devices(report: BenchReport, toolchain: Toolchain, cpus: list[Emulat
             "label": label, "kind": "emulated", "cpu": cpu.name, "qemu_cpu": cpu.qemu_cpu,
             "architecture": cpu.architecture, "features": info.get("features", []),
             "emulator": f"qemu {toolchain.qemu_version(cpu.emulator)}", "runtimes": info.get("versions", {}),
-            "rows": len(chosen), "sample_seed": SAMPLE_SEED, "reference_accuracy": reference.accuracy.accuracy}]
+            "rows": len(chosen), "sample_seed": SAMPLE_SEED, "reference_accuracy": reference.scores.accuracy}]

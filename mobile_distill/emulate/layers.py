@@ -272,5 +272,5 @@ def diagnose_departure(toolchain: Toolchain, entry, cpu: EmulatedCpu, feeds: dic
     causes = [Cause("arm64-kernels", departure.summary(), detail=departure.to_dict())] if departure else []
     return Diagnosis(artifact=str(folder), reference=str(read_manifest(folder).source.get("path", "")),
                      target=entry.target, precision=entry.precision, texts=len(rows),
-                     agreement=entry.accuracy.agreement_reference if entry.accuracy else None, causes=causes,
+                     agreement=entry.scores.agreement_reference if entry.scores else None, causes=causes,
                      checks=[check], notes=[f"probed on {cpu.name} against this host's x86 build, same ids"]).to_dict()

@@ -303,16 +303,16 @@ def _measure(context: _Context, folder: Path, precisions: list[str], floor: floa
     measured = []
     for entry in bench.artifacts():
         timing = _timing(context, Path(entry.path)) if entry.status == "ran" else {}
-        accuracy = entry.accuracy.accuracy if entry.accuracy else None
+        accuracy = entry.scores.accuracy if entry.scores else None
         verdict = entry.verdict.status if entry.verdict else "FAIL"
         row = {"name": entry.name, "path": entry.path, "precision": entry.precision, "accuracy": accuracy,
-               "agreement": entry.accuracy.agreement_reference if entry.accuracy else None, "gate2": verdict,
+               "agreement": entry.scores.agreement_reference if entry.scores else None, "gate2": verdict,
                "reasons": entry.verdict.reasons if entry.verdict else [], **timing}
         row["meets_budget"] = bool(verdict == "PASS" and accuracy is not None and accuracy >= floor
                                    and _fits(budget, row))
         measured.append(row)
     reference = bench.entry("reference")
-    student_accuracy = reference.accuracy.accuracy if reference and reference.accuracy else None
+    student_accuracy = reference.scores.accuracy if reference and reference.scores else None
     return {"status": "trained", "student_test_accuracy": student_accuracy, "artifacts": measured}
 
 
