@@ -105,6 +105,10 @@ class TeacherConfig(_Config):
     )
 
 
+# each text network's own width field (a transformer student's is hidden_size)
+_TEXTNET_WIDTH = {"bilstm": "lstm_size", "cnn": "filters"}
+
+
 class StudentConfig(_Config):
     """Which student to build (the recipes and their presets: `mobile_distill.students`)."""
 
@@ -120,8 +124,10 @@ class StudentConfig(_Config):
         "uniform, ending at the last (every other layer for half the depth)")
     num_layers: int | None = Field(None, ge=1, description="student layers (default: the preset's, else half the "
                                    "teacher's)")
-    hidden_size: int | None = Field(None, ge=8, description="width (narrow recipes only: a layer's width; bilstm: the LSTM's per "
-                                   "direction; cnn: filters per kernel size; default: the preset's)")
+    hidden_size: int | None = Field(None, ge=8, description="a transformer layer's width (tinybert, mobilebert: the "
+                                    "others keep the teacher's; default: the preset's)")
+    lstm_size: int | None = Field(None, ge=8, description="bilstm: the LSTM's width per direction (default: the preset's)")
+    filters: int | None = Field(None, ge=8, description="cnn: filters per kernel size (default: the preset's)")
     num_heads: int | None = Field(None, ge=1, description="attention heads (default: the preset's)")
     intermediate_size: int | None = Field(None, ge=8, description="feed-forward width (bilstm, cnn: the ReLU layer before the "
                                          "logits; default: the preset's)")
@@ -155,6 +161,24 @@ class StudentConfig(_Config):
             if not value or any(b <= a for a, b in zip(value, value[1:])) or min(value) < 0:
                 raise ValueError(f"layers must be non-empty, non-negative and increasing, got {list(value)}")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _textnet_width_by_its_name(cls, values):
+        # Until 2026-12 hidden_size also held the bilstm's LSTM width and the cnn's filter count: a recipe
+        # or command written then still means the same.
+        if isinstance(values, dict):
+            own = _TEXTNET_WIDTH.get(values.get("type", values.get("recipe")))
+            if own and values.get("hidden_size") is not None and values.get(own) is None:
+                values = {**values, own: values["hidden_size"], "hidden_size": None}
+        return values
+
+    @model_validator(mode="after")
+    def _width_fields_of_this_type(self):
+        for field, owner in ((field, owner) for owner, field in _TEXTNET_WIDTH.items()):
+            if getattr(self, field) is not None and self.type != owner:
+                raise ValueError(f"{field} is the {owner} student's width; the {self.type} student has none")
+        return self
 
     @model_validator(mode="after")
     def _known_preset(self):

@@ -113,8 +113,10 @@ def _student_options(parser, with_init: bool = True):
     _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "
             "0-based; default: uniform, ending at the last", type=_int_tuple)
     for flag, field, description in [("--num-layers", "num_layers", "student layers"),
-                                      ("--hidden-size", "hidden_size", "width (narrow student types; bilstm: per "
-                                       "direction; cnn: filters per kernel size)"),
+                                      ("--hidden-size", "hidden_size", "a transformer layer's width (tinybert, "
+                                       "mobilebert)"),
+                                      ("--lstm-size", "lstm_size", "bilstm: the LSTM's width per direction"),
+                                      ("--filters", "filters", "cnn: filters per kernel size"),
                                       ("--num-heads", "num_heads", "attention heads"),
                                       ("--intermediate-size", "intermediate_size", "feed-forward width (bilstm, "
                                        "cnn: the ReLU layer before the logits)"),

@@ -78,3 +78,14 @@ def test_the_student_type_keeps_its_old_name_as_an_alias():
         assert given_options(args, "student") == {"type": "bilstm"}
     with pytest.raises(ConfigError, match="student.type"):
         recipe_from_dict({"student": {"type": "gpt"}})
+
+
+def test_each_width_field_means_one_thing():
+    from mobile_distill.config import StudentConfig
+
+    # hidden_size is a transformer layer's width; the text networks' widths have their own names
+    assert StudentConfig(type="bilstm", lstm_size=64).lstm_size == 64
+    old = StudentConfig(type="cnn", hidden_size=32)  # the name it had until 2026-12 still reads
+    assert (old.filters, old.hidden_size) == (32, None)
+    with pytest.raises(ValueError, match="filters is the cnn student's width; the tinybert student has none"):
+        StudentConfig(type="tinybert", filters=32)

@@ -24,9 +24,9 @@ from .conftest import tiny_run
 
 FAST = TrainConfig(epochs=3.0, learning_rate=1e-2, batch_size=16, save_steps=20)
 DISTILBERT = StudentConfig(type="distilbert", num_layers=2, trim_vocabulary=True)
-CNN = StudentConfig(type="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3),
+CNN = StudentConfig(type="cnn", embedding_size=8, filters=8, intermediate_size=8, kernel_sizes=(2, 3),
                     trim_vocabulary=True)
-CNN_WIDER = CNN.model_copy(update={"hidden_size": 12})
+CNN_WIDER = CNN.model_copy(update={"filters": 12})
 
 
 def _config(max_size_mb: float, *candidates, minutes: float = 10.0) -> SearchConfig:

@@ -30,8 +30,8 @@ SHAPES = {
     "tinybert": StudentConfig(type="tinybert", num_layers=2, hidden_size=16, num_heads=2, intermediate_size=32),
     "mobilebert": StudentConfig(type="mobilebert", num_layers=2, embedding_size=8, intra_bottleneck_size=8,
                                 num_heads=2, intermediate_size=16, feedforward_networks=2),
-    "bilstm": StudentConfig(type="bilstm", embedding_size=8, hidden_size=8, intermediate_size=8),
-    "cnn": StudentConfig(type="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3)),
+    "bilstm": StudentConfig(type="bilstm", embedding_size=8, lstm_size=8, intermediate_size=8),
+    "cnn": StudentConfig(type="cnn", embedding_size=8, filters=8, intermediate_size=8, kernel_sizes=(2, 3)),
 }
 TRANSFORMERS = [name for name in SHAPES if STUDENT_TYPES[name].kind == "transformer"]
 FAST = TrainConfig(epochs=3, learning_rate=5e-3, batch_size=16, save_steps=20)

@@ -119,7 +119,7 @@ def test_a_cnn_student_distils_trims_and_reloads(trained_teacher, data, tmp_path
     from mobile_distill.trim import trim_vocabulary
 
     config = DistillConfig(train=TrainConfig(epochs=3.0, learning_rate=1e-2, batch_size=16, save_steps=20))
-    student = StudentConfig(type="cnn", embedding_size=8, hidden_size=8, intermediate_size=8, kernel_sizes=(2, 3))
+    student = StudentConfig(type="cnn", embedding_size=8, filters=8, intermediate_size=8, kernel_sizes=(2, 3))
     result = distill(trained_teacher, data, config, student, tmp_path / "student",
                      tiny_run(tmp_path))
     log = result.log

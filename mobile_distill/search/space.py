@@ -27,8 +27,8 @@ def default_space(teacher_config) -> list[StudentConfig]:
                             intermediate_size=4 * wide),
               StudentConfig(type="tinybert", num_layers=min(2, layers), hidden_size=narrow, num_heads=2,
                             intermediate_size=4 * narrow),
-              StudentConfig(type="bilstm", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding),
-              StudentConfig(type="cnn", embedding_size=embedding, hidden_size=embedding, intermediate_size=embedding)]
+              StudentConfig(type="bilstm", embedding_size=embedding, lstm_size=embedding, intermediate_size=embedding),
+              StudentConfig(type="cnn", embedding_size=embedding, filters=embedding, intermediate_size=embedding)]
     return [candidate.model_copy(update={"trim_vocabulary": True}) for candidate in space]
 
 

@@ -13,8 +13,8 @@ STUDENT_TYPE = StudentType(
             "logits; no attention, no position table",
     builder="mobile_distill.students.bilstm:build",
     presets={
-        "bilstm-128": {"embedding_size": 128, "hidden_size": 128, "intermediate_size": 128},
-        "bilstm-tang": {"embedding_size": 300, "hidden_size": 150, "intermediate_size": 200},
+        "bilstm-128": {"embedding_size": 128, "lstm_size": 128, "intermediate_size": 128},
+        "bilstm-tang": {"embedding_size": 300, "lstm_size": 150, "intermediate_size": 200},
     },
     default_preset="bilstm-128",
     kind="textnet",

@@ -13,8 +13,8 @@ STUDENT_TYPE = StudentType(
             "max-pooled, trained on the teacher's logits",
     builder="mobile_distill.students.cnn:build",
     presets={
-        "cnn-128": {"embedding_size": 128, "hidden_size": 128, "intermediate_size": 128, "kernel_sizes": (3, 4, 5)},
-        "cnn-kim": {"embedding_size": 300, "hidden_size": 100, "intermediate_size": 100, "kernel_sizes": (3, 4, 5)},
+        "cnn-128": {"embedding_size": 128, "filters": 128, "intermediate_size": 128, "kernel_sizes": (3, 4, 5)},
+        "cnn-kim": {"embedding_size": 300, "filters": 100, "intermediate_size": 100, "kernel_sizes": (3, 4, 5)},
     },
     default_preset="cnn-128",
     kind="textnet",

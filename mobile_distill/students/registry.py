@@ -12,7 +12,7 @@ STUDENT_TYPES: dict[str, StudentType] = {recipe.name: recipe for recipe in _REGI
 STUDENT_TYPE_NAMES: tuple[str, ...] = tuple(STUDENT_TYPES)
 PRESETS: dict[str, str] = {preset: recipe.name for recipe in _REGISTERED for preset in recipe.presets}
 
-_SHAPE_FIELDS = ("hidden_size", "num_heads", "intermediate_size", "embedding_size", "intra_bottleneck_size",
+_SHAPE_FIELDS = ("hidden_size", "lstm_size", "filters", "num_heads", "intermediate_size", "embedding_size", "intra_bottleneck_size",
                  "feedforward_networks", "kernel_sizes")
 
 
@@ -55,14 +55,19 @@ def _resolve_textnet(recipe: StudentType, config, shape: dict) -> Architecture:
     for name in ("layers", "num_layers", "num_heads", "intra_bottleneck_size", "feedforward_networks"):
         if getattr(config, name) is not None:
             raise ConfigError(f"student.{name}: the {recipe.name} student has no transformer layers; set its widths "
-                              "(embedding_size, hidden_size, intermediate_size) instead", fields=(name,))
+                              f"(embedding_size, {_textnet_width(recipe)}, intermediate_size) instead", fields=(name,))
     if recipe.name != "cnn" and config.kernel_sizes is not None:
         raise ConfigError(f"student.kernel_sizes: only the cnn student has convolutions, not {recipe.name}",
                           fields=("kernel_sizes",))
-    return Architecture(layers=1, layer_map=(), num_heads=0, hidden_size=shape["hidden_size"],
+    # the models' own configs keep transformers' name for the width: hidden_size
+    return Architecture(layers=1, layer_map=(), num_heads=0, hidden_size=shape[_textnet_width(recipe)],
                         intermediate_size=shape["intermediate_size"], embedding_size=shape["embedding_size"],
                         kernel_sizes=tuple(shape["kernel_sizes"]) if shape.get("kernel_sizes") else None,
                         init=config.init)
+
+
+def _textnet_width(student_type: StudentType) -> str:
+    return "filters" if student_type.name == "cnn" else "lstm_size"
 
 
 def _check_teacher_width(recipe: StudentType, given: dict, teacher: dict) -> None:
