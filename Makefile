@@ -19,5 +19,6 @@ demo: setup
 quick: setup
 	.venv/bin/mobile-distill run quick
 
+# Two processes, one test file each at a time (--dist loadfile: a file's module fixtures are built once).
 test: setup arm64
-	.venv/bin/python -m pytest -q --durations=10
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=10

@@ -5,9 +5,11 @@ where they are missing)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +107,27 @@ def write_stats_vectors(path: Path, seed: int = 0) -> Path:
     return path
 
 
+@contextmanager
+def _core_build():
+    """One build of the core at a time: `make test` runs test files in two processes (pytest-xdist), and
+    run-tests.sh compiles into one folder (and may install a JDK with apt, which takes one lock)."""
+    build = CORE / "build"
+    build.mkdir(parents=True, exist_ok=True)
+    with open(build / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def run_java_tests(golden: list[Path], vectors: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {**os.environ, "GOLDEN_DIRS": os.pathsep.join(map(str, golden)), "RESULTS_VECTORS": str(vectors)}
-    return subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, env=env, timeout=timeout)
+    with _core_build():
+        return subprocess.run(["bash", str(RUN_TESTS)], capture_output=True, text=True, env=env, timeout=timeout)
 
 
 def compile_core(timeout: float = 600) -> Path:
     """Compile the core and its JVM harness; the class folder (last line run-tests.sh prints)."""
-    done = subprocess.run(["bash", str(RUN_TESTS), "--compile-only"], capture_output=True, text=True, timeout=timeout)
+    with _core_build():
+        done = subprocess.run(["bash", str(RUN_TESTS), "--compile-only"], capture_output=True, text=True,
+                              timeout=timeout)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return Path(done.stdout.strip().splitlines()[-1])
