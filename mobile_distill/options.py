@@ -58,7 +58,8 @@ def given_options(args, prefix: str) -> dict:
 def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     """Config field (dotted) -> the flag that sets it, for this verb."""
     return {action.dest.replace("__", "."): action.option_strings[-1] if action.option_strings else action.dest
-            for action in parser._actions if action.dest not in ("help", argparse.SUPPRESS)}
+            for action in parser._actions
+            if action.dest not in ("help", argparse.SUPPRESS) and action.help != argparse.SUPPRESS}
 
 
 def _verbosity_options(parser: argparse.ArgumentParser) -> None:
@@ -105,9 +106,12 @@ def _train_options(parser, defaults: cfg.TrainConfig) -> None:
 
 def _student_options(parser, with_init: bool = True):
     student = parser.add_argument_group("student")
-    _option(student, ["--recipe", "--student"], "student.type", "the type of student (--recipe: its old name): "
+    _option(student, "--student", "student.type", "the type of student: "
             + "; ".join(f"{name}: {kind.summary}" for name, kind in STUDENT_TYPES.items()),
             (cfg.StudentConfig, "type"), choices=list(STUDENT_TYPES))
+    # --student's old name, still read where users type it, kept out of --help and error messages.
+    student.add_argument("--recipe", dest="student__type", default=None, choices=list(STUDENT_TYPES),
+                         help=argparse.SUPPRESS)
     _option(student, "--preset", "student.preset", "a named shape of the student type; default: the type's own",
             choices=sorted(PRESETS))
     _option(student, "--layers", "student.layers", "the teacher layer each student layer learns from, comma-separated, "

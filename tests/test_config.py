@@ -68,7 +68,7 @@ def test_recipe_round_trips_through_yaml(tmp_path):
 
 
 def test_the_student_type_keeps_its_old_name_as_an_alias():
-    from mobile_distill.options import build_parser, given_options
+    from mobile_distill.options import build_parser, given_options, option_flags
 
     # recipe files and commands written before the student's `recipe` became its `type` still mean the same
     assert recipe_from_dict({"student": {"recipe": "tinybert"}}).student.type == "tinybert"
@@ -76,6 +76,10 @@ def test_the_student_type_keeps_its_old_name_as_an_alias():
     for flag in ("--recipe", "--student"):
         args = build_parser().parse_args(["distill", "teacher", "-o", "out", flag, "bilstm"])
         assert given_options(args, "student") == {"type": "bilstm"}
+    # errors and --help name the new flag only
+    distill = build_parser()._subparsers._group_actions[0].choices["distill"]
+    assert option_flags(distill)["student.type"] == "--student"
+    assert "--recipe" not in distill.format_help()
     with pytest.raises(ConfigError, match="student.type"):
         recipe_from_dict({"student": {"type": "gpt"}})
 

@@ -205,7 +205,7 @@ def test_distilbert_objective_without_a_masked_lm_head_is_a_one_line_error(teach
 def test_two_processes_match_one_process_with_the_same_total_batch(teacher, corpus, tmp_path):
     def general(prefix: list[str], out: Path, batch_size: int) -> dict[str, np.ndarray]:
         command = [*prefix, "-m", "mobile_distill.cli", "general", str(teacher), "-o", str(out), "--corpus", str(corpus),
-                   "--recipe", "tinybert", "--num-layers", "2", "--hidden-size", "12", "--num-heads", "2",
+                   "--student", "tinybert", "--num-layers", "2", "--hidden-size", "12", "--num-heads", "2",
                    "--intermediate-size", "24", "--max-steps", "15", "--batch-size", str(batch_size), "--max-length",
                    "32", "--learning-rate", "5e-3", "--save-steps", "100", "--shuffle-buffer", "64", "--threads", "1",
                    "--seed", "0", "-q"]

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 # a narrow student trains projections in its intermediate stage: DDP must see them used in the forward
 STUDENTS = {"distilbert": [],
-            "tinybert": ["--recipe", "tinybert", "--num-layers", "2", "--hidden-size", "12", "--num-heads", "2",
+            "tinybert": ["--student", "tinybert", "--num-layers", "2", "--hidden-size", "12", "--num-heads", "2",
                          "--intermediate-size", "24", "--intermediate-epochs", "1"]}
 
 
