@@ -32,6 +32,8 @@ def atomic_folder(target: Path):
     model behind, and an existing ``target`` is untouched.
     """
     target = Path(target)
+    if target.exists() and not target.is_dir():  # swapping a folder in would lose that file
+        raise FileExistsError(f"{target} is an existing file, not a folder to replace")
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_STAGING}-{os.getpid()}-", dir=target.parent))

@@ -11,6 +11,7 @@ from typing import Literal
 
 import yaml
 from pydantic import (
+    PositiveInt,
     AliasChoices,
     BaseModel,
     ConfigDict,
@@ -437,7 +438,7 @@ class Gate2Config(_Config):
 class BenchConfig(_Config):
     """How bench measures: every artifact on the test split, latency at batch 1 per thread count."""
 
-    threads: tuple[int, ...] = Field((1, 2), min_length=1, description="thread counts to time")
+    threads: tuple[PositiveInt, ...] = Field((1, 2), min_length=1, description="thread counts to time")
     runs: int = Field(50, ge=1, description="timed batch-1 runs per thread count, after the warm-up")
     warmup: int = Field(5, ge=0, description="untimed runs before timing")
     timing: bool = Field(True, description="measure latency, load time and memory (off: accuracy and gate 2 only)")

@@ -32,6 +32,19 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def content_sha256(path: Path) -> str:
+    """SHA-256 of a model file, or of a model that is a folder (Core ML's .mlpackage): its files'
+    relative paths and contents, in sorted order."""
+    path = Path(path)
+    if path.is_file():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for file in sorted(item for item in path.rglob("*") if item.is_file()):
+        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(file_sha256(file).encode())
+    return digest.hexdigest()
+
+
 def folder_hash(path: Path) -> str:
     """Hash of a model folder's config and weights: identifies the exact checkpoint."""
     digest = hashlib.sha256()

@@ -49,6 +49,9 @@ class Manifest(_Frozen):
     target: str
     precision: str
     model_file: str
+    # SHA-256 of model_file as the export wrote it (`hashing.content_sha256`): bench and diagnose check
+    # it first, so a file replaced or edited since is named as such. None in artifacts made before 2026-12.
+    model_sha256: str | None = None
     inputs: tuple[TensorSpec, ...]
     output: TensorSpec
     output_meaning: str = "logits: unnormalised class scores, one per label in labels.txt order"

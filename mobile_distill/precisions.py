@@ -26,6 +26,10 @@ class Precision:
     # checks that the logits move with the text by more than the tolerance.
     max_abs_logit_diff: float
     quantized: bool = False  # int8 or palettized weights: per-layer comparison and auto-fallback apply
+    # Diagnose's departure check: the relative error at a module's output (against the PyTorch module, same
+    # ids) that this precision explains. Measured on tiny and 3-layer BERT/DistilBERT students: fp32 files
+    # sit at 1e-7-1e-5, fp16 at 1e-4-1e-2, int8 at 0.01-0.12 (layer 0's FFN); a broken module is at 0.5-inf.
+    module_tolerance: float = 0.3
 
     @property
     def logit_diff_quantile(self) -> float:
@@ -41,8 +45,9 @@ class Precision:
 
 
 _ALL = (
-    Precision("fp32", "float32 weights and compute", 0.5, 0.995, 1e-4),
-    Precision("fp16", "float16 weights (compute in fp16 where the runtime does it)", 0.5, 0.995, 5e-2),
+    Precision("fp32", "float32 weights and compute", 0.5, 0.995, 1e-4, module_tolerance=1e-3),
+    Precision("fp16", "float16 weights (compute in fp16 where the runtime does it)", 0.5, 0.995, 5e-2,
+              module_tolerance=0.05),
     # int8: 0.75 on logit gaps of standard deviation 2 (the parity model's); measured there, 0.16-0.61
     Precision("int8-dynamic", "int8 weights, activations quantized at run time", 1.0, 0.98, 0.75, quantized=True),
     Precision("int8-static", "int8 weights and activations, ranges calibrated on training texts", 1.0, 0.98, 0.75,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hashing import file_sha256
+from ..hashing import content_sha256, file_sha256
 from ..layout import TOKENIZER_JSON
 from ..models import read_labels
 from .schema import ContractCheck
@@ -25,6 +25,32 @@ PROBE_TEXTS = 4  # shortest texts of the split: the most padding, so mask troubl
 # calibrated range (measured on a tiny BERT: 4.4 vs 12). An ignored input moves the artifact by 0.
 MASK_LEAK_RATIO = 0.25
 USED_RATIO = 0.1
+# Relative logit error under which the artifact "is" the reference run without a mask: fp32 files that
+# ignore it sit at ~1e-6, int8 ones at 0.05-0.2 (their own quantization error); a graph broken elsewhere
+# in attention lands far above.
+MASK_IGNORED_ERROR = 0.25
+
+
+def check_integrity(folder: Path, manifest) -> ContractCheck:
+    """Is the model file the one the export wrote? Its SHA-256 against the manifest's record."""
+    path = Path(folder) / manifest.model_file
+    if not path.exists():
+        return ContractCheck(name="file integrity", ok=False, detail=f"{path} is missing; export the artifact again")
+    if manifest.model_sha256 is None:
+        return ContractCheck(name="file integrity", ok=True, detail="not recorded (an artifact made before 2026-12)")
+    found = content_sha256(path)
+    if found != manifest.model_sha256:
+        return ContractCheck(name="file integrity", ok=False, detail=(
+            f"{path} is not the file the export wrote: sha256 {found[:12]}..., the manifest records "
+            f"{manifest.model_sha256[:12]}...; export it again, or find what replaced or edited it"))
+    return ContractCheck(name="file integrity", ok=True, detail=f"sha256 {found[:12]}... as recorded at export")
+
+
+def unloadable(path: Path, error: BaseException) -> ContractCheck:
+    """The runtime's own reason for refusing the model file, in one line."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    reason = f"{type(error).__name__}: {lines[-1] if lines else ''}"[:300]
+    return ContractCheck(name="loads", ok=False, detail=f"its runtime cannot load {path}: {reason}")
 
 
 def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
@@ -142,14 +168,29 @@ def _mask(runner, reference, probe: list[str]) -> ContractCheck:
         return ContractCheck(name="attention mask", ok=True, detail="no padding in the probe texts: not probed")
     vocab = reference.model.config.vocab_size
     noisy = _perturb_padding(batch, vocab)
-    moved = np.abs(runner.predict(noisy) - runner.predict(batch)).max()
+    logits = runner.predict(batch)
+    moved = np.abs(runner.predict(noisy) - logits).max()
+    if not np.isfinite(moved):  # NaN compares false with everything: it must not read as a leak, nor as none
+        return ContractCheck(name="attention mask", ok=False, detail="inconclusive: the artifact's logits are not "
+                             "finite, so what padding does to them cannot be measured (see outputs)")
     # The yardstick: how far the reference moves when those same positions are NOT masked.
-    unmasked = {**_for_reference(noisy, reference), "attention_mask": np.ones_like(batch["attention_mask"])}
+    ones = np.ones_like(batch["attention_mask"])
+    unmasked = {**_for_reference(noisy, reference), "attention_mask": ones}
     plain = _for_reference(batch, reference)
     yardstick = np.abs(reference.predict(unmasked) - reference.predict(plain)).max()
-    ok = moved <= MASK_LEAK_RATIO * yardstick or moved < 1e-3
     detail = (f"padding ids changed: artifact logits moved {moved:.2g} (unmasked reference would move {yardstick:.2g})")
-    return ContractCheck(name="attention mask", ok=ok, detail=detail if ok else "attention mask ignored: " + detail)
+    if moved <= MASK_LEAK_RATIO * yardstick or moved < 1e-3:
+        return ContractCheck(name="attention mask", ok=True, detail=detail)
+    # Padding reaches the logits. Name an ignored mask only when the reference run without a mask gives the
+    # artifact's logits: a graph broken anywhere else in attention leaks padding too.
+    without_mask = reference.predict({**plain, "attention_mask": ones})
+    error = float(np.linalg.norm(logits - without_mask) / max(np.linalg.norm(without_mask), 1e-12))
+    if error <= MASK_IGNORED_ERROR:
+        return ContractCheck(name="attention mask", ok=False, detail=f"attention mask ignored: {detail}; the artifact "
+                             f"gives the logits of the reference run without a mask (relative error {error:.2g})")
+    return ContractCheck(name="attention mask", ok=False, detail=(
+        f"padding leaks into the logits, cause inconclusive: {detail}, but the reference run without a mask does "
+        f"not give the artifact's logits (relative error {error:.2g}); diagnose finds where the artifact departs"))
 
 
 def _token_types(runner, reference, probe: list[str]) -> ContractCheck:

@@ -18,7 +18,7 @@ from ..layout import BENCH_LOG, MANIFEST, QAT_LOG
 from ..metrics import agreement, classification_metrics, mean_kl
 from ..runners import load_runner
 from .baseline import compare_with_baseline, load_report
-from .contract import check_contract
+from .contract import check_contract, check_integrity, unloadable
 from .device import device_info
 from .fallback import can_fall_back, fall_back
 from .fallback import note as fallback_note
@@ -229,12 +229,19 @@ def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_log
                        path=str(folder), sequence_length=manifest.sequence_length,
                        size_bytes=_size(folder / manifest.model_file),
                        model_sha256=_sha256(folder / manifest.model_file))
+    integrity = check_integrity(folder, manifest)
+    if not integrity.ok:  # every figure of another file than the one exported would be about the wrong model
+        entry.contract, entry.status = [integrity], "contract-failed"
+        return entry
     try:
         runner = load_runner(folder, threads=threads)
     except ModelError as error:  # e.g. Core ML off macOS: reported as not run, never as a pass
         entry.status, entry.note = "not-run", str(error).split(": ", 1)[-1]
         return entry
-    entry.contract = check_contract(runner, reference_runner, texts)
+    except Exception as error:  # noqa: BLE001 - a file its runtime refuses (truncated, corrupt) is a FAIL, not a crash
+        entry.contract, entry.status = [integrity, unloadable(folder / manifest.model_file, error)], "contract-failed"
+        return entry
+    entry.contract = [integrity, *check_contract(runner, reference_runner, texts)]
     if not all(check.ok for check in entry.contract):
         entry.status = "contract-failed"  # accuracy of a file that breaks its own interface means nothing
         return entry

@@ -91,7 +91,7 @@ class Probe:
         self.threads = threads
         self.reference = TorchRunner(self.reference_dir, threads, _positions(config))
         self.reference.seq_len = min(self.reference.seq_len, _tokenizer_limit(self.reference.tokenizer))
-        self.runner, self.unavailable = _artifact_runner(self.artifact_dir, threads)
+        self.runner, self.unavailable, self.unloadable = _artifact_runner(self.artifact_dir, threads)
 
     # --- the artifact -------------------------------------------------------------------------
 
@@ -203,12 +203,13 @@ def _tokenizer_limit(tokenizer) -> int:
 
 
 def _artifact_runner(folder: Path, threads: int | None):
+    """(runner, why it is unavailable, whether the runtime refused the file itself)."""
     try:
-        return load_runner(folder, threads), None
+        return load_runner(folder, threads), None, False
     except ModelError as error:  # e.g. Core ML off macOS: the checks that need to run it say so
-        return None, str(error)
+        return None, str(error), False
     except Exception as error:  # a model file its runtime cannot load is what is being diagnosed
-        return None, one_line(error)
+        return None, one_line(error), True
 
 
 @contextlib.contextmanager

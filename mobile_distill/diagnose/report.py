@@ -12,8 +12,8 @@ Status = Literal["found", "clear", "skipped", "crashed"]
 
 # Upstream first: what the artifact folder states wrongly (labels, manifest), then a wrong feed (binding, dtype, ids, mask, segment ids, tokenizer, length) makes
 # every layer after it diverge, so numeric blame is only trustworthy once the feed is right.
-CODES = ("label-mismatch", "manifest-mismatch", "input-binding", "id-dtype", "id-range", "mask-ignored", "mask-inverted", "token-types",
-         "tokenizer-mismatch", "padding-length", "fp16-overflow", "quantization-layer", "arm64-kernels")
+CODES = ("file-modified", "file-unreadable", "non-finite", "label-mismatch", "manifest-mismatch", "input-binding", "id-dtype", "id-range", "mask-ignored", "mask-inverted", "token-types",
+         "tokenizer-mismatch", "padding-length", "fp16-overflow", "quantization-layer", "module-departure", "arm64-kernels")
 
 
 @dataclass(frozen=True)

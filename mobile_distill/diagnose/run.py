@@ -15,6 +15,8 @@ from ..metrics import agreement
 from .binding import check_binding, check_mask, check_token_types
 from .context import Probe
 from .contract import check_labels, check_manifest
+from .departure import check_departure, check_non_finite
+from .integrity import check_file
 from .ids import check_id_dtype, check_id_range
 from .layers import (
     LayerComparison,
@@ -30,6 +32,7 @@ from .tokenizer import check_padding_length, check_tokenizer
 
 # Check name -> function, upstream first (the order the report lists them in).
 CHECKS: dict[str, Callable[[Probe], Outcome]] = {
+    "file": check_file,
     "labels": check_labels,
     "manifest": check_manifest,
     "input-binding": check_binding,
@@ -41,6 +44,8 @@ CHECKS: dict[str, Callable[[Probe], Outcome]] = {
     "padding-length": check_padding_length,
     "fp16-overflow": check_fp16,
     "layers": check_layers,
+    "non-finite": check_non_finite,
+    "departure": check_departure,
 }
 
 

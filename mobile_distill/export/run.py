@@ -10,8 +10,8 @@ from .. import ui
 from ..atomic import atomic_folder
 from ..errors import ConfigError, ModelError
 from ..families import family
-from ..hashing import folder_hash
-from ..layout import EXPORT_LOG
+from ..hashing import content_sha256, folder_hash
+from ..layout import EXPORT_LOG, MANIFEST
 from ..models import check_model_folder, load_classifier, load_tokenizer, read_labels
 from ..targets import TARGETS, supported_pairs
 from ..manifest import Manifest, read_manifest, write_manifest
@@ -26,6 +26,19 @@ def check_pair(target: str, precision: str) -> None:
         listed = ", ".join(f"{t}/{p}" for t, p in supported_pairs())
         raise ConfigError(f"target {target} with precision {precision} is not supported; supported: {listed}",
                           fields=("target", "precision"))
+
+
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an output that would destroy other work: an existing file, or a folder inside an existing
+    artifact (``-o ARTIFACT/model.onnx`` would replace the model file with a folder). An existing
+    artifact folder itself may be the output: it is replaced in one step, as a re-export does."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"output_dir {output_dir} is an existing file; give a folder for the artifact",
+                          fields=("output_dir",))
+    inside = next((parent for parent in output_dir.resolve().parents if (parent / MANIFEST).is_file()), None)
+    if inside is not None:
+        raise ConfigError(f"output_dir {output_dir} lies inside the artifact {inside}; give a folder outside it "
+                          f"(or {inside} itself, to export it again)", fields=("output_dir",))
 
 
 def artifact_name(target: str, precision: str, seq_len: int, variant: str | None = None) -> str:
@@ -48,6 +61,7 @@ def export(
     texts whose reference ids go into tokenizer_golden.json (with built-in edge cases).
     """
     check_pair(target, precision)
+    check_output_dir(Path(output_dir))
     model_dir = Path(model_dir)
     config = check_model_folder(model_dir)
     positions = family(config).usable_positions(config.get("max_position_embeddings", 512))
@@ -70,7 +84,8 @@ def export(
         write_labels_txt(staging, labels)
         write_golden(staging, tokenizer, list(golden_texts or texts or [])[:480], options.seq_len, wrapper.input_names)
         manifest = Manifest(
-            target=target, precision=precision, model_file=exported.model_file, inputs=exported.inputs,
+            target=target, precision=precision, model_file=exported.model_file,
+            model_sha256=content_sha256(staging / exported.model_file), inputs=exported.inputs,
             output=exported.output, sequence_length=options.seq_len, static_shapes=exported.static_shapes,
             labels=labels, tokenizer=tokenizer_spec,
             source={"path": str(model_dir), "hash": folder_hash(model_dir), "model_type": model.config.model_type},

@@ -38,6 +38,9 @@ class Target:
     runner: str  # "module:ArtifactRunner subclass"
     declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
     layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
+    # "module:Tracer class(model_path, input_names, threads)": the file run with its intermediate tensors
+    # exposed and tied to PyTorch modules (diagnose.trace), for the departure and non-finite checks
+    tracer: str | None = None
     keep_float_names: str | None = None  # what ExportOptions.keep_float takes for this target, in words
     android_runtime: str | None = None  # what runs it in the Android demo app (android_demo/), if the app does
     loggers: tuple[str, ...] = ()  # its libraries' loggers that print on their own: routed to the run's log

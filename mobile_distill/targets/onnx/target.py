@@ -19,6 +19,7 @@ TARGET = Target(
     runner=".runner:OnnxRunner",
     declared_inputs=".target:declared_inputs",
     layer_comparison=".layers:compare_onnx_layers",
+    tracer=".trace:OnnxTracer",
     keep_float_names="ONNX node names",
     fp16_compute=("fp16",),
     fp16_note="",

@@ -68,8 +68,10 @@ def tflite_sensitivity(artifact_dir: Path, reference_dir: Path, texts: list[str]
     return compare_tflite_layers(artifact_dir, reference_dir, texts, threads).sensitivity
 
 
-def _ops(path: Path) -> list[_Op]:
-    """The main subgraph's ops in execution order, with tensor names."""
+def _ops(path: Path, key=None) -> list[_Op]:
+    """The main subgraph's ops in execution order, with tensor names (``key(index, name)``: another
+    handle for each tensor; names are not unique, litert-torch gives several tensors of one scope
+    the same one)."""
     from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
 
     model = flatbuffer.read_model(Path(path))
@@ -80,7 +82,8 @@ def _ops(path: Path) -> list[_Op]:
         return data is not None and len(data) > 0
 
     def name(index: int) -> str:
-        return flatbuffer.get_tensor_name(graph.tensors[index])
+        found = flatbuffer.get_tensor_name(graph.tensors[index])
+        return key(index, found) if key else found
 
     ops = []
     for op in graph.operators:

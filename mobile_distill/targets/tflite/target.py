@@ -22,6 +22,7 @@ TARGET = Target(
     runner=".runner:TfliteRunner",
     declared_inputs=".target:declared_inputs",
     layer_comparison=".layers:compare_tflite_layers",
+    tracer=".trace:TfliteTracer",
     keep_float_names="TFLite output tensor names",
     fp16_note="TFLite fp16 stores weights in fp16 and computes in fp32",
 )

@@ -1,0 +1,64 @@
+"""The ONNX artifact traced for diagnose (`diagnose.trace.Tracer`): every node output exposed as a
+graph output of an in-memory copy, run in onnxruntime.
+
+Module paths come from node names: the TorchScript exporter scopes them by module
+(``/model/bert/encoder/layer.0/attention/self/query/MatMul``), and onnxruntime's quantizers and the
+fp16 converter keep those names or add suffixes to them. A module's outputs are the tensors its
+nodes write that a node outside it (or the graph output) reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...diagnose.trace import Step, module_outputs
+from .layers import _run, _session, module_of
+
+
+class OnnxTracer:
+    def __init__(self, model_path: Path, input_names: list[str], modules: list[str], threads: int | None = None):
+        import onnx
+        from onnx import numpy_helper
+
+        self.model = onnx.load(str(model_path))
+        graph = self.model.graph
+        self._constants = {tensor.name: tensor for tensor in graph.initializer}
+        for node in graph.node:  # folded constants are nodes, not initializers
+            value = next((a for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+            if value is not None:
+                self._constants[node.output[0]] = value.t
+        self._to_array = numpy_helper.to_array
+        self.steps = [Step(out, node.name, node.op_type, _module(node),
+                           tuple(name for name in node.input if name and name not in self._constants),
+                           tuple(name for name in node.input if name in self._constants))
+                      for node in graph.node if node.op_type != "Constant" for out in node.output if out]
+        self.module_outputs = module_outputs(self.steps, {value.name for value in graph.output}, modules)
+        self._session = _session(self.model, [step.tensor for step in self.steps], threads)
+        # feeds come named as the manifest names the inputs; a file whose inputs are named otherwise
+        # (input-binding's concern) is fed in the manifest's order
+        names = [value.name for value in self._session.get_inputs()]
+        self._names = dict(zip(input_names, names)) if set(names) != set(input_names) else {n: n for n in names}
+
+    def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _run(self._session, {ours: feed[theirs] for theirs, ours in self._names.items()})
+
+    def non_finite_weights(self, names: tuple[str, ...]) -> dict[str, int]:
+        found = {}
+        for name in names:
+            value = self._to_array(self._constants[name])
+            if np.issubdtype(value.dtype, np.floating):
+                count = int(np.size(value) - np.isfinite(value).sum())
+                if count:
+                    found[name] = count
+        return found
+
+
+def _module(node) -> str:
+    """The node's module path; an Identity that copies a weight (shared weights) is named by the weight."""
+    path = module_of(node.name)
+    if not path and node.op_type == "Identity" and node.output[0].startswith("model."):
+        path = node.output[0].removeprefix("model.").rsplit(".", 1)[0]
+    return path
+
