@@ -56,7 +56,7 @@ def unloadable(path: Path, error: BaseException) -> ContractCheck:
 def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
     """All contract checks of ``runner`` (an artifact) against ``reference`` (the PyTorch model)."""
     probe = sorted(texts, key=len)[:PROBE_TEXTS]
-    checks = [_inputs(runner), _labels(runner, reference), _tokenizer(runner, reference, texts[:200])]
+    checks = [_inputs(runner), _labels(runner, reference), check_tokenizer(runner, reference, texts)]
     if not checks[0].ok:  # feeding a file whose inputs are not what the manifest says cannot tell more
         return checks
     for name, probe_check in (("outputs", _finite_outputs), ("attention mask", _mask), ("token types", _token_types)):
@@ -95,8 +95,10 @@ def _labels(runner, reference) -> ContractCheck:
     return ContractCheck(name="labels", ok=ok, detail=f"{ours}" if ok else f"artifact labels {ours} != reference {theirs}")
 
 
-def _tokenizer(runner, reference, texts: list[str]) -> ContractCheck:
-    """The artifact's own tokenizer files vs the manifest's record and vs the reference tokenizer."""
+def check_tokenizer(runner, reference, texts: list[str]) -> ContractCheck:
+    """The artifact's own tokenizer files vs the manifest's record and vs the reference tokenizer
+    (on the first 200 texts). Diagnose reports a failure of this check as its tokenizer cause too."""
+    texts = texts[:200]
     spec = runner.manifest.tokenizer
     problems = []
     file = Path(runner.folder) / TOKENIZER_JSON

@@ -28,6 +28,7 @@ from .layers import (
 )
 from .numeric import check_fp16
 from .report import CODES, Cause, Check, Diagnosis, Outcome, crashed, plain, rank
+from .weights import check_weights
 from .tokenizer import check_padding_length, check_tokenizer
 
 # Check name -> function, upstream first (the order the report lists them in).
@@ -46,6 +47,7 @@ CHECKS: dict[str, Callable[[Probe], Outcome]] = {
     "layers": check_layers,
     "non-finite": check_non_finite,
     "departure": check_departure,
+    "weights": check_weights,
 }
 
 

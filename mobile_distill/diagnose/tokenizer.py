@@ -13,6 +13,7 @@ import json
 
 import numpy as np
 
+from ..bench.contract import check_tokenizer as check_tokenizer_contract
 from ..layout import TOKENIZER_JSON
 from ..metrics import agreement, kappa
 from ..models import load_tokenizer
@@ -66,8 +67,7 @@ def check_tokenizer(probe: Probe) -> Outcome:
               "example": example, "edited_since_export": _edited(probe)}
     what = _describe(differences, vocab_changes)
     if not rows:
-        note = f"settings differ ({what}) but " if what else ""
-        return clear(f"{note}both tokenizers encode all {len(probe.sample)} texts the same", detail)
+        return _settings_only(probe, what, detail)
     before = after = chance = None
     if probe.delivered is not None and probe.probe_logits is not None:
         before = agreement(probe.delivered[: len(probe.sample)], probe.probe_reference)
@@ -77,6 +77,19 @@ def check_tokenizer(probe: Probe) -> Outcome:
     summary = (f"tokenizer mismatch: {what or 'same settings, different ids'}: {len(rows)} of {len(probe.sample)} "
                f"texts are encoded differently (ids or their positions){restored}")
     return found(Cause("tokenizer-mismatch", summary, detail, before, after, chance), detail=detail)
+
+
+def _settings_only(probe: Probe, what: str, detail: dict) -> Outcome:
+    """No probe text encodes differently. Still a cause when bench's contract check fails the tokenizer
+    (a setting only some texts meet, an edited file): the contract's finding is diagnose's too."""
+    contract = check_tokenizer_contract(probe.runner, probe.reference, probe.texts) if probe.runner else None
+    if contract is not None and not contract.ok:
+        detail = {**detail, "contract": contract.detail}
+        summary = (f"tokenizer mismatch: {contract.detail}; the {len(probe.sample)} probe texts encode the same, "
+                   f"so other texts (longer, cased, accented) meet it")
+        return found(Cause("tokenizer-mismatch", summary, detail), detail=detail)
+    note = f"settings differ ({what}) but " if what else ""
+    return clear(f"{note}both tokenizers encode all {len(probe.sample)} texts the same", detail)
 
 
 def _differing_rows(probe: Probe, artifact, reference) -> tuple[list[int], dict | None]:

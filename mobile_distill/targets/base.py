@@ -41,6 +41,9 @@ class Target:
     # "module:Tracer class(model_path, input_names, threads)": the file run with its intermediate tensors
     # exposed and tied to PyTorch modules (diagnose.trace), for the departure and non-finite checks
     tracer: str | None = None
+    # precisions whose file keeps every float32 parameter of the reference byte for byte (diagnose's weights
+    # check reads them where no tracer can: ExecuTorch's XNNPACK delegate exposes no intermediate tensor)
+    verbatim_weights: tuple[str, ...] = ()
     keep_float_names: str | None = None  # what ExportOptions.keep_float takes for this target, in words
     android_runtime: str | None = None  # what runs it in the Android demo app (android_demo/), if the app does
     loggers: tuple[str, ...] = ()  # its libraries' loggers that print on their own: routed to the run's log

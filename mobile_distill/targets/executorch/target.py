@@ -22,6 +22,7 @@ TARGET = Target(
     runner=".runner:ExecutorchRunner",
     declared_inputs=".target:declared_inputs",
     layer_comparison=".layers:compare_executorch_layers",
+    verbatim_weights=("fp32",),
     keep_float_names="nn.Linear module names",
     fp16_note="ExecuTorch artifacts compute in fp32",
 )
