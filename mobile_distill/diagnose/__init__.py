@@ -11,6 +11,8 @@ The feed checks share one probe batch: the texts tokenized by the *reference* to
 shaped as the artifact takes them, padded past the longest text so the mask hides something.
 That keeps tokenizer and truncation effects out of them; those have checks of their own.
 
+file            The model file's SHA-256 against the manifest's record (file-modified), and whether
+                its runtime loads it (file-unreadable): `diagnose.integrity`.
 labels          The artifact's labels (manifest, labels.txt) against the reference's logit order
                 (label-mismatch): indices still agree, but every name an app shows is wrong.
 manifest        The model file's inputs against the manifest: their count, and for static shapes
@@ -49,6 +51,13 @@ layers          For quantized ONNX and TFLite artifacts (quantization-layer): ev
                 keeping the worst ones in float). ExecuTorch int8: every quantized Linear's
                 output in the PT2E simulation the .pte was lowered from (its XNNPACK delegate
                 exposes no intermediate tensor). Core ML: skipped, said plainly.
+non-finite      The first operation writing NaN or inf, its module, and whether it read a weight
+                holding NaN/inf or overflowed on finite inputs (`diagnose.departure`).
+departure       Every precision: the artifact's intermediate tensors, tied to PyTorch modules,
+                against the reference's module outputs on the same texts; the first module that
+                departs beyond its precision's tolerance (module-departure; `diagnose.departure`).
+weights         ExecuTorch fp32: the reference's parameters looked for byte for byte in the file,
+                since its delegate exposes no tensor (`diagnose.weights`).
 arm64-kernels   Not a check of this module: the aarch64 lane (`bench --emulate`,
                 mobile_distill.emulate.layers) names it when the file's aarch64 run on an
                 emulated phone CPU departs from its own x86 run, with the first departing tensor

@@ -32,7 +32,9 @@ def check_weights(probe: Probe) -> Outcome:
         rows = _rows(data, weight)
         detail = {"parameter": name, "module": module, "parameters": len(parameters), **rows}
         if rows.get("non_finite"):
-            summary = (f"the file's {name} holds NaN or inf ({rows['non_finite']} values, in rows {rows['differing'][:5]}): "
+            count = rows["non_finite"]
+            summary = (f"the file's {name} holds NaN or inf ({count} value{'s' if count > 1 else ''}, in rows "
+                       f"{rows['differing'][:5]}): "
                        f"module {module} computes non-finite values from there")
             return found(Cause("non-finite", summary, detail), detail=detail)
         where = (f": {len(rows['differing'])} of {weight.shape[0]} rows differ, by up to {rows['largest']:.3g}"

@@ -251,7 +251,7 @@ def _train_and_measure(context: _Context, candidate: StudentConfig, record: dict
                                        schedule="two-stage")
     key = settings_hash(context.teacher_hash, context.data.fingerprint, candidate.model_dump(mode="json"),
                         distill_config.model_dump(mode="json"), _fitting_precisions(record), context.seed,
-                        context.max_length, record["estimate"], floor)
+                        context.max_length, record["estimate"], floor, floor_validation)  # the early stop decides too
     folder = context.output / "candidates" / f"{record['name']}-{key}"
     if (folder / RESULT).is_file():
         return json.loads((folder / RESULT).read_text())
