@@ -206,6 +206,7 @@ def test_a_model_file_its_runtime_cannot_load_is_a_fail_naming_the_file(healthy,
     entry = next(model for model in stored["models"] if model["name"] == "truncated")
     assert entry["verdict"]["status"] == "FAIL"
     assert any("its runtime cannot load" in reason and "model.onnx" in reason for reason in entry["verdict"]["reasons"])
+    assert entry["diagnosis"]["causes"][0]["code"] == "file-unreadable"
 
 
 def test_bad_thread_counts_and_outputs_inside_an_artifact_are_one_line_and_destroy_nothing(models, healthy, capsys):

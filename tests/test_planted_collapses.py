@@ -224,7 +224,9 @@ def test_planted_collapse_fails_gate_2_and_diagnose_names_it_first(planted_run, 
 
 # Planted outside this file: the aarch64 lane's fault (an fp16 Gemm only a phone's kernels overflow) is
 # in tests/test_emulate.py, whose test asserts diagnose names this code first.
-PLANTED_ELSEWHERE = {"arm64-kernels": "tests/test_emulate.py"}
+PLANTED_ELSEWHERE = {"arm64-kernels": "tests/test_emulate.py", "file-modified": "tests/test_faults.py",
+                     "file-unreadable": "tests/test_faults.py", "non-finite": "tests/test_faults.py",
+                     "module-departure": "tests/test_faults.py"}
 
 
 def test_every_cause_code_is_planted_somewhere():

@@ -10,13 +10,14 @@ import numpy as np
 
 Status = Literal["found", "clear", "skipped", "crashed"]
 
-# Upstream first: whether the file is the one exported and computes finite numbers; what the artifact
-# folder states wrongly (labels, manifest); then a wrong feed (binding, dtype, ids, mask, segment ids,
-# tokenizer, length) makes every layer after it diverge, so numeric blame is only trustworthy once the
-# feed is right; the module where the file departs names the place when nothing before it is confirmed.
-CODES = ("file-modified", "file-unreadable", "non-finite", "label-mismatch", "manifest-mismatch", "input-binding",
-         "id-dtype", "id-range", "mask-ignored", "mask-inverted", "token-types", "tokenizer-mismatch", "padding-length",
-         "fp16-overflow", "quantization-layer", "module-departure", "arm64-kernels")
+# Upstream first: whether the file is the one exported; what the artifact folder states wrongly (labels,
+# manifest); then a wrong feed (binding, dtype, ids, mask, segment ids, tokenizer, length) makes every
+# layer after it diverge, so numeric blame is only trustworthy once the feed is right; the named numeric
+# causes (fp16 overflow, a quantized layer) before the localisation that names only a place (the first
+# non-finite operation, the first departing module).
+CODES = ("file-modified", "file-unreadable", "label-mismatch", "manifest-mismatch", "input-binding", "id-dtype",
+         "id-range", "mask-ignored", "mask-inverted", "token-types", "tokenizer-mismatch", "padding-length",
+         "fp16-overflow", "quantization-layer", "non-finite", "module-departure", "arm64-kernels")
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,11 @@ class TfliteTracer:
         self.steps = [Step(out, out.split("|", 1)[1], op.op_type, module_of(out.split("|", 1)[1], modules), op.inputs,
                            op.constants) for op in _ops(Path(model_path), _handle) for out in op.outputs]
         returned = {detail["index"] for detail in runner.get_output_details().values()}
-        self.module_outputs = module_outputs(self.steps, {s.tensor for s in self.steps if _index(s.tensor) in returned},
-                                             modules)
+        outputs = module_outputs(self.steps, {s.tensor for s in self.steps if _index(s.tensor) in returned}, modules)
+        # an op with a fused activation (FULLY_CONNECTED + RELU for DistilBERT's pre_classifier) writes what the
+        # module's caller computes next, not the module's output: not a place to compare with the module
+        fused = _fused_activation_outputs(Path(model_path))
+        self.module_outputs = {module: [t for t in tensors if _index(t) not in fused] for module, tensors in outputs.items()}
         signature = list(runner.get_input_details())
         # feeds come named as the manifest names the inputs; a file that names them otherwise is fed in order
         self._names = (dict(zip(input_names, signature)) if set(signature) != set(input_names)
@@ -62,3 +65,12 @@ class TfliteTracer:
                 if count:
                     found[handle.split("|", 1)[1]] = count
         return found
+
+
+def _fused_activation_outputs(path: Path) -> set[int]:
+    """Indices of the tensors written by ops that apply a fused activation function."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
+
+    graph = flatbuffer.read_model(path).subgraphs[0]
+    return {index for op in graph.operators
+            if getattr(op.builtinOptions, "fusedActivationFunction", 0) for index in op.outputs}
