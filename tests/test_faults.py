@@ -84,10 +84,6 @@ def _scrambled(weight: np.ndarray) -> np.ndarray:
     return -weight[::-1] * 3  # the attention output projection's rows reversed and scaled
 
 
-def _copy(artifact, to):
-    return shutil.copytree(artifact, to)
-
-
 @pytest.fixture(scope="module")
 def faulty(models, healthy, tmp_path_factory):
     """name -> (artifact folder, the cause code diagnose must name first, words its summary must hold)."""
@@ -95,20 +91,20 @@ def faulty(models, healthy, tmp_path_factory):
     root = tmp_path_factory.mktemp("faulty")
     cases = {}
     for target in TARGETS:
-        nan = _copy(healthy[target, "reference"], root / f"{target}-nan")
+        nan = shutil.copytree(healthy[target, "reference"], root / f"{target}-nan")
         _rewrite_weight(nan, _weight(reference, VALUE), _nan)
         cases[f"{target}-nan"] = (nan, "non-finite", "bert.encoder.layer.1.attention.self.value")
-        attention = _copy(healthy[target, "reference"], root / f"{target}-attention")
+        attention = shutil.copytree(healthy[target, "reference"], root / f"{target}-attention")
         _rewrite_weight(attention, _weight(reference, ATTENTION_OUT), _scrambled)
         cases[f"{target}-attention"] = (attention, "module-departure", "bert.encoder.layer.0.attention.output.dense")
-        replaced = _copy(healthy[target, "reference"], root / f"{target}-replaced")
+        replaced = shutil.copytree(healthy[target, "reference"], root / f"{target}-replaced")
         model_file = json.loads((replaced / "manifest.json").read_text())["model_file"]
         shutil.copyfile(healthy[target, "impostor"] / model_file, replaced / model_file)  # the manifest untouched
         cases[f"{target}-replaced"] = (replaced, "file-modified", "is not the file the export wrote")
-    softmax = _copy(healthy["onnx", "reference"], root / "onnx-softmax")
+    softmax = shutil.copytree(healthy["onnx", "reference"], root / "onnx-softmax")
     _softmax_over_queries(softmax)
     cases["onnx-softmax"] = (softmax, "module-departure", "bert.encoder.layer.0.attention.self")
-    truncation = _copy(healthy["onnx", "reference"], root / "onnx-truncation")
+    truncation = shutil.copytree(healthy["onnx", "reference"], root / "onnx-truncation")
     planted._edit_json(truncation / "tokenizer_config.json", lambda config: config.update(truncation_side="left"))
     cases["onnx-truncation"] = (truncation, "tokenizer-mismatch", "truncation_side")
     return cases
@@ -191,7 +187,7 @@ def _reference_of(artifact):
 
 
 def test_a_model_file_its_runtime_cannot_load_is_a_fail_naming_the_file(healthy, tmp_path, capsys):
-    truncated = _copy(healthy["onnx", "reference"], tmp_path / "truncated")
+    truncated = shutil.copytree(healthy["onnx", "reference"], tmp_path / "truncated")
     data = (truncated / "model.onnx").read_bytes()
     (truncated / "model.onnx").write_bytes(data[: len(data) // 3])
     reseal(truncated)  # the hash matches: what is left to say is the runtime's own reason

@@ -31,14 +31,15 @@ USED_RATIO = 0.1
 MASK_IGNORED_ERROR = 0.25
 
 
-def check_integrity(folder: Path, manifest) -> ContractCheck:
-    """Is the model file the one the export wrote? Its SHA-256 against the manifest's record."""
+def check_integrity(folder: Path, manifest, found: str | None = None) -> ContractCheck:
+    """Is the model file the one the export wrote? Its SHA-256 (``found``, when the caller has hashed it
+    already) against the manifest's record."""
     path = Path(folder) / manifest.model_file
     if not path.exists():
         return ContractCheck(name="file integrity", ok=False, detail=f"{path} is missing; export the artifact again")
     if manifest.model_sha256 is None:
         return ContractCheck(name="file integrity", ok=True, detail="not recorded (an artifact made before 2026-12)")
-    found = content_sha256(path)
+    found = found or content_sha256(path)
     if found != manifest.model_sha256:
         return ContractCheck(name="file integrity", ok=False, detail=(
             f"{path} is not the file the export wrote: sha256 {found[:12]}..., the manifest records "
@@ -48,9 +49,13 @@ def check_integrity(folder: Path, manifest) -> ContractCheck:
 
 def unloadable(path: Path, error: BaseException) -> ContractCheck:
     """The runtime's own reason for refusing the model file, in one line."""
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    reason = f"{type(error).__name__}: {lines[-1] if lines else ''}"[:300]
+    reason = f"{type(error).__name__}: {_runtime_words(error)}"[:300]
     return ContractCheck(name="loads", ok=False, detail=f"its runtime cannot load {path}: {reason}")
+
+
+def _runtime_words(error: BaseException) -> str:
+    """The last line of a runtime's error: where onnxruntime and LiteRT put their reason."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[-1].strip()
 
 
 def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
@@ -63,8 +68,8 @@ def check_contract(runner, reference, texts: list[str]) -> list[ContractCheck]:
         try:
             checks.append(probe_check(runner, reference, probe))
         except Exception as error:  # the runtime refusing our real input IS the finding; keep its words
-            message = (str(error).strip().splitlines() or [type(error).__name__])[-1]
-            checks.append(ContractCheck(name=name, ok=False, detail=f"the runtime refused real input: {message}"))
+            refused = f"the runtime refused real input: {_runtime_words(error)}"
+            checks.append(ContractCheck(name=name, ok=False, detail=refused))
     return checks
 
 

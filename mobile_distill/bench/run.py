@@ -229,7 +229,7 @@ def _artifact_entry(folder: Path, reference_runner, texts, labels, reference_log
                        path=str(folder), sequence_length=manifest.sequence_length,
                        size_bytes=_size(folder / manifest.model_file),
                        model_sha256=_sha256(folder / manifest.model_file))
-    integrity = check_integrity(folder, manifest)
+    integrity = check_integrity(folder, manifest, entry.model_sha256)  # the file is hashed once
     if not integrity.ok:  # every figure of another file than the one exported would be about the wrong model
         entry.contract, entry.status = [integrity], "contract-failed"
         return entry

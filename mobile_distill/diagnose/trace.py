@@ -68,6 +68,19 @@ def module_outputs(steps: list[Step], graph_outputs: set[str], modules: list[str
     return outputs
 
 
+def bind_inputs(manifest_names: list[str], file_names: list[str]) -> dict[str, str]:
+    """Manifest input name -> the file's. Feeds come named as the manifest lists the inputs; a file that
+    names them otherwise (input-binding's concern, not this one's) is fed in the manifest's order."""
+    if set(file_names) == set(manifest_names):
+        return {name: name for name in file_names}
+    return dict(zip(manifest_names, file_names))
+
+
+def non_finite_count(value: np.ndarray) -> int:
+    """How many NaN or inf values a float array holds (0 for other dtypes)."""
+    return int(np.size(value) - np.isfinite(value).sum()) if np.issubdtype(value.dtype, np.floating) else 0
+
+
 def text_feeds(tokenizer, texts: list[str], seq_len: int, static: bool, input_names: list[str]) -> list[dict]:
     """One text per feed, tokenized by the reference's tokenizer: unpadded, or padded to ``seq_len``
     where the file takes exactly that length. One text at a time keeps memory at one text's activations."""
@@ -90,7 +103,6 @@ def recorded_module_outputs(model):
     def hook(name):
         def record(_module, _inputs, output):
             tensor = output[0] if isinstance(output, (tuple, list)) and output else output
-            tensor = getattr(tensor, "logits", tensor)  # the top model returns a ModelOutput
             if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
                 outputs.setdefault(name, tensor.detach().float().numpy().copy())
         return record
@@ -101,5 +113,3 @@ def recorded_module_outputs(model):
     finally:
         for handle in handles:
             handle.remove()
-
-

@@ -38,7 +38,7 @@ class Target:
     runner: str  # "module:ArtifactRunner subclass"
     declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
     layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
-    # "module:Tracer class(model_path, input_names, threads)": the file run with its intermediate tensors
+    # "module:Tracer class(model_path, input_names, modules, threads)": the file run with its intermediate tensors
     # exposed and tied to PyTorch modules (diagnose.trace), for the departure and non-finite checks
     tracer: str | None = None
     # precisions whose file keeps every float32 parameter of the reference byte for byte (diagnose's weights

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...diagnose.trace import text_feeds
 from ...models import load_tokenizer
 from .target import TARGET
 from ...diagnose.layers import (
@@ -86,13 +87,8 @@ def _pairs(reference, artifact) -> list[tuple[str, str]]:
 def _feeds(reference_dir: Path, texts: list[str], seq_len: int, static: bool) -> list[dict[str, np.ndarray]]:
     """One text per feed, tokenized by the reference's tokenizer: unpadded, or padded to ``seq_len``
     where the file takes exactly that length (``static``)."""
-    tokenizer = load_tokenizer(Path(reference_dir))
-    feeds = []
-    for text in texts[:LAYER_TEXTS]:
-        encoded = tokenizer([text], truncation=True, max_length=seq_len, padding="max_length" if static else False,
-                            return_token_type_ids=True, return_tensors="np")
-        feeds.append({name: np.asarray(value) for name, value in encoded.items()})
-    return feeds
+    return text_feeds(load_tokenizer(Path(reference_dir)), texts[:LAYER_TEXTS], seq_len, static,
+                      ["input_ids", "attention_mask", "token_type_ids"])
 
 
 def _session(model, outputs: list[str], threads: int | None):

@@ -3,8 +3,8 @@ graph output of an in-memory copy, run in onnxruntime.
 
 Module paths come from node names: the TorchScript exporter scopes them by module
 (``/model/bert/encoder/layer.0/attention/self/query/MatMul``), and onnxruntime's quantizers and the
-fp16 converter keep those names or add suffixes to them. A module's outputs are the tensors its
-nodes write that a node outside it (or the graph output) reads.
+fp16 converter keep those names or add suffixes to them. Which tensors leave a module is
+`diagnose.trace.module_outputs`'s rule.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...diagnose.trace import Step, module_outputs
+from ...diagnose.trace import Step, bind_inputs, module_outputs, non_finite_count
 from .layers import _run, _session, module_of
 
 
@@ -36,23 +36,14 @@ class OnnxTracer:
                       for node in graph.node if node.op_type != "Constant" for out in node.output if out]
         self.module_outputs = module_outputs(self.steps, {value.name for value in graph.output}, modules)
         self._session = _session(self.model, [step.tensor for step in self.steps], threads)
-        # feeds come named as the manifest names the inputs; a file whose inputs are named otherwise
-        # (input-binding's concern) is fed in the manifest's order
-        names = [value.name for value in self._session.get_inputs()]
-        self._names = dict(zip(input_names, names)) if set(names) != set(input_names) else {n: n for n in names}
+        self._names = bind_inputs(input_names, [value.name for value in self._session.get_inputs()])
 
     def run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return _run(self._session, {ours: feed[theirs] for theirs, ours in self._names.items()})
+        return _run(self._session, {theirs: feed[ours] for ours, theirs in self._names.items()})
 
     def non_finite_weights(self, names: tuple[str, ...]) -> dict[str, int]:
-        found = {}
-        for name in names:
-            value = self._to_array(self._constants[name])
-            if np.issubdtype(value.dtype, np.floating):
-                count = int(np.size(value) - np.isfinite(value).sum())
-                if count:
-                    found[name] = count
-        return found
+        counts = {name: non_finite_count(self._to_array(self._constants[name])) for name in names}
+        return {name: count for name, count in counts.items() if count}
 
 
 def _module(node) -> str:
@@ -61,4 +52,3 @@ def _module(node) -> str:
     if not path and node.op_type == "Identity" and node.output[0].startswith("model."):
         path = node.output[0].removeprefix("model.").rsplit(".", 1)[0]
     return path
-

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ...diagnose.trace import text_feeds
 from ...models import load_tokenizer
 from .target import SIGNATURE, TARGET
 from ...diagnose.layers import (
@@ -47,6 +48,7 @@ class _Op:
     constants: tuple[str, ...]  # weights: named by the module that owns them, unlike joined activation scopes
     outputs: tuple[str, ...]
     quantized: bool
+    fused_activation: bool = False  # it applies an activation after its own result (FULLY_CONNECTED + RELU)
 
 
 def compare_tflite_layers(artifact_dir: Path, reference_dir: Path, texts: list[str], threads: int | None = None,
@@ -91,7 +93,8 @@ def _ops(path: Path, key=None) -> list[_Op]:
         op_type = getattr(flatbuffer.TFL_OP_CODE_TO_NAME.get(code), "value", str(code))
         inputs = [i for i in op.inputs if i >= 0]
         ops.append(_Op(op_type, tuple(name(i) for i in inputs if not constant(i)), tuple(name(i) for i in inputs if constant(i)),
-                       tuple(name(i) for i in op.outputs), any(graph.tensors[i].type in QUANTIZED_TYPES for i in inputs)))
+                       tuple(name(i) for i in op.outputs), any(graph.tensors[i].type in QUANTIZED_TYPES for i in inputs),
+                       bool(getattr(op.builtinOptions, "fusedActivationFunction", 0))))
     return ops
 
 
@@ -99,13 +102,8 @@ def _feeds(reference_dir: Path, texts: list[str], seq_len: int) -> list[dict[str
     """Padded to the static length, as the artifact always sees text."""
     from .export import INPUT_NAMES
 
-    tokenizer = load_tokenizer(Path(reference_dir))
-    feeds = []
-    for text in texts[:LAYER_TEXTS]:
-        encoded = tokenizer([text], padding="max_length", truncation=True, max_length=seq_len,
-                            return_token_type_ids=True, return_tensors="np")
-        feeds.append({name: encoded[name].astype(np.int32) for name in INPUT_NAMES})
-    return feeds
+    feeds = text_feeds(load_tokenizer(Path(reference_dir)), texts[:LAYER_TEXTS], seq_len, True, INPUT_NAMES)
+    return [{name: value.astype(np.int32) for name, value in feed.items()} for feed in feeds]
 
 
 def _relative_errors(twin: bytes, artifact: Path, feeds, threads: int | None) -> dict[str, float]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...diagnose.trace import Step, module_outputs
+from ...diagnose.trace import Step, bind_inputs, module_outputs, non_finite_count
 from .layers import _ops, module_of
 from .target import SIGNATURE
 
@@ -35,18 +35,16 @@ class TfliteTracer:
                                                                 num_threads=threads or 1, preserve_all_tensors=True)
         self._subgraph = interpreters.get_signature_main_subgraph_index(self._interpreter, SIGNATURE)
         runner = self._interpreter.get_signature_runner(SIGNATURE)
+        ops = _ops(Path(model_path), _handle)
         self.steps = [Step(out, out.split("|", 1)[1], op.op_type, module_of(out.split("|", 1)[1], modules), op.inputs,
-                           op.constants) for op in _ops(Path(model_path), _handle) for out in op.outputs]
+                           op.constants) for op in ops for out in op.outputs]
         returned = {detail["index"] for detail in runner.get_output_details().values()}
         outputs = module_outputs(self.steps, {s.tensor for s in self.steps if _index(s.tensor) in returned}, modules)
         # an op with a fused activation (FULLY_CONNECTED + RELU for DistilBERT's pre_classifier) writes what the
         # module's caller computes next, not the module's output: not a place to compare with the module
-        fused = _fused_activation_outputs(Path(model_path))
-        self.module_outputs = {module: [t for t in tensors if _index(t) not in fused] for module, tensors in outputs.items()}
-        signature = list(runner.get_input_details())
-        # feeds come named as the manifest names the inputs; a file that names them otherwise is fed in order
-        self._names = (dict(zip(input_names, signature)) if set(signature) != set(input_names)
-                       else {name: name for name in signature})
+        fused = {out for op in ops if op.fused_activation for out in op.outputs}
+        self.module_outputs = {module: [t for t in tensors if t not in fused] for module, tensors in outputs.items()}
+        self._names = bind_inputs(input_names, list(runner.get_input_details()))
 
     def _value(self, handle: str) -> np.ndarray:
         return self._interpreter.get_tensor(_index(handle), self._subgraph)
@@ -57,20 +55,5 @@ class TfliteTracer:
         return {step.tensor: self._value(step.tensor) for step in self.steps}
 
     def non_finite_weights(self, names: tuple[str, ...]) -> dict[str, int]:
-        found = {}
-        for handle in names:
-            value = self._value(handle)
-            if np.issubdtype(value.dtype, np.floating):
-                count = int(np.size(value) - np.isfinite(value).sum())
-                if count:
-                    found[handle.split("|", 1)[1]] = count
-        return found
-
-
-def _fused_activation_outputs(path: Path) -> set[int]:
-    """Indices of the tensors written by ops that apply a fused activation function."""
-    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as flatbuffer
-
-    graph = flatbuffer.read_model(path).subgraphs[0]
-    return {index for op in graph.operators
-            if getattr(op.builtinOptions, "fusedActivationFunction", 0) for index in op.outputs}
+        counts = {handle.split("|", 1)[1]: non_finite_count(self._value(handle)) for handle in names}
+        return {name: count for name, count in counts.items() if count}
