@@ -384,6 +384,9 @@ class QuantizationOptions(_Config):
     onnx_weight_type: Literal["qint8", "quint8"] = Field(
         "quint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
     per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
+    onnx_graph: Literal["fused", "plain"] = Field(
+        "fused", description="ONNX fp32/fp16/int8-dynamic graph: fused by onnxruntime's transformer optimizer "
+        "(com.microsoft contrib operators) where it supports the student, or plain ONNX operators only")
     calibration_size: int = Field(200, ge=1, description="training texts used to calibrate static int8")
 
 

@@ -32,6 +32,9 @@ class Family:
     padding_sensitive: bool = False  # output changes with the amount of padding (see data/encoding.py)
     token_types: bool = True  # its forward takes token_type_ids (a model may still have one segment only)
     text_net: bool = False  # a student of this tool's own (BiLSTM, CNN), not a transformer
+    # the model_type onnxruntime's transformer optimizer fuses this family's layers under (None: it has no
+    # patterns for it; MobileBERT's bottlenecks and NoNorm are not among them)
+    onnx_optimizer: str | None = None
 
     @property
     def prunable(self) -> bool:
@@ -49,14 +52,14 @@ class Family:
 
 
 _BERT = dict(layers="encoder.layer", attention_output=("attention.output", "dense"),
-             feed_forward=(("intermediate", "dense"), ("output", "dense")))
+             feed_forward=(("intermediate", "dense"), ("output", "dense")), onnx_optimizer="bert")
 
 FAMILIES: dict[str, Family] = {family.model_type: family for family in (
     Family("bert", **_BERT),
     Family("roberta", **_BERT, position_offset=2),
     Family("distilbert", layers="transformer.layer", self_attention="attention", projections=("q_lin", "k_lin", "v_lin"),
            heads="n_heads", attention_output=("attention", "out_lin"), feed_forward=(("ffn", "lin1"), ("ffn", "lin2")),
-           token_types=False),
+           token_types=False, onnx_optimizer="bert"),
     Family("mobilebert", layers="encoder.layer", padding_sensitive=True,
            not_prunable="MobileBERT's bottlenecked attention and stacked narrow feed-forward blocks are not pruned here"),
     Family("mdistill-bilstm", text_net=True, token_types=False, not_prunable="a BiLSTM has no heads or feed-forward blocks"),

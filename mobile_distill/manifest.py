@@ -61,6 +61,9 @@ class Manifest(_Frozen):
     tokenizer: TokenizerSpec
     source: dict  # path, hash and model_type of the checkpoint it was exported from
     quantization: dict  # scheme details (weight type, per-channel, calibration rows, ...)
+    # how the graph was built (ONNX: "form" fused or plain and why) and the operator domains, opset versions
+    # and operators its nodes use, which an ONNX Runtime Mobile build must include
+    graph: dict | None = None
     options: dict | None = None  # the ExportOptions it was made with (lets a rerun reuse it)
     tool_versions: dict[str, str]
     export_seconds: float

@@ -47,7 +47,10 @@ def healthy(models, tmp_path_factory):
     made = {}
     for target in TARGETS:
         for name, model in (("reference", reference), ("impostor", impostor)):
-            made[target, name] = export(model, target, "fp32", root / f"{name}-{target}", ExportOptions(seq_len=SEQ_LEN),
+            # ONNX plain: the faults are planted in named operators (one Q/K/V weight, a Softmax) that the fused
+            # graph merges into its Attention operator
+            made[target, name] = export(model, target, "fp32", root / f"{name}-{target}",
+                                        ExportOptions(seq_len=SEQ_LEN, onnx_graph="plain"),
                                         TRAIN, TRAIN)
     return made
 

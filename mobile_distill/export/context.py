@@ -49,3 +49,4 @@ class ExportedModel:
     output: TensorSpec
     static_shapes: bool
     quantization: dict
+    graph: dict | None = None  # how the graph was built and which operator sets it needs (ONNX)

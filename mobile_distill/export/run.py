@@ -89,7 +89,7 @@ def export(
             output=exported.output, sequence_length=options.seq_len, static_shapes=exported.static_shapes,
             labels=labels, tokenizer=tokenizer_spec,
             source={"path": str(model_dir), "hash": folder_hash(model_dir), "model_type": model.config.model_type},
-            quantization=exported.quantization, options=options.model_dump(mode="json"), tool_versions=tool_versions(),
+            quantization=exported.quantization, graph=exported.graph, options=options.model_dump(mode="json"), tool_versions=tool_versions(),
             export_seconds=round(time.perf_counter() - start, 2),
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

@@ -1,0 +1,94 @@
+"""The ONNX graph an artifact holds: fused by onnxruntime's transformer optimizer where it supports the
+student (same logits as the plain graph), plain where asked or where fusing would change the model, and
+int8 embedding tables in both int8 formats."""
+
+import numpy as np
+import onnx
+import pytest
+
+from mobile_distill.export import ExportOptions, export
+from mobile_distill.manifest import read_manifest
+from mobile_distill.runners import load_runner
+from mobile_distill.targets.onnx import fusion
+
+from .conftest import make_texts, save_tiny_model
+
+SEQ_LEN = 32
+TEXTS = [text for text, _ in make_texts(120, seed=11)]
+
+
+@pytest.fixture(scope="module")
+def students(tmp_path_factory):
+    root = tmp_path_factory.mktemp("students")
+    return {kind: save_tiny_model(root / kind, model_type=kind, layers=2, hidden=32) for kind in ("bert", "distilbert")}
+
+
+def _nodes(artifact) -> list:
+    return list(onnx.load(str(artifact / "model.onnx")).graph.node)
+
+
+@pytest.mark.parametrize("kind", ["bert", "distilbert"])
+def test_fp32_is_fused_into_contrib_operators_with_the_plain_graphs_logits(students, kind, tmp_path):
+    fused = export(students[kind], "onnx", "fp32", tmp_path / "fused", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    plain = export(students[kind], "onnx", "fp32", tmp_path / "plain", ExportOptions(seq_len=SEQ_LEN, onnx_graph="plain"),
+                   TEXTS, TEXTS)
+    graph = read_manifest(fused).graph
+    assert graph["form"] == "fused" and graph["opsets"] == {"ai.onnx": 17, "com.microsoft": 1}
+    assert sum(node.op_type == "Attention" for node in _nodes(fused)) == 2  # every layer
+    assert {"Attention", "SkipLayerNormalization", "EmbedLayerNormalization"} <= set(graph["operators"]["com.microsoft"])
+    assert read_manifest(plain).graph["form"] == "plain" and list(read_manifest(plain).graph["opsets"]) == ["ai.onnx"]
+    # padded to the longest text, not the export length: the fused mask handles other lengths too
+    fused_logits, plain_logits = (load_runner(folder).predict(TEXTS) for folder in (fused, plain))
+    np.testing.assert_allclose(fused_logits, plain_logits, atol=1e-4)
+
+
+def test_a_fused_graph_whose_logits_differ_is_not_kept(students, tmp_path, monkeypatch):
+    original = fusion._ModelMaskWrapper.forward
+    monkeypatch.setattr(fusion._ModelMaskWrapper, "forward", lambda self, *inputs: original(self, *inputs) * 1.5)
+    artifact = export(students["bert"], "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    graph = read_manifest(artifact).graph
+    assert graph["form"] == "plain" and "logits differ from the plain export's" in graph["why"]
+    assert not any(node.op_type == "Attention" for node in _nodes(artifact))
+    assert sorted(path.name for path in artifact.iterdir() if path.suffix == ".onnx") == ["model.onnx"]
+
+
+def test_a_graph_with_an_unfused_layer_is_not_kept(students, tmp_path, monkeypatch):
+    optimize = fusion._optimize
+
+    def one_attention_fewer(*args):
+        fusions = optimize(*args)
+        return {**fusions, "Attention": fusions["Attention"] - 1}
+
+    monkeypatch.setattr(fusion, "_optimize", one_attention_fewer)
+    artifact = export(students["bert"], "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    assert read_manifest(artifact).graph["why"] == "the optimizer fused attention in 1 of 2 layers"
+
+
+def test_a_student_with_pruned_heads_is_fused_per_layer(students, tmp_path):
+    from mobile_distill.models import load_classifier, load_tokenizer
+    from mobile_distill.prune import prune_heads
+
+    pruned = tmp_path / "pruned"
+    prune_heads(load_classifier(students["bert"]), {0: [1]}).save_pretrained(pruned)
+    load_tokenizer(students["bert"]).save_pretrained(pruned)
+    artifact = export(pruned, "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    assert read_manifest(artifact).graph["form"] == "fused"  # layer 0 has 1 head, layer 1 has 2
+    np.testing.assert_allclose(load_runner(artifact).predict(TEXTS), load_runner(pruned, seq_len=SEQ_LEN).predict(TEXTS),
+                               atol=1e-4)
+
+
+@pytest.mark.parametrize("precision", ["int8-dynamic", "int8-static"])
+def test_int8_files_hold_int8_embedding_tables(students, precision, tmp_path):
+    artifact = export(students["distilbert"], "onnx", precision, tmp_path / "a", ExportOptions(seq_len=SEQ_LEN),
+                      TEXTS, TEXTS)
+    model = onnx.load(str(artifact / "model.onnx"))
+    rows = read_vocabulary_size(students["distilbert"])
+    tables = [tensor for tensor in model.graph.initializer if tensor.dims and tensor.dims[0] == rows]
+    int8 = (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)
+    assert tables and all(tensor.data_type in int8 for tensor in tables), [(t.name, t.data_type) for t in tables]
+
+
+def read_vocabulary_size(model_dir) -> int:
+    import json
+
+    return json.loads((model_dir / "config.json").read_text())["vocab_size"]
