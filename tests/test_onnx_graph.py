@@ -92,3 +92,17 @@ def read_vocabulary_size(model_dir) -> int:
     import json
 
     return json.loads((model_dir / "config.json").read_text())["vocab_size"]
+
+
+def test_a_fused_int8_file_is_compared_layer_by_layer_with_a_fused_twin_and_takes_its_node_names(students, tmp_path):
+    from mobile_distill.diagnose.layers import compare_layers
+
+    model = students["distilbert"]
+    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    comparison = compare_layers(artifact, model, TEXTS[:8])
+    ranked = {item.op_type for item in comparison.sensitivity}
+    assert "Attention" in ranked and len(comparison.tensors) > 10  # the twin's names matched the fused file's
+    kept = comparison.sensitivity[0].node
+    again = export(model, "onnx", "int8-dynamic", tmp_path / "kept", ExportOptions(seq_len=SEQ_LEN, keep_float=(kept,)),
+                   TEXTS, TEXTS)
+    assert kept in {node.name for node in _nodes(again)}  # auto-fallback's re-export leaves that node float

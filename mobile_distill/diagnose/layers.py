@@ -91,11 +91,12 @@ def checked_inputs(artifact_dir: Path, reference_dir: Path, texts: list[str]):
     return manifest
 
 
-def float_twin(reference_dir: Path, target: str, seq_len: int, texts: list[str], scratch: Path) -> Path:
-    """The model file of an fp32 export of the reference to ``target``: what the artifact is compared with."""
+def float_twin(reference_dir: Path, target: str, seq_len: int, texts: list[str], scratch: Path, **options) -> Path:
+    """The model file of an fp32 export of the reference to ``target``: what the artifact is compared with.
+    ``options``: export options the twin must share with the artifact (ONNX: the graph's form)."""
     from ..export import ExportOptions, export
 
-    folder = export(reference_dir, target, "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len),
+    folder = export(reference_dir, target, "fp32", scratch / "fp32", ExportOptions(seq_len=seq_len, **options),
                     texts=list(texts[:16]), golden_texts=list(texts[:16]))
     return folder / read_manifest(folder).model_file
 

@@ -54,7 +54,11 @@ def compare_onnx_layers(artifact_dir: Path, reference_dir: Path, texts: list[str
     manifest = checked_inputs(artifact_dir, reference_dir, texts)
     artifact = onnx.load(str(Path(artifact_dir) / manifest.model_file))
     with tempfile.TemporaryDirectory(prefix="mobile-distill-layers-") as scratch:
-        reference = onnx.load(str(float_twin(Path(reference_dir), TARGET.name, manifest.sequence_length, texts, Path(scratch))))
+        # the twin in the artifact's own form, so the node and tensor names match (an artifact from before
+        # the fused graph, with no graph record, is plain)
+        form = (manifest.graph or {}).get("form", "plain")
+        reference = onnx.load(str(float_twin(Path(reference_dir), TARGET.name, manifest.sequence_length, texts,
+                                             Path(scratch), onnx_graph=form)))
     pairs = _pairs(reference.graph, artifact.graph)
     feeds = _feeds(reference_dir, texts, manifest.sequence_length, manifest.static_shapes)
     errors = _relative_errors(artifact, reference, pairs, feeds, threads)
