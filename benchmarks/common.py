@@ -65,3 +65,14 @@ def load_student_run(run: Path, seq_len: int):
     train, test = list(data.splits["train"]["text"]), list(data.splits["test"]["text"])
     reference = load_runner(run / "student", seq_len=seq_len).predict(test)
     return train, test, np.asarray(data.splits["test"]["label"]), reference
+
+
+def cpu_description() -> str:
+    """The CPU a figure was measured on: model, cores, vector features and int8 dot-product support."""
+    import os
+
+    from mobile_distill.bench.device import cpu_features
+
+    cpu = cpu_features()
+    return (f"CPU: {cpu['model']}, {os.cpu_count()} cores, {cpu['summary']}; int8 dot-product: "
+            f"{'yes' if cpu['int8_dot_product'] else 'no'}.")
