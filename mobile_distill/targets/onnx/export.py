@@ -115,6 +115,19 @@ def _stage(path: Path) -> Path:
     return staged
 
 
+def _small_table_lookups(path: Path, model) -> list[str]:
+    """Gathers from tables other than the word embeddings (positions, token types): QDQ quantizes a
+    Gather's table as one activation range, and on the demo student the position table's range cost 0.6
+    points of agreement (0.9789 vs 0.9859) for 0.6 MB of file."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    rows = {tensor.name: tensor.dims[0] for tensor in graph.initializer if tensor.dims}
+    vocabulary = model.config.vocab_size
+    return [node.name for node in graph.node
+            if node.op_type == "Gather" and node.input[0] in rows and rows[node.input[0]] != vocabulary]
+
+
 def _pre_process(path: Path) -> Path:
     """onnxruntime's recommended pre-quantization pass (shape inference and graph cleanup)."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -170,8 +183,9 @@ def _quantize_static(context: ExportContext, path: Path) -> dict:
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=context.options.per_channel,
         calibrate_method=CalibrationMethod.MinMax,
         # Matrix products carry the compute and quantize well; LayerNorm, Softmax and GELU stay float.
-        # Gather: the embedding tables, int8 with their dequantization after the lookup (a quarter of the file).
-        op_types_to_quantize=list(_STATIC_OPS), nodes_to_exclude=list(context.options.keep_float),
+        # Gather: the word-embedding table, int8 with its dequantization after the lookup (a quarter of the file).
+        op_types_to_quantize=list(_STATIC_OPS),
+        nodes_to_exclude=list(context.options.keep_float) + _small_table_lookups(staged, context.wrapper.model),
     )
     staged.unlink()
     return {"scheme": "int8-static", "format": "QDQ", "tool": "onnxruntime.quantization.quantize_static",
