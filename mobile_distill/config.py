@@ -380,11 +380,11 @@ class QuantizationOptions(_Config):
 
     # Defaults by measurement (benchmarks/onnx_int8_schemes.py, demo student, 854 test rows, 64 tokens, fused
     # graph): agreement with PyTorch 0.9836 qint8/per-channel, 0.9778 qint8/per-tensor (under gate 2's 0.98),
-    # 0.9836 quint8/per-channel, 0.9906 quint8/per-tensor. qint8 because onnxruntime's x86 kernels run u8 x s8
-    # products fastest (u8 x u8 took 1.15-1.4x as long here and on an AVX-512 VNNI machine); per-channel because
-    # per-tensor falls under the floor.
+    # 0.9836 quint8/per-channel, 0.9906 quint8/per-tensor. qint8 runs faster on onnxruntime's x86 kernels
+    # (u8 x s8), but on x86 CPUs without VNNI their 16-bit sums saturate: the parity student's qint8 file lost
+    # 2.3 points there (agreement 0.9775) where quint8 lost none. quint8 per-channel: it passes everywhere.
     onnx_weight_type: Literal["qint8", "quint8"] = Field(
-        "qint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
+        "quint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
     per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
     onnx_graph: Literal["fused", "plain"] = Field(
         "fused", description="ONNX fp32/fp16/int8-dynamic graph: fused by onnxruntime's transformer optimizer "

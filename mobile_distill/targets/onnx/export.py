@@ -177,10 +177,12 @@ def _quantize_static(context: ExportContext, path: Path) -> dict:
     _check_keep_float(staged, context.options.keep_float)
     quantize_static(
         str(staged), str(path), _Calibration(batches), quant_format=QuantFormat.QDQ,
-        # uint8 activations with int8 weights (U8S8), not S8S8: measured on this student, x86 AVX2, 1 thread,
-        # S8S8 QDQ ran 2.1x slower than fp32 and U8S8 1.4x faster (benchmarks/RESULTS.md, onnx_static_int8);
-        # U8S8 is onnxruntime's recommended pairing for x86-64 and runs on its arm64 kernels as well.
+        # uint8 activations with int8 weights (U8S8), not S8S8: measured on x86 AVX2, 1 thread, S8S8 QDQ ran 2.1x
+        # slower than fp32 and U8S8 1.4x faster (benchmarks/RESULTS.md, onnx_int8_schemes). reduce_range (7-bit
+        # weights): x86 CPUs without VNNI multiply u8 x s8 in 16-bit sums that saturate (onnxruntime's
+        # quantization docs); with 8-bit weights the parity student lost 3.4 points there, with 7 none.
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=context.options.per_channel,
+        reduce_range=True,
         calibrate_method=CalibrationMethod.MinMax,
         # Matrix products carry the compute and quantize well; LayerNorm, Softmax and GELU stay float.
         # Gather: the word-embedding table, int8 with its dequantization after the lookup (a quarter of the file).
@@ -189,6 +191,6 @@ def _quantize_static(context: ExportContext, path: Path) -> dict:
     )
     staged.unlink()
     return {"scheme": "int8-static", "format": "QDQ", "tool": "onnxruntime.quantization.quantize_static",
-            "activations": "uint8", "weights": "int8", "calibration_texts": len(texts), "calibrate_method": "MinMax",
+            "activations": "uint8", "weights": "int8 (7-bit range)", "calibration_texts": len(texts), "calibrate_method": "MinMax",
             "per_channel": context.options.per_channel, "quantized_ops": list(_STATIC_OPS),
             "kept_float": list(context.options.keep_float)}

@@ -4,7 +4,10 @@ graph output of an in-memory copy, run in onnxruntime.
 Module paths come from node names: the TorchScript exporter scopes them by module
 (``/model/bert/encoder/layer.0/attention/self/query/MatMul``), and onnxruntime's quantizers and the
 fp16 converter keep those names or add suffixes to them. Which tensors leave a module is
-`diagnose.trace.module_outputs`'s rule.
+`diagnose.trace.module_outputs`'s rule, with one exception for the fused graph: a tensor that one of
+onnxruntime's fused operators (com.microsoft Attention, SkipLayerNormalization, BiasGelu, ...) reads is
+not a module's output, because the operator finishes that module's work (its bias, the residual add,
+the LayerNorm): the attention output projection's MatMul writes the product before its bias.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import numpy as np
 
 from ...diagnose.trace import Step, bind_inputs, module_outputs, non_finite_count
 from .layers import _run, _session, module_of
+
+_FUSED_DOMAIN = "com.microsoft"  # onnxruntime's contrib operators: the transformer optimizer's fused layers
 
 
 class OnnxTracer:
@@ -34,7 +39,10 @@ class OnnxTracer:
                            tuple(name for name in node.input if name and name not in self._constants),
                            tuple(name for name in node.input if name in self._constants))
                       for node in graph.node if node.op_type != "Constant" for out in node.output if out]
-        self.module_outputs = module_outputs(self.steps, {value.name for value in graph.output}, modules)
+        unfinished = {name for node in graph.node if node.domain == _FUSED_DOMAIN for name in node.input}
+        self.module_outputs = {module: kept for module, tensors in
+                               module_outputs(self.steps, {value.name for value in graph.output}, modules).items()
+                               if (kept := [tensor for tensor in tensors if tensor not in unfinished])}
         self._session = _session(self.model, [step.tensor for step in self.steps], threads)
         self._names = bind_inputs(input_names, [value.name for value in self._session.get_inputs()])
 
