@@ -1,7 +1,8 @@
 """ExecuTorch int8-dynamic quantizes the embedding tables, not only the Linears. On a tiny BERT whose
 66,000-word table is nearly all of its weights: the .pte stores that table in 8 bits and looks rows up
 with the quantized embedding kernel, the runtime bench uses runs it within int8's parity with
-PyTorch, and keep_float can name the table to leave it in float."""
+PyTorch, refuses ids past a table with an error (the quantized lookup itself would abort the process),
+and keep_float can name the table to leave it in float."""
 
 import numpy as np
 import pytest
@@ -60,6 +61,7 @@ def test_int8_pte_stores_the_embedding_tables_in_8_bits(exported):
     quantization = read_manifest(made["int8-dynamic"]).quantization
     assert quantization["quantized_modules"] == ["Linear", "Embedding"]
     assert (quantization["quantized_embeddings"], quantization["quantized_linears"]) == (EMBEDDINGS, LINEARS)
+    assert quantization["embedding_rows"] == {"input_ids": len(WIDE_VOCAB), "token_type_ids": 2}
 
 
 def test_int8_pte_runs_in_the_bench_runtime_within_int8_parity(exported):
@@ -72,6 +74,20 @@ def test_int8_pte_runs_in_the_bench_runtime_within_int8_parity(exported):
     decided = margin_texts(reference, INT8.max_abs_logit_diff)  # not the coin flips
     assert len(decided) >= 60 and 0.25 <= reference[decided].argmax(-1).mean() <= 0.75
     assert agreement(logits[decided], reference[decided]) >= INT8.min_agreement
+
+
+def test_ids_past_a_table_raise_instead_of_aborting(exported):
+    """What diagnose feeds on purpose: ids past the word table (a tokenizer with more words), and ids bound
+    to the token-type input (swapped inputs). Unguarded, embedding_byte's ET_CHECK kills this process."""
+    _, made = exported
+    runner = load_runner(made["int8-dynamic"])
+    batch = runner.encode(TEXTS[:2])
+    past = {**batch, "input_ids": np.where(batch["attention_mask"] > 0, len(WIDE_VOCAB), 0)}
+    with pytest.raises(RuntimeError, match=f"input_ids holds id {len(WIDE_VOCAB)}, outside the {len(WIDE_VOCAB)}-row"):
+        runner.predict(past)
+    with pytest.raises(RuntimeError, match="token_type_ids holds id .* outside the 2-row"):
+        runner.predict({**batch, "token_type_ids": batch["input_ids"]})
+    assert np.isfinite(runner.predict(batch)).all()  # the process and the runner still work
 
 
 def test_keep_float_leaves_the_word_table_in_float(exported, tmp_path):

@@ -187,6 +187,25 @@ def _int8_weighted(converted, op, weight: int) -> list:
             and getattr(node.args[weight], "target", None) == dequantize]
 
 
+def embedding_rows(converted, input_names: tuple[str, ...]) -> dict[str, int]:
+    """input name -> rows of the 8-bit table that input indexes (through its cast to int64).
+
+    The runner refuses ids past these: embedding_byte aborts the process on one (ET_CHECK in
+    kernels/quantized/cpu/op_embedding.cpp) where the float lookup returns an error, and bench and
+    diagnose feed wrong ids on purpose (ids past the table, ids bound to the token-type input)."""
+    inputs = dict(zip([node for node in converted.graph.nodes if node.op == "placeholder"], input_names))
+    rows = {}
+    for node in quantized_embeddings(converted):
+        source = node.args[1]
+        while source.op == "call_function" and source.target == torch.ops.aten.to.dtype:
+            source = source.args[0]
+        table = node.args[0].args[0]  # the 8-bit weight the dequantize reads
+        if source in inputs and table.op == "get_attr":
+            size = getattr(converted, table.target).shape[0]
+            rows[inputs[source]] = min(size, rows.get(inputs[source], size))
+    return rows
+
+
 def _quantized_program(wrapper, sample, context: ExportContext):
     from executorch.backends.transforms.duplicate_dynamic_quant_chain import (
         DuplicateDynamicQuantChainPass,
@@ -210,4 +229,5 @@ def _quantization(converted, context: ExportContext, calibration_texts: int) -> 
                       if embeddings else "float",
         "quantized_modules": ["Linear"] + (["Embedding"] if embeddings else []),
         "calibration_texts": calibration_texts, "quantized_linears": linears, "quantized_embeddings": embeddings,
+        "embedding_rows": embedding_rows(converted, context.input_names),
         "kept_float": list(context.options.keep_float)}
