@@ -5,8 +5,12 @@ The ranking comes from the PT2E quantized simulation, not from the .pte: the .pt
 delegate is one opaque blob, and no intermediate output can be read from it. The simulation is
 rebuilt from the reference checkpoint with the exporter's own recipe (``int8_dynamic_modules``:
 same options and keep_float from the manifest, same wrapper, same static length), so it computes
-the same quantize/dequantize arithmetic the delegate runs. The gate that judges each fallback
-attempt runs the re-exported .pte itself.
+the same quantize/dequantize arithmetic the delegate runs, and the 8-bit embedding tables the
+program's embedding_byte kernel reads. The gate that judges each fallback attempt runs the
+re-exported .pte itself.
+
+Only the Linears are ranked. The embeddings' rounding is in every Linear's input error, which the
+ranking subtracts (``added_error``); keep_float can still name an embedding by hand.
 
 Measured with torchao's PT2E numeric debugger (torchao 0.18): ``prepare_for_propagation_comparison``
 puts an output logger on every node of the float graph and of the converted graph, keyed by the

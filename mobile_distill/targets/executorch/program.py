@@ -8,6 +8,12 @@ from pathlib import Path
 
 def load_program(path: Path):
     """The program at ``path`` through the C++ bindings (fast), else through `executorch.runtime`."""
+    # The bindings register the portable and optimized kernels only. int8 programs call the quantized
+    # library's embedding_byte, which this package registers with the runtime when it loads its
+    # ahead-of-time library (that links the runtime's quantized kernels; 3 ms). Without it loading
+    # the method fails: "Missing operator: quantized_decomposed::embedding_byte.out".
+    import executorch.kernels.quantized  # noqa: F401
+
     try:
         from executorch.extension.pybindings._C import _load_program
     except ImportError:  # pragma: no cover - a release that moved the bindings

@@ -29,10 +29,22 @@ class ExecutorchRunner(ArtifactRunner):
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
         super().__init__(folder, manifest, threads)
         self.method = load_program(folder / manifest.model_file).load_method("forward")
+        self.embedding_rows = dict((manifest.quantization or {}).get("embedding_rows", {}))
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        self._refuse_ids_past_tables(batch)
         inputs = [torch.from_numpy(np.ascontiguousarray(batch[name])) for name in self.input_names]
         with torch_threads(self.threads):  # XNNPACK's pool in the Python runtime follows torch's thread count
             method = self.method
             outputs = method(inputs) if callable(method) else method.execute(inputs)
             return outputs[0].numpy()
+
+    def _refuse_ids_past_tables(self, batch: dict[str, np.ndarray]) -> None:
+        """Raise where the int8 program's quantized embedding lookup would abort the process: on an id
+        outside its table (the float lookup returns an error there, and this raises the same way)."""
+        for name, rows in self.embedding_rows.items():
+            ids = batch.get(name)
+            if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= rows):
+                bad = int(ids.max() if ids.max() >= rows else ids.min())
+                raise RuntimeError(f"{name} holds id {bad}, outside the {rows}-row embedding table of this int8 program "
+                                   f"(its quantized lookup, embedding_byte, would abort the process)")

@@ -23,7 +23,7 @@ TARGET = Target(
     declared_inputs=".target:declared_inputs",
     layer_comparison=".layers:compare_executorch_layers",
     verbatim_weights=("fp32",),
-    keep_float_names="nn.Linear module names",
+    keep_float_names="nn.Linear and nn.Embedding module names",
     fp16_note="ExecuTorch artifacts compute in fp32",
 )
 
