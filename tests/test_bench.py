@@ -163,7 +163,9 @@ def test_a_model_whose_rounds_disagree_by_more_than_ten_percent_is_warned_about(
     assert performance.latency[0].round_spread == pytest.approx(max(p50s) / min(p50s) - 1)
     assert bool(performance.warnings) == warned
     if warned:
-        assert f"differed by {max(p50s) / min(p50s) - 1:.0%} between its {len(p50s)} rounds" in performance.warnings[0]
+        assert performance.warnings[0].startswith(f"the p50s of its {len(p50s)} timing rounds differ by over 10%: "
+                                                  f"at 1 thread(s) {min(p50s):.2f} to {max(p50s):.2f} ms "
+                                                  f"(+{max(p50s) / min(p50s) - 1:.0%})")
 
 
 def test_the_rounds_warning_reaches_bench_json_the_report_and_the_console(exported, monkeypatch, tmp_path, capsys):
@@ -182,15 +184,16 @@ def test_the_rounds_warning_reaches_bench_json_the_report_and_the_console(export
     report = run_bench([artifacts / "onnx-fp32-s32", artifacts / "tflite-fp32-s32"], TEXTS, LABELS, model, None,
                        FAST, Gate2Config(), seq_len=32)
     warnings = [w for w in report.warnings if "rounds" in w]
-    assert len(warnings) == 1 and warnings[0].startswith("onnx-fp32-s32: p50 at 1 thread(s) differed by 20%")
+    assert len(warnings) == 1 and warnings[0].startswith("onnx-fp32-s32: the p50s of its 2 timing rounds differ by "
+                                                         "over 10%: at 1 thread(s) 3.00 to 3.60 ms (+20%)")
     paths = write_reports(report, tmp_path)
     stored = json.loads(paths["json"].read_text())
     assert warnings[0] in stored["warnings"]
     entry = next(e for e in stored["models"] if e["name"] == "onnx-fp32-s32")
     assert entry["performance"]["warnings"] and entry["performance"]["latency"][0]["round_spread"] == pytest.approx(0.2)
-    assert warnings[0] in paths["markdown"].read_text() and "differed by 20%" in paths["html"].read_text()
+    assert warnings[0] in paths["markdown"].read_text() and "3.00 to 3.60 ms (+20%)" in paths["html"].read_text()
     print_verdicts(report)
-    assert "differed by 20%" in capsys.readouterr().out.replace("\n", " ")
+    assert "3.00 to 3.60 ms (+20%)" in capsys.readouterr().out.replace("\n", " ")
 
 
 @pytest.mark.skipif(platform.system() == "Darwin", reason="Core ML runs on macOS")

@@ -24,7 +24,7 @@ def merge_rounds(rounds: list[dict], plan) -> Performance:
         peak_rss_mb=round(heaviest["peak_rss_mb"], 1), baseline_rss_mb=round(heaviest["baseline_rss_mb"], 1),
         model_memory_mb=round(model_memory(heaviest), 1), runtime_settings=heaviest["settings"],
         process_packages=heaviest["packages"], rounds=len(rounds), latency=latencies,
-        warnings=[warning for latency in latencies if (warning := unsteady(latency, plan.max_round_spread))])
+        warnings=unsteady(latencies, plan.max_round_spread))
 
 
 def model_memory(result: dict) -> float:
@@ -51,14 +51,16 @@ def _latency(per_round: list[dict], plan) -> Latency:
         round_spread=max(p50s) / min(p50s) - 1 if min(p50s) > 0 else None)
 
 
-def unsteady(latency: Latency, limit: float) -> str | None:
-    """The warning for rounds whose p50s differ by more than ``limit`` (max / min - 1), else None."""
-    if latency.round_spread is None or latency.round_spread <= limit:
-        return None
-    low, high = min(latency.round_p50_ms), max(latency.round_p50_ms)
-    return (f"p50 at {latency.threads} thread(s) differed by {latency.round_spread:.0%} between its {latency.rounds} "
-            f"rounds ({low:.2f} to {high:.2f} ms; over {limit:.0%}): the machine was not steady while it ran, so its "
-            "latency, and any comparison with it, is uncertain; bench again, or with --release-timing")
+def unsteady(latencies: list[Latency], limit: float) -> list[str]:
+    """One warning naming each thread count whose rounds' p50s differ by more than ``limit`` (max / min - 1)."""
+    apart = [latency for latency in latencies if latency.round_spread is not None and latency.round_spread > limit]
+    if not apart:
+        return []
+    where = "; ".join(f"at {latency.threads} thread(s) {min(latency.round_p50_ms):.2f} to {max(latency.round_p50_ms):.2f} "
+                      f"ms (+{latency.round_spread:.0%})" for latency in apart)
+    return [f"the p50s of its {apart[0].rounds} timing rounds differ by over {limit:.0%}: {where}; the machine was not "
+            "steady while it ran, so its latency and any comparison with it are uncertain (bench again, or with "
+            "--release-timing)"]
 
 
 def _median(values) -> float:
