@@ -440,12 +440,25 @@ class Gate2Config(_Config):
         return {**defaults, **value}  # a recipe that sets fp32 alone keeps the other precisions' defaults
 
 
+# bench --release-timing: each timing minimum raised to at least these (MLPerf Mobile's single-stream runs ask
+# 1024 queries and 60 s per model; these hold a ten-model bench to about ten minutes on two cores)
+RELEASE_TIMING = {"rounds": 5, "runs": 200, "min_duration_s": 5.0}
+
+
 class BenchConfig(_Config):
     """How bench measures: every artifact on the test split, latency at batch 1 per thread count."""
 
     threads: tuple[PositiveInt, ...] = Field((1, 2), min_length=1, description="thread counts to time")
-    runs: int = Field(50, ge=1, description="timed batch-1 runs per thread count, after the warm-up")
-    warmup: int = Field(5, ge=0, description="untimed runs before timing")
+    runs: int = Field(50, ge=1, description="timed batch-1 runs per thread count and round, at least (after the "
+                      "warm-up, timing goes on until both this and min_duration_s are met)")
+    min_duration_s: float = Field(0.5, ge=0, description="seconds of timed runs per thread count and round, at least")
+    rounds: int = Field(3, ge=1, description="rounds per model, each in a fresh process, interleaved across models "
+                        "(A, B, C, A, B, C, ...) so a noisy spell hits every model alike; figures are medians over rounds")
+    warmup: int = Field(5, ge=0, description="untimed runs before timing, per thread count and round")
+    max_round_spread: float = Field(0.10, ge=0, description="warn when a model's rounds' p50s differ by more than "
+                                    "this (max / min - 1)")
+    release_timing: bool = Field(False, description="release measurements: at least {rounds} rounds, {runs} runs and "
+                                 "{min_duration_s:g} s per thread count and round".format(**RELEASE_TIMING))
     timing: bool = Field(True, description="measure latency, load time and memory (off: accuracy and gate 2 only)")
     diagnose: bool = Field(True, description="run diagnose on every artifact that fails gate 2")
     auto_fallback: bool = Field(False, description="re-quantize a failing int8 ONNX, TFLite or ExecuTorch artifact "

@@ -387,8 +387,8 @@ def _add_bench(verbs):
         description="Run every ARTIFACT (an artifact folder, or a folder of them such as RUN/artifacts) on the same "
         "labelled test split through its own runtime, beside the PyTorch reference it was exported from and the "
         "teacher. Checks each file's interface contract first, then accuracy, agreement, logit error and KL, then "
-        "batch-1 latency per thread count, load and first-inference time and peak memory, each model in a process "
-        "of its own. Gate 2 judges every artifact; failures are diagnosed. Writes bench.json, junit.xml, report.md "
+        "batch-1 latency per thread count, load and first-inference time and the model's memory, each model in fresh "
+        "processes holding only its runtime, in rounds interleaved across models. Gate 2 judges every artifact; failures are diagnosed. Writes bench.json, junit.xml, report.md "
         "and report.html to OUTPUT. Exits 1 when any artifact fails (Core ML off macOS is NOT RUN, not a failure).")
     bench.add_argument("artifacts", nargs="+", help="artifact folders, or folders holding them")
     _option(bench, ["-o", "--output-dir"], "run.output_dir", "where the reports go (default: RUN/bench beside "
@@ -409,8 +409,17 @@ def _bench_timing_and_gate_options(bench) -> None:
     timing = bench.add_argument_group("timing")
     _option(timing, "--threads", "bench.threads", "comma-separated thread counts to time", (cfg.BenchConfig, "threads"),
             type=_int_tuple)
-    _option(timing, "--runs", "bench.runs", "timed batch-1 runs per thread count", (cfg.BenchConfig, "runs"), type=int)
-    _option(timing, "--warmup", "bench.warmup", "untimed runs first", (cfg.BenchConfig, "warmup"), type=int)
+    _option(timing, "--runs", "bench.runs", "timed batch-1 runs per thread count and round, at least",
+            (cfg.BenchConfig, "runs"), type=int)
+    _option(timing, "--min-duration", "bench.min_duration_s", "seconds of timed runs per thread count and round, at "
+            "least", (cfg.BenchConfig, "min_duration_s"), type=float)
+    _option(timing, "--rounds", "bench.rounds", "rounds per model, each a fresh process, interleaved across models; "
+            "figures are medians over rounds", (cfg.BenchConfig, "rounds"), type=int)
+    _option(timing, "--warmup", "bench.warmup", "untimed runs first, per round", (cfg.BenchConfig, "warmup"), type=int)
+    _option(timing, "--max-round-spread", "bench.max_round_spread", "warn when a model's rounds' p50s differ by more "
+            "than this (max / min - 1)", (cfg.BenchConfig, "max_round_spread"), type=float)
+    _option(timing, "--release-timing", "bench.release_timing", cfg.BenchConfig.model_fields["release_timing"].description,
+            action="store_const", const=True)
     _option(timing, "--no-timing", "bench.timing", "skip latency, load time and memory: accuracy and gate 2 only",
             action="store_const", const=False)
     gate = bench.add_argument_group("gate 2")

@@ -4,6 +4,7 @@ NOT RUN for Core ML off macOS, baseline regressions, the reports, and the CLI.""
 import json
 import platform
 import xml.etree.ElementTree as ElementTree
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,7 +27,7 @@ from .conftest import make_texts, save_tiny_model
 
 ROWS = make_texts(160, seed=11)
 TEXTS, LABELS = [t for t, _ in ROWS], np.array([l for _, l in ROWS])
-FAST = BenchConfig(threads=(1,), runs=3, warmup=1, diagnose=False)
+FAST = BenchConfig(threads=(1,), runs=3, warmup=1, rounds=2, min_duration_s=0.05, diagnose=False)
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +60,140 @@ def test_bench_runs_every_artifact_in_its_runtime_and_passes_healthy_ones(report
     for name in healthy + ["pytorch reference", "pytorch teacher"]:
         performance = by_name[name].performance
         latency = performance.latency[0]
-        assert latency.threads == 1 and len(latency.samples_ms) == 3
+        assert latency.threads == 1 and performance.rounds == latency.rounds == 2
         assert 0 < latency.p50_ms <= latency.p90_ms <= latency.p99_ms
-        assert performance.peak_rss_mb >= performance.baseline_rss_mb > 50
+        assert performance.peak_rss_mb >= performance.baseline_rss_mb > 10
+        assert performance.model_memory_mb == pytest.approx(performance.peak_rss_mb - performance.baseline_rss_mb,
+                                                            abs=0.11)
     assert all(check.ok for check in by_name["onnx-fp32-s32"].contract)
     assert report.chain["teacher_accuracy"] == by_name["pytorch teacher"].scores.accuracy
     assert by_name["onnx-fp32-s32"].teacher_retention is not None
+
+
+def test_each_round_times_until_both_its_minimum_runs_and_its_minimum_duration_are_met(report):
+    for entry in report.models:
+        if entry.performance is None:
+            continue
+        latency = entry.performance.latency[0]
+        assert len(latency.round_runs) == len(latency.round_seconds) == len(latency.round_p50_ms) == 2, entry.name
+        assert min(latency.round_runs) >= FAST.runs and sum(latency.round_runs) == latency.runs
+        assert min(latency.round_seconds) >= FAST.min_duration_s and latency.min_duration_s == FAST.min_duration_s
+        assert latency.p50_ms == pytest.approx(float(np.median(latency.round_p50_ms)), abs=1e-3)
+        assert latency.round_spread == pytest.approx(max(latency.round_p50_ms) / min(latency.round_p50_ms) - 1, abs=1e-2)
+        assert latency.tail == latency.p90_ms / latency.p50_ms and latency.cv > 0
+
+
+def test_the_timing_loop_stops_only_when_both_minimums_are_met():
+    from mobile_distill.bench.timing_process import timed_runs
+
+    now, calls = [0.0], []
+
+    def call():  # each run takes 10 ms of a clock the test owns: no real time is measured
+        calls.append(now[0])
+        now[0] += 0.010
+
+    samples, seconds = timed_runs(call, warmup=2, min_runs=3, min_duration_s=0.25, clock=lambda: now[0])
+    assert len(samples) == 25 and len(calls) == 27 and seconds >= 0.25  # the duration decided: 25 x 10 ms
+    assert samples == pytest.approx([10.0] * 25)
+    samples, _ = timed_runs(call, warmup=0, min_runs=40, min_duration_s=0.25, clock=lambda: now[0])
+    assert len(samples) == 40  # the count decided
+
+
+def test_artifacts_are_timed_in_a_process_holding_only_their_runtime(report):
+    by_name = {entry.name: entry for entry in report.models}
+    for name, runtime in [("onnx-fp32-s32", "onnxruntime"), ("onnx-int8-dynamic-s32", "onnxruntime"),
+                          ("tflite-fp32-s32", "ai_edge_litert")]:
+        performance = by_name[name].performance
+        assert runtime in performance.process_packages and "numpy" in performance.process_packages
+        assert not {"torch", "transformers", "tokenizers"} & set(performance.process_packages), name
+        assert performance.runtime_settings
+    for name in ("pytorch reference", "pytorch teacher"):  # the PyTorch models keep their whole runner
+        assert {"torch", "transformers"} <= set(by_name[name].performance.process_packages)
+
+
+def test_the_timing_process_gets_the_ids_the_artifacts_runner_would_feed(exported, tmp_path):
+    from mobile_distill.bench.measure import _app_spec
+
+    _, artifacts = exported
+    for name in ("onnx-int8-dynamic-s32", "tflite-fp32-s32"):
+        folder = tmp_path / name
+        folder.mkdir()
+        spec = _app_spec(artifacts / name, TEXTS[7], folder)
+        expected = load_runner(artifacts / name).encode([TEXTS[7]], pad_to_length=True)
+        dtypes = {spec.name: spec.dtype for spec in read_manifest(artifacts / name).inputs}
+        with np.load(spec["ids"]) as ids:
+            assert spec["inputs"] == list(expected) == list(ids.files)
+            for key in expected:
+                assert ids[key].dtype == np.dtype(dtypes[key]) and ids[key].shape == (1, 32)
+                np.testing.assert_array_equal(ids[key], expected[key])
+        assert spec["app"].startswith(f"mobile_distill.targets.{name.split('-')[0]}.timing:")
+
+
+def test_rounds_are_interleaved_across_models(monkeypatch, tmp_path):
+    from mobile_distill.bench import measure
+
+    seen = []
+
+    def one_round(spec, timeout):
+        seen.append(Path(spec["folder"]).name)
+        return _round([1.0, 1.0, 1.0])
+
+    monkeypatch.setattr(measure, "_one_round", one_round)
+    folders = [(tmp_path / name, 32) for name in ("a", "b", "c")]
+    plan = measure.TimingPlan(threads=(1,), runs=3, warmup=0, rounds=3)
+    performances = measure.measure_models(folders, "text", plan)
+    assert seen == ["a", "b", "c"] * 3 and [p.rounds for p in performances] == [3, 3, 3]
+
+
+def _round(samples_ms, threads=1, peak=120.0, baseline=100.0) -> dict:
+    """What one timing process writes for one thread count."""
+    per_threads = {"threads": threads, "load_seconds": 0.01, "cold_seconds": 0.01, "seconds": 1.0,
+                   "all_samples_ms": samples_ms, "samples_ms": samples_ms}
+    return {"baseline_rss_mb": baseline, "peak_rss_mb": peak, "settings": "s", "packages": ["numpy"],
+            "threads": [per_threads]}
+
+
+@pytest.mark.parametrize("p50s,warned", [((2.0, 2.19), False), ((2.0, 2.21), True), ((2.0, 1.5), True),
+                                         ((2.0, 2.0, 2.19), False)])
+def test_a_model_whose_rounds_disagree_by_more_than_ten_percent_is_warned_about(p50s, warned):
+    from mobile_distill.bench.measure import TimingPlan
+    from mobile_distill.bench.rounds import merge_rounds
+
+    performance = merge_rounds([_round([p50] * 5) for p50 in p50s], TimingPlan((1,), 5, 0, len(p50s)))
+    assert performance.latency[0].round_spread == pytest.approx(max(p50s) / min(p50s) - 1)
+    assert bool(performance.warnings) == warned
+    if warned:
+        assert performance.warnings[0].startswith(f"the p50s of its {len(p50s)} timing rounds differ by over 10%: "
+                                                  f"at 1 thread(s) {min(p50s):.2f} to {max(p50s):.2f} ms "
+                                                  f"(+{max(p50s) / min(p50s) - 1:.0%})")
+
+
+def test_the_rounds_warning_reaches_bench_json_the_report_and_the_console(exported, monkeypatch, tmp_path, capsys):
+    """Timing replaced by rounds that disagree by 20% for one model (the rest steady): the real bench flow must
+    carry the warning to every place a reader looks."""
+    from mobile_distill.bench import run as bench_run
+    from mobile_distill.bench.report import print_verdicts
+    from mobile_distill.bench.rounds import merge_rounds
+
+    def measure_models(models, text, plan, timeout=1800, progress=None):
+        unsteady = [Path(folder).name == "onnx-fp32-s32" for folder, _ in models]
+        return [merge_rounds([_round([3.0] * 4), _round([3.6 if flag else 3.0] * 4)], plan) for flag in unsteady]
+
+    monkeypatch.setattr(bench_run, "measure_models", measure_models)
+    model, artifacts = exported
+    report = run_bench([artifacts / "onnx-fp32-s32", artifacts / "tflite-fp32-s32"], TEXTS, LABELS, model, None,
+                       FAST, Gate2Config(), seq_len=32)
+    warnings = [w for w in report.warnings if "rounds" in w]
+    assert len(warnings) == 1 and warnings[0].startswith("onnx-fp32-s32: the p50s of its 2 timing rounds differ by "
+                                                         "over 10%: at 1 thread(s) 3.00 to 3.60 ms (+20%)")
+    paths = write_reports(report, tmp_path)
+    stored = json.loads(paths["json"].read_text())
+    assert warnings[0] in stored["warnings"]
+    entry = next(e for e in stored["models"] if e["name"] == "onnx-fp32-s32")
+    assert entry["performance"]["warnings"] and entry["performance"]["latency"][0]["round_spread"] == pytest.approx(0.2)
+    assert warnings[0] in paths["markdown"].read_text() and "3.00 to 3.60 ms (+20%)" in paths["html"].read_text()
+    print_verdicts(report)
+    assert "3.00 to 3.60 ms (+20%)" in capsys.readouterr().out.replace("\n", " ")
 
 
 @pytest.mark.skipif(platform.system() == "Darwin", reason="Core ML runs on macOS")
@@ -196,11 +325,15 @@ def test_bench_cli_gates_and_reports_through_the_manifest_reference(exported, tm
     model, artifacts = exported
     out = tmp_path / "reports"
     code = main(["bench", str(artifacts / "onnx-fp32-s32"), "--data", str(tiny_csv), "--text-column", "review",
-                 "--label-column", "sentiment", "--teacher", "none", "--threads", "1", "--runs", "2", "-o", str(out)])
+                 "--label-column", "sentiment", "--teacher", "none", "--threads", "1", "--runs", "2", "--rounds", "2",
+                 "--min-duration", "0.05", "-o", str(out)])
     assert code == 0
     assert "PASS" in capsys.readouterr().out
     stored = json.loads((out / "bench.json").read_text())
     assert stored["models"][0]["path"] == str(model)  # the reference came from the manifest
+    assert {key: stored["settings"][key] for key in ("runs", "rounds", "min_duration_s")} == \
+        {"runs": 2, "rounds": 2, "min_duration_s": 0.05}
+    assert [m["performance"]["latency"][0]["rounds"] for m in stored["models"]] == [2, 2]
 
     code = main(["bench", str(artifacts / "onnx-fp32-s32"), "--data", str(tiny_csv), "--text-column", "review",
                  "--label-column", "sentiment", "--teacher", "none", "--runs", "2", "--baseline", str(tmp_path / "nope.json")])

@@ -4,7 +4,9 @@ is switched off by a one-line change in the product code.
 - gate 2's agreement floor (an artifact can keep its accuracy and still disagree with its reference);
 - bench's attention-mask probe (the contract check that padding does not reach the artifact's logits);
 - the TFLite fp16 export really storing float16 weights (not the fp32 file under an fp16 name);
-- auto-fallback recording a converter's crash instead of losing the whole bench report.
+- auto-fallback recording a converter's crash instead of losing the whole bench report;
+- bench's model memory: the timing process's peak less its resident memory after the runtime's import, with
+  an import's own transient peak not counted as the model's, and the model opened once.
 
 Every artifact is a real export of a tiny planted model (tests/planted.py); faults are planted in the
 exported file, or (for the crash) in the converter the export calls.
@@ -13,6 +15,7 @@ exported file, or (for the crash) in the converter the export calls.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import Counter
 
 import numpy as np
@@ -168,3 +171,64 @@ def test_auto_fallback_records_a_converter_crash_instead_of_losing_the_bench_rep
     assert entry.verdict.reasons[-1].startswith("auto-fallback: no attempt passed (1 tried")
     assert report.verdict == "FAIL" and [e.name for e in report.artifacts()] == [artifact.name]
     assert not artifact.with_name(f"{artifact.name}-fallback").exists()  # the crashed export left nothing
+
+
+BALLAST = """
+import numpy as np
+
+from mobile_distill.targets.base import AppModel
+
+RUNTIME_MB, IMPORT_PEAK_MB, MODEL_MB = 48, 96, 32
+_held = []
+
+
+def _touched(mb):
+    return np.ones(mb * 1_000_000, dtype=np.uint8)  # every page written: resident
+
+
+class BallastApp(AppModel):
+    settings = "ballast"
+
+    @classmethod
+    def import_runtime(cls):
+        transient = _touched(IMPORT_PEAK_MB)  # an import that peaks, then lets go
+        del transient
+        _held.append(_touched(RUNTIME_MB))  # and a runtime that stays resident
+
+    def __init__(self, model_path, threads, inputs, output):
+        self.weights = _touched(MODEL_MB)
+        _held.append(self.weights)  # kept after the model is closed, as a heap fragmented by a session stays
+
+    def __call__(self, feeds):
+        return np.zeros((1, 2), np.float32)
+"""
+
+
+def test_model_memory_is_the_peak_over_the_runtimes_own_resident_memory(exported, tmp_path, monkeypatch):
+    """A stand-in runtime (imported: 48 MB kept, after a 96 MB peak) and model (32 MB once opened, not given back
+    when closed) in place of onnxruntime, timed through bench's real timing process at two thread counts: the
+    model's memory is its 32 MB opened once, not the runtime's, not the import's peak, not two opens'."""
+    from mobile_distill.bench.measure import measure_performance
+
+    (tmp_path / "ballast_app.py").write_text(BALLAST)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setitem(targets.TARGETS, "onnx", dataclasses.replace(targets.TARGETS["onnx"],
+                                                                       timing="ballast_app:BallastApp"))
+    performance = measure_performance(exported["healthy"], TEXTS[0], (1, 2), 3, 0, SEQ_LEN)
+    assert performance.runtime_settings == "ballast"
+    assert 32 - 1 <= performance.model_memory_mb <= 32 + 6, performance
+    assert performance.model_memory_mb == pytest.approx(performance.peak_rss_mb - performance.baseline_rss_mb, abs=0.11)
+    assert performance.baseline_rss_mb >= 48  # the runtime's resident memory is the baseline's, not the model's
+    assert "torch" not in performance.process_packages
+
+
+def test_the_onnx_runner_and_bench_timing_open_the_same_session(exported):
+    """Latency is of the session accuracy came from: one function opens both."""
+    from mobile_distill.targets.onnx.timing import OnnxApp
+
+    healthy = exported["healthy"]
+    runner = load_runner(healthy, threads=1).session.get_session_options()
+    app = OnnxApp(healthy / "model.onnx", 1, ["input_ids", "attention_mask"], "logits").session.get_session_options()
+    fields = ("enable_cpu_mem_arena", "enable_mem_pattern", "graph_optimization_level", "intra_op_num_threads",
+              "inter_op_num_threads", "execution_mode")
+    assert {f: getattr(runner, f) for f in fields} == {f: getattr(app, f) for f in fields}

@@ -40,15 +40,21 @@ def write_reports(report: BenchReport, folder: Path) -> dict[str, Path]:
 
 # ---- one row per model, shared by the Markdown and HTML tables ----
 
+# memory MB: what the model added to a process holding only its runtime (peak - baseline; bench.json keeps both).
+# p90/p50 and CV: the spread of single runs; rounds: how far the rounds' p50s disagree (max / min - 1)
 COLUMNS = ("model", "target", "precision", "seq", "MB", "x smaller", "accuracy", "macro-F1", "agreement",
-           "max |dlogit|", "KL", "p50 ms (1t)", "p90 ms (1t)", "p50 ms (2t)", "x faster", "load s", "peak RSS MB",
-           "vs teacher", "verdict")
+           "max |dlogit|", "KL", "p50 ms (1t)", "p90 ms (1t)", "p90/p50 (1t)", "CV (1t)", "rounds (1t)", "p50 ms (2t)",
+           "x faster", "load s", "memory MB", "vs teacher", "verdict")
 
 
 def _latency(entry: ModelEntry, threads: int, field: str = "p50_ms") -> float | None:
     if entry.performance is None:
         return None
     return next((getattr(l, field) for l in entry.performance.latency if l.threads == threads), None)
+
+
+def _memory(entry: ModelEntry) -> float | None:
+    return entry.performance.memory_mb if entry.performance else None
 
 
 def _fmt(value, spec: str) -> str:
@@ -71,10 +77,11 @@ def table_rows(report: BenchReport) -> list[list[str]]:
             _fmt(accuracy and accuracy.accuracy, ".4f"), _fmt(accuracy and accuracy.macro_f1, ".4f"),
             _fmt(accuracy and accuracy.agreement_reference, ".4f"), _fmt(accuracy and accuracy.max_abs_logit_diff, ".2e"),
             _fmt(accuracy and accuracy.mean_kl, ".2e"), _fmt(p50, ".2f"), _fmt(_latency(entry, first, "p90_ms"), ".2f"),
+            _fmt(_latency(entry, first, "tail"), ".2f"), _fmt(_latency(entry, first, "cv"), ".2f"),
+            _fmt(_latency(entry, first, "round_spread"), ".0%"),
             _fmt(_latency(entry, second) if second else None, ".2f"),
             _fmt(base_latency / p50 if base_latency and p50 and entry.device is None else None, ".2f"),
-            _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
-            _fmt(entry.performance and entry.performance.peak_rss_mb, ".0f"),
+            _fmt(entry.performance and entry.performance.load_seconds, ".2f"), _fmt(_memory(entry), ".1f"),
             _fmt(entry.teacher_retention, ".4f"),
             entry.verdict.status if entry.verdict else "",
         ])
@@ -82,7 +89,7 @@ def table_rows(report: BenchReport) -> list[list[str]]:
 
 
 DEVICE_COLUMNS = ("artifact", "device", "runtime", "rows", "accuracy", "reference", "agreement", "agreement x86",
-                  "max |Δlogit| x86", "p50 ms", "p90 ms", "load s", "verdict")
+                  "max |Δlogit| x86", "p50 ms", "p90 ms", "p90/p50", "load s", "verdict")
 
 
 DEVICES_TEXT = ("Each phone ran the app's bundled test sample, each emulated ARM CPU (arm64, emulated) a seeded sample of "
@@ -114,7 +121,7 @@ def device_rows(report: BenchReport) -> list[list[str]]:
             _fmt(entry.scores and entry.scores.agreement_host, ".4f"),
             _fmt(entry.scores and entry.scores.max_abs_logit_diff_host, ".2e"),
             _fmt(latency and latency.p50_ms, ".2f"), _fmt(latency and latency.p90_ms, ".2f"),
-            _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
+            _fmt(latency and latency.tail, ".2f"), _fmt(entry.performance and entry.performance.load_seconds, ".2f"),
             entry.verdict.status if entry.verdict else "",
         ])
     return rows
@@ -160,10 +167,18 @@ def _labels_line(report: BenchReport) -> str:
     return " The data's labels were logit indices: " + ", ".join(f"{k} = {v}" for k, v in mapping.items()) + "."
 
 
+def _timing_line(report: BenchReport) -> str:
+    return (f"Latency: batch 1, {_timing_words(report.settings)}, each round a fresh process, rounds interleaved "
+            "across models; p90/p50 and CV (std / mean of every run): the spread of single runs; rounds: how far the "
+            "rounds' p50s disagree (max / min - 1). Memory MB: what the model added to a process holding only its "
+            "runtime (peak less the resident memory after the runtime's import; the PyTorch models' process holds "
+            "torch and transformers; bench.json keeps both figures and the runtime settings).")
+
+
 def markdown(report: BenchReport, images: dict[str, str]) -> str:
     lines = [f"# mobile-distill bench: {report.verdict}", "",
              f"{report.data.get('rows')} test rows; {report.created_at}; {_machine_line(report)}. "
-             f"Chain: {_chain_line(report)}.{_labels_line(report)}", "",
+             f"Chain: {_chain_line(report)}.{_labels_line(report)}", "", _timing_line(report), "",
              "| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(report)]
     devices = device_rows(report)
@@ -214,6 +229,7 @@ img{{max-width:100%}} figure{{display:inline-block;margin:1em}}</style></head><b
 <p>{report.data.get('rows')} labelled test rows, each model run through its own runtime. {html.escape(report.created_at)};
 {html.escape(_machine_line(report))}.</p>
 <p>Chain: {html.escape(_chain_line(report))}{html.escape(_labels_line(report))}</p>
+<p>{html.escape(_timing_line(report))}</p>
 {table(COLUMNS, table_rows(report))}
 {'<h2>On devices</h2><p>' + html.escape(DEVICES_TEXT) + '</p>' + table(DEVICE_COLUMNS, devices) if devices else ''}
 {'<h2>Failed or not run</h2><ul>' + failures + '</ul>' if failures else ''}
@@ -321,6 +337,13 @@ def latency_distributions(report: BenchReport) -> bytes:
 PLOTS = {"accuracy_vs_latency": accuracy_vs_latency, "size": size_bars, "latency_distribution": latency_distributions}
 
 
+def _timing_words(settings: dict) -> str:
+    rounds = settings.get("rounds", 1)
+    each = f"at least {settings.get('runs')} runs and {settings.get('min_duration_s', 0):g} s"
+    return (f"median over {rounds} rounds of each round's median ({each} per round)" if rounds > 1 else
+            f"median of {each}")
+
+
 def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) -> None:
     """The verdict table on the terminal (one row per model, narrow enough for an 80-column CI log),
     then one line per FAIL or NOT RUN with its reasons and diagnosis."""
@@ -331,7 +354,7 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
 
     table = Table(title=f"gate 2: {report.verdict} (each artifact vs its PyTorch reference)", box=box.SIMPLE_HEAD,
                   title_justify="left", pad_edge=False, padding=(0, 1))
-    for column in ("model", "acc", "agree", "p50 ms", "MB", "ret", "verdict"):  # narrow: an 80-column CI log
+    for column in ("model", "acc", "agree", "p50 ms", "p90/50", "MB", "mem MB", "ret", "verdict"):  # an 80-column log
         table.add_column(column, justify="left" if column == "model" else "right", no_wrap=True)
     threads = (report.settings.get("threads") or [1])[0]
     for entry in report.models:
@@ -339,12 +362,14 @@ def print_verdicts(report: BenchReport, paths: dict[str, Path] | None = None) ->
         colour = {"PASS": "green", "FAIL": "red", "NOT RUN": "yellow"}.get(status, "blue")
         table.add_row(entry.name.removeprefix("pytorch "), _fmt(entry.scores and entry.scores.accuracy, ".4f"),
                       _fmt(entry.scores and entry.scores.agreement_reference, ".4f"),
-                      _fmt(_latency(entry, threads), ".2f"), f"{entry.size_bytes / 1e6:.1f}",
-                      _fmt(entry.teacher_retention, ".4f"), f"[{colour}]{status.lower() if status == 'REFERENCE' else status}[/]")
+                      _fmt(_latency(entry, threads), ".2f"), _fmt(_latency(entry, threads, "tail"), ".2f"),
+                      f"{entry.size_bytes / 1e6:.1f}", _fmt(_memory(entry), ".1f"), _fmt(entry.teacher_retention, ".4f"),
+                      f"[{colour}]{status.lower() if status == 'REFERENCE' else status}[/]")
     console = ui.console(stdout=True)
     console.print(table)
     console.print(f"acc: test accuracy; agree: same class as the reference; p50: batch 1, {threads} thread(s), "
-                  f"median of {report.settings.get('runs')} runs; ret: accuracy / the teacher's", soft_wrap=True)
+                  f"{_timing_words(report.settings)}; p90/50: its p90 / p50; mem: what the model added to a process "
+                  "holding only its runtime; ret: accuracy / the teacher's", soft_wrap=True)
     not_run: dict[str, list[str]] = {}
     for entry, lines in _failures(report):
         if entry.verdict.status == "NOT RUN":  # e.g. every Core ML artifact off macOS: one line for all

@@ -23,7 +23,7 @@ from .device import device_info
 from .fallback import can_fall_back, fall_back
 from .fallback import note as fallback_note
 from .gate2 import apply_gate, chain_summary, judge_one, overall_verdict
-from .measure import measure_performance
+from .measure import TimingPlan, measure_models
 from .schema import Scores, BenchReport, ModelEntry
 from .sources import labels_as_model_indices
 
@@ -67,11 +67,14 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                                                             max(settings.threads), seq_len)
         if settings.timing:
             _timing_pass(models, settings, timing_text)
+        plan = TimingPlan.of(settings)
         report = BenchReport(
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
             data={**(data_info or {}), "rows": len(texts), "labels": list(references.runner.labels)},
-            settings={"threads": list(settings.threads), "runs": settings.runs, "warmup": settings.warmup,
-                      "reference_sequence_length": seq_len, "timing_text_characters": len(timing_text)},
+            settings={"threads": list(plan.threads), "runs": plan.runs, "warmup": plan.warmup, "rounds": plan.rounds,
+                      "min_duration_s": plan.min_duration_s, "release_timing": settings.release_timing,
+                      "max_round_spread": plan.max_round_spread, "reference_sequence_length": seq_len,
+                      "timing_text_characters": len(timing_text)},
             thresholds={}, models=models)
         apply_gate(report, gate)
 
@@ -87,6 +90,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
             _diagnose_failures(report, reference, texts, labels)
         if baseline is not None:
             compare_with_baseline(report, Path(settings.baseline), settings, baseline)
+        report.warnings += timing_warnings(report)
         report.notes = speed_notes(report)
         stage.summary = f"gate 2 {report.verdict}: " + ", ".join(
             f"{count} {status}" for status, count in _verdict_counts(report).items())
@@ -118,11 +122,8 @@ def _accuracy_pass(artifacts: list[Path], texts: list[str], labels: np.ndarray, 
 
 
 def _timing_pass(models: list[ModelEntry], settings: BenchConfig, timing_text: str) -> None:
-    with ui.progress("speed and memory", len(models)) as bar:
-        for entry in models:
-            bar.update(f"timing {entry.name}")
-            _measure(entry, settings, timing_text)
-            bar.update(advance=1)
+    """Every model that ran, in rounds interleaved across the models (bench/measure.py)."""
+    _measure([entry for entry in models if entry.status == "ran"], settings, timing_text)
 
 
 def _verdict_counts(report: BenchReport) -> dict[str, int]:
@@ -133,10 +134,20 @@ def _verdict_counts(report: BenchReport) -> dict[str, int]:
     return counts
 
 
-def _measure(entry: ModelEntry, settings: BenchConfig, timing_text: str) -> None:
-    if entry.status == "ran" and settings.timing:
-        entry.performance = measure_performance(Path(entry.path), timing_text, settings.threads, settings.runs,
-                                                settings.warmup, entry.sequence_length)
+def _measure(entries: list[ModelEntry], settings: BenchConfig, timing_text: str) -> None:
+    entries = [entry for entry in entries if entry.status == "ran"] if settings.timing else []
+    plan = TimingPlan.of(settings)
+    if not entries:
+        return
+    with ui.progress("speed and memory", len(entries) * plan.rounds) as bar:
+        def progress(index: int, round_: int) -> None:  # one process done (the first call: none yet)
+            bar.update(f"timing {entries[index].name}, round {round_ + 1} of {plan.rounds}",
+                       advance=0 if index == round_ == 0 else 1)
+
+        models = [(Path(entry.path), entry.sequence_length) for entry in entries]
+        for entry, performance in zip(entries, measure_models(models, timing_text, plan, progress=progress)):
+            entry.performance = performance
+        bar.update(advance=1)
 
 
 def _auto_fallback(report: BenchReport, judge, settings: BenchConfig, texts: list[str], calibration_texts: list[str],
@@ -147,7 +158,7 @@ def _auto_fallback(report: BenchReport, judge, settings: BenchConfig, texts: lis
         original.verdict.reasons.append(fallback_note(record, original, replacement))
         if replacement is not None:
             replacement.replaces = original.name
-            _measure(replacement, settings, timing_text)
+            _measure([replacement], settings, timing_text)
             report.models.append(replacement)
     report.verdict = overall_verdict(report)
     report.chain = chain_summary(report)
@@ -270,6 +281,12 @@ def _diagnose_failures(report: BenchReport, reference: Path, texts: list[str], l
             source = Path(read_manifest(Path(entry.path)).source.get("path", reference))
             entry.diagnosis = diagnose(Path(entry.path), source if source.is_dir() else reference, texts,
                                        labels.tolist()).to_dict()
+
+
+def timing_warnings(report: BenchReport) -> list[str]:
+    """Each model's timing warnings (rounds that disagreed), named, for the report's warnings."""
+    return [f"{entry.name}: {warning}" for entry in report.models if entry.performance
+            for warning in entry.performance.warnings]
 
 
 def speed_notes(report: BenchReport) -> list[str]:

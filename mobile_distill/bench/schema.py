@@ -11,7 +11,7 @@ of meaning bumps the version.
                     dot-product features, python, runtime and tool versions)
       data          what it ran on (source, split, rows, labels, label_mapping when the data's labels
                     were logit indices)
-      settings      threads, runs, warmup, reference sequence length
+      settings      threads, runs, warmup, rounds, min_duration_s, release_timing, reference sequence length
       thresholds    the gate 2 thresholds used (per precision) and the chained-budget floor
       chain         teacher -> student (gate 1) -> artifacts: accuracies and retentions
       models[]      one entry per model: the teacher, the reference (PyTorch student), each artifact
@@ -19,7 +19,9 @@ of meaning bumps the version.
         status      "ran" | "not-run" (note says why, e.g. needs macOS) | "contract-failed"
         contract[]  interface checks of the file itself (name, ok, detail)
         accuracy    accuracy, macro_f1, agreement with reference and teacher, |logit diff|, KL
-        performance load and first-inference seconds, peak RSS, latency per thread count
+        performance load and first-inference seconds; peak and baseline RSS of the measuring process and the
+                    model's memory (peak - baseline), the runtime settings and what the process imported; latency
+                    per thread count: medians over rounds, the rounds' own p50s and their spread
         verdict     PASS | FAIL | NOT RUN | REFERENCE, with the reasons
         diagnosis   what `diagnose` found when the artifact failed
         model_sha256 the model file's hash; device, runtime, predictions, logits on device entries
@@ -27,7 +29,8 @@ of meaning bumps the version.
       devices       phone results merged in (mobile_distill.device): each artifact run on a device is
                     a model entry of its own, named "<artifact> @ <device>", judged by gate 2
       warnings      what makes the verdict less certain than it looks (e.g. a test split too small
-                    for a threshold to be resolved: one borderline row decides it)
+                    for a threshold to be resolved: one borderline row decides it; a model whose timing
+                    rounds disagree by more than the limit)
       notes         how to read the numbers (e.g. int8 no faster than fp32 on a CPU without VNNI)
       verdict       PASS when no artifact failed, or each failed one has a passing <name>-fallback
                     (NOT RUN is not a failure, and never a PASS)
@@ -48,25 +51,55 @@ class _Model(BaseModel):
 
 
 class Latency(_Model):
-    """Batch-1 latency over ``runs`` timed runs after ``warmup`` untimed ones (single stream)."""
+    """Batch-1 latency at one thread count (single stream). On this machine: over ``rounds`` rounds, each a fresh
+    process that ran ``warmup`` untimed runs and then timed runs until at least the plan's runs and
+    ``min_duration_s`` were done; p50, p90 and p99 are the medians over rounds of each round's figure. A phone's
+    entry (the Android demo) is one round of ``runs`` runs."""
 
     threads: int
-    runs: int
-    warmup: int
+    runs: int  # timed runs, every round together
+    warmup: int  # per round
     p50_ms: float
     p90_ms: float  # the MLPerf Mobile single-stream figure
     p99_ms: float
     mean_ms: float
     std_ms: float
-    samples_ms: list[float]
+    samples_ms: list[float]  # every round's runs (at most 1000 per round, evenly spaced), for the plots
+    rounds: int = 1
+    min_duration_s: float = 0.0
+    round_p50_ms: list[float] = []
+    round_p90_ms: list[float] = []
+    round_runs: list[int] = []  # timed runs in each round
+    round_seconds: list[float] = []  # how long each round's timed runs took (at least min_duration_s)
+    cv: float | None = None  # coefficient of variation (std / mean) of every timed run
+    round_spread: float | None = None  # max / min - 1 of the rounds' p50s: how far the rounds disagree
+
+    @property
+    def tail(self) -> float | None:
+        """p90 / p50: how much slower the slow runs are (1.0: every run alike)."""
+        return self.p90_ms / self.p50_ms if self.p50_ms > 0 else None
 
 
 class Performance(_Model):
-    load_seconds: float  # runtime session / interpreter creation from the file
+    load_seconds: float  # runtime session / interpreter creation from the file (median over rounds)
     cold_seconds: float  # the first inference after loading
-    peak_rss_mb: float  # peak resident memory of the measuring process (its own process per model)
-    baseline_rss_mb: float  # the same process before the model and its runtime were loaded (python, torch, tokenizers)
+    peak_rss_mb: float  # peak resident memory (VmHWM) of the measuring process (its own process per model)
+    baseline_rss_mb: float  # the same process with its runtime imported, before the model was opened
+    # peak - baseline: what opening and running the model added (the round where it added most); None on entries
+    # written before it was recorded (a phone's: see `memory_mb`)
+    model_memory_mb: float | None = None
+    runtime_settings: str | None = None  # how the runtime opened the file (the target's timing.py), in words
+    # top-level packages the measuring process had imported: what its baseline holds (an artifact's: numpy and
+    # its runtime; the PyTorch models': torch and transformers)
+    process_packages: list[str] = []
+    rounds: int = 1
     latency: list[Latency]
+    warnings: list[str] = []  # e.g. rounds whose p50s disagree by more than the bench's limit
+
+    @property
+    def memory_mb(self) -> float:
+        """The model's own memory: recorded, or (a phone's entry) its peak less the baseline it reported."""
+        return self.model_memory_mb if self.model_memory_mb is not None else self.peak_rss_mb - self.baseline_rss_mb
 
 
 class Scores(_Model):

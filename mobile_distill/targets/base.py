@@ -24,6 +24,29 @@ class DeclaredInput(NamedTuple):
     shape: tuple
 
 
+class AppModel:
+    """A model file held the way a phone app holds it: its runtime and numpy, nothing else (no torch, no
+    tokenizer: the app's own code tokenizes). What `Target.timing` names, one per target package (``timing.py``).
+
+    bench's timing process imports `modules` (`import_runtime`), notes the resident memory (the baseline), then
+    opens the file (``cls(model_path, threads, inputs, output)``: the manifest's input names in order and its
+    output name) and calls it on token ids it was given. Subclasses open the file with the same settings their
+    target's runner uses, so the latency bench reports is that of the session its accuracy came from.
+    """
+
+    modules: tuple[str, ...] = ()  # what an app links: imported, in this order, before the baseline is read
+    settings: str = ""  # the runtime settings the file is opened with, in words (bench.json records them)
+
+    @classmethod
+    def import_runtime(cls) -> None:
+        for module in cls.modules:
+            importlib.import_module(module)
+
+    def __call__(self, feeds: dict):
+        """Logits for ``feeds`` (input name -> array, the manifest's dtypes)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class Target:
     name: str
@@ -37,6 +60,10 @@ class Target:
     exporter: str  # ".module:function(ExportContext, folder) -> ExportedModel", relative to ``package``
     runner: str  # "module:ArtifactRunner subclass"
     declared_inputs: str  # "module:function(model_path) -> list[DeclaredInput]", read from the file itself
+    # "module:AppModel subclass": the file opened through its runtime alone, as an app holds it; bench times and
+    # weighs it in a process that imports nothing else (bench/timing_process.py). None: timed in a process that
+    # holds the whole runner (torch, transformers), whose baseline then dwarfs the model
+    timing: str | None = None
     layer_comparison: str | None = None  # "module:function(artifact, reference, texts, threads, threshold)"
     # "module:Tracer class(model_path, input_names, modules, threads)": the file run with its intermediate tensors
     # exposed and tied to PyTorch modules (diagnose.trace), for the departure and non-finite checks
@@ -64,11 +91,16 @@ class Target:
 
     def load(self, part: str):
         """Import and return the implementation named by the field ``part`` (e.g. ``"runner"``)."""
+        module, _, attribute = self.reference(part).partition(":")
+        return getattr(importlib.import_module(module), attribute)
+
+    def reference(self, part: str) -> str:
+        """The field ``part`` as an absolute ``"package.module:attribute"``, for a process that does not import
+        the registry to find it (bench's timing process)."""
         reference = getattr(self, part)
         if reference is None:
             raise LookupError(f"target {self.name} has no {part}")
-        module, _, attribute = reference.partition(":")
-        return getattr(importlib.import_module(module, self.package), attribute)
+        return f"{self.package}{reference}" if reference.startswith(".") else reference
 
     @property
     def supports_fallback(self) -> bool:

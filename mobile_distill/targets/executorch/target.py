@@ -21,6 +21,7 @@ TARGET = Target(
     exporter=".export:export_executorch",
     runner=".runner:ExecutorchRunner",
     declared_inputs=".target:declared_inputs",
+    timing=".timing:ExecutorchApp",
     layer_comparison=".layers:compare_executorch_layers",
     verbatim_weights=("fp32",),
     keep_float_names="nn.Linear and nn.Embedding module names",

@@ -1,4 +1,4 @@
-"""onnxruntime runner (CPU execution provider)."""
+"""onnxruntime runner (CPU execution provider), on the session settings bench times (timing.py)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,15 @@ import numpy as np
 from ...manifest import Manifest
 from ...runners.base import ArtifactRunner
 from .target import TARGET
+from .timing import open_session
 
 
 class OnnxRunner(ArtifactRunner):
     target = TARGET.name
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
-        import onnxruntime
-
         super().__init__(folder, manifest, threads)
-        options = onnxruntime.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(str(folder / manifest.model_file), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = open_session(folder / manifest.model_file, threads)
         self.output_name = manifest.output.name
 
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:

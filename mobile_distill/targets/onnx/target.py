@@ -18,6 +18,7 @@ TARGET = Target(
     exporter=".export:export_onnx",
     runner=".runner:OnnxRunner",
     declared_inputs=".target:declared_inputs",
+    timing=".timing:OnnxApp",
     layer_comparison=".layers:compare_onnx_layers",
     tracer=".trace:OnnxTracer",
     keep_float_names="ONNX node names",

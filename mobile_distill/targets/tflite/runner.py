@@ -1,4 +1,5 @@
-"""LiteRT runner: ai-edge-litert's Interpreter (no TensorFlow), through the model's signature."""
+"""LiteRT runner: ai-edge-litert's Interpreter (no TensorFlow), through the model's signature, opened with the
+settings bench times (timing.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 
 from ...manifest import Manifest
 from .target import SIGNATURE, TARGET
+from .timing import open_interpreter
 from ...runners.base import ArtifactRunner
 
 
@@ -16,10 +18,8 @@ class TfliteRunner(ArtifactRunner):
     max_batch = 1  # shapes are static: batch 1 at the exported sequence length
 
     def __init__(self, folder: Path, manifest: Manifest, threads: int | None = None):
-        from ai_edge_litert.interpreter import Interpreter
-
         super().__init__(folder, manifest, threads)
-        self.interpreter = Interpreter(model_path=str(folder / manifest.model_file), num_threads=threads or 1)
+        self.interpreter = open_interpreter(folder / manifest.model_file, threads)
         self.signature = self.interpreter.get_signature_runner(SIGNATURE)
         self.output_name = manifest.output.name
 

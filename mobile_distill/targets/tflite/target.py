@@ -21,6 +21,7 @@ TARGET = Target(
     exporter=".export:export_tflite",
     runner=".runner:TfliteRunner",
     declared_inputs=".target:declared_inputs",
+    timing=".timing:TfliteApp",
     layer_comparison=".layers:compare_tflite_layers",
     tracer=".trace:TfliteTracer",
     keep_float_names="TFLite output tensor names",
