@@ -76,6 +76,7 @@ class Built:
     seconds: float = 0.0
     scores: dict = field(default_factory=dict)  # accuracy, agreement, MB (or error)
     p50_ms: float | None = None
+    round_p50s: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -376,9 +377,10 @@ def time_all(models: dict[str, Built], text: str, seq_len: int, rounds: int, run
 
     folders = {name: built.folder for name, built in models.items() if built.folder is not None and not built.error}
     errors: dict[str, str] = {}
-    p50 = interleaved_p50_ms(folders, text, seq_len, rounds, runs, warmup, errors)
+    per_round: dict[str, list[float]] = {}
+    p50 = interleaved_p50_ms(folders, text, seq_len, rounds, runs, warmup, errors, per_round)
     for name, built in models.items():
-        built.p50_ms = p50.get(name)
+        built.p50_ms, built.round_p50s = p50.get(name), per_round.get(name, [])
         if name in errors:
             built.error = f"timing: {errors[name]}"
 
@@ -452,6 +454,9 @@ def notes(ours: dict[str, Built], hand: dict[str, Built]) -> list[str]:
         if built.error:
             details.append(f"FAILED at {built.error}")
         lines.append(f"Hand {route.key}: " + "; ".join(details) + f" ({built.seconds:.0f} s).  ")
+    spread = [f"{built.label} {' / '.join(f'{value:.2f}' for value in built.round_p50s)}"
+              for built in [*ours.values(), *hand.values()] if built.round_p50s]
+    lines.append("p50 ms of each round, in order (the table gives their median): " + "; ".join(spread) + ".  ")
     if any("tensors used as indices" in (built.error or "") for built in hand.values()):
         lines.append(
             "Why ExecuTorch (a) fails: XNNPACKQuantizer's transform_for_annotation lifts the scalar of every "
@@ -470,10 +475,11 @@ def _version(name: str) -> str:
 
 
 def about(run: Path, out: Path, seq_len: int, rounds: int, runs: int, test: list[str], labels, reference,
-          calibration: int, seconds: float) -> list[str]:
+          calibration: int, phases: dict[str, float], load: tuple[float, float]) -> list[str]:
     from mobile_distill.bench.device import cpu_features
 
     cpu = cpu_features()
+    took = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items())
     versions = ", ".join(f"{name} {_version(name)}" for name in ("torch", "transformers", "onnxruntime", "litert-torch",
                                                                  "ai-edge-quantizer", "ai-edge-litert", "executorch"))
     return [
@@ -484,7 +490,9 @@ def about(run: Path, out: Path, seq_len: int, rounds: int, runs: int, test: list
         f"{calibration} training texts. Files in `{out}`. Accuracy and agreement (argmax equal to the PyTorch "
         f"student's): each file in its runtime on the test split. Latency: batch 1, 1 thread, a median-length test "
         f"text padded to {seq_len} tokens, median over {rounds} interleaved rounds of the p50 of {runs} runs, each "
-        f"round in a fresh process (mobile_distill.bench.measure). Whole script {seconds / 60:.1f} min. "
+        f"round in a fresh process (mobile_distill.bench.measure); the machine's 1-minute load average was "
+        f"{load[0]:.1f} when timing began and {load[1]:.1f} when it ended. Whole script "
+        f"{sum(phases.values()) / 60:.1f} min ({took}). "
         f"CPU: {cpu['model']}, {os.cpu_count()} cores, {cpu['summary']}; int8 dot-product: "
         f"{'yes' if cpu['int8_dot_product'] else 'no'}. {versions}."]
 
@@ -510,18 +518,24 @@ def main() -> int:
     out = Path(args.out or scratch.name)
     try:
         train, test, labels, reference = load_student_run(run, args.seq_len)
+        phases = {"reference": time.perf_counter() - started}
         ours, hand = build_all(run, out, args.seq_len, train, test, args.calibration_texts)
+        phases["builds"] = time.perf_counter() - started - sum(phases.values())
         models = ({f"ours {key}": built for key, built in ours.items()}
                   | {f"hand {key}": built for key, built in hand.items()})
         print("scoring on the test split", flush=True)
         for built in models.values():
             score(built, test, labels, reference, out / "hand-routes.log")
+        phases["scoring"] = time.perf_counter() - started - sum(phases.values())
         print(f"timing: {args.rounds} rounds of {args.runs} runs per model", flush=True)
+        load_before = os.getloadavg()[0]  # other work on the machine slows every model
         time_all(models, sorted(test, key=len)[len(test) // 2], args.seq_len, args.rounds, args.runs, args.warmup)
+        phases["timing"] = time.perf_counter() - started - sum(phases.values())
+        load = (load_before, os.getloadavg()[0])
         rows = [row(route, ours[route.runtime], hand[route.key]) for route in HAND_ROUTES]
         publish("each runtime's documented int8 route by hand vs ours, same student",
                 about(run, out if args.out else Path("(a temporary folder)"), args.seq_len, args.rounds, args.runs,
-                      test, labels, reference, args.calibration_texts, time.perf_counter() - started),
+                      test, labels, reference, args.calibration_texts, phases, load),
                 COLUMNS, rows, notes(ours, hand), append=not args.no_publish)
     finally:
         if scratch is not None:

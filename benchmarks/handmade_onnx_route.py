@@ -235,11 +235,13 @@ def _gate2(precision: str, reference_accuracy: float, accuracy: float, agreement
 
 
 def interleaved_p50_ms(folders: dict[str, Path], text: str, seq_len: int, rounds: int, runs: int, warmup: int,
-                       errors: dict[str, str] | None = None) -> dict[str, float]:
+                       errors: dict[str, str] | None = None,
+                       per_round: dict[str, list[float]] | None = None) -> dict[str, float]:
     """Median over interleaved rounds of each model's p50 (batch 1, 1 thread, its own process per round).
 
     With ``errors``, a model whose timing process fails is recorded there (its last error line) and left out of
-    the later rounds and the result, instead of ending the whole measurement.
+    the later rounds and the result, instead of ending the whole measurement. ``per_round`` receives each model's
+    p50 of every round, in order (the spread behind the median).
     """
     import numpy as np
 
@@ -257,7 +259,10 @@ def interleaved_p50_ms(folders: dict[str, Path], text: str, seq_len: int, rounds
                 if errors is None:
                     raise
                 errors[name] = str(error)
-    return {name: float(np.median(values)) for name, values in samples.items() if values and name not in (errors or {})}
+    if per_round is not None:
+        per_round.update(samples)
+    failed = errors or {}
+    return {name: float(np.median(values)) for name, values in samples.items() if values and name not in failed}
 
 
 # How the attention fusion fails on our fp32 graph, found by matching onnxruntime 1.32's fusion_attention.py patterns
