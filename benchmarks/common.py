@@ -16,8 +16,10 @@ def command_line() -> str:
     return " ".join(["python", f"benchmarks/{script}", *(shlex.quote(a) for a in sys.argv[1:])])
 
 
-def publish(title: str, about: list[str], columns: list[str], rows: list[str], after: list[str] = ()) -> None:
-    """Print a dated section (title, exact command, description, table, notes) and append it to RESULTS.md."""
+def publish(title: str, about: list[str], columns: list[str], rows: list[str], after: list[str] = (),
+            append: bool = True) -> None:
+    """Print a dated section (title, exact command, description, table, notes) and append it to RESULTS.md
+    (``append=False``: print only, for trial runs)."""
     from datetime import datetime, timezone
 
     text = "\n".join([
@@ -34,7 +36,8 @@ def publish(title: str, about: list[str], columns: list[str], rows: list[str], a
         *([""] if after else []),
     ])
     print(text)
-    append_section(text)
+    if append:
+        append_section(text)
 
 
 def append_section(text: str) -> None:

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from mobile_distill.export.artifact import tool_versions
-
+from mobile_distill.hashing import content_sha256
 from mobile_distill.manifest import Manifest, TensorSpec, read_manifest, write_manifest
 from mobile_distill.atomic import atomic_folder
 
@@ -113,6 +113,7 @@ def make_handmade_artifact(onnx_fp32_artifact: Path, out: Path, *, student: Path
         info["from"] = str(source)
         manifest = Manifest.model_validate({
             **fp32.model_dump(), "precision": "int8-dynamic", "model_file": "model.onnx",
+            "model_sha256": content_sha256(staging / "model.onnx"),  # not the fp32 file's: bench checks it first
             "inputs": [s.model_dump() for s in inputs],  # what the file declares, changed or not
             "quantization": info,
             "options": None,  # not made by our exporter: no ExportOptions would reproduce it
@@ -233,17 +234,35 @@ def _gate2(precision: str, reference_accuracy: float, accuracy: float, agreement
     return "FAIL: " + ", ".join(reasons) if reasons else "PASS"
 
 
-def _p50_ms(folders: dict[str, Path], text: str, seq_len: int, rounds: int, runs: int, warmup: int) -> dict[str, float]:
-    """Median over interleaved rounds of each model's p50 (batch 1, 1 thread, its own process per round)."""
+def interleaved_p50_ms(folders: dict[str, Path], text: str, seq_len: int, rounds: int, runs: int, warmup: int,
+                       errors: dict[str, str] | None = None,
+                       per_round: dict[str, list[float]] | None = None) -> dict[str, float]:
+    """Median over interleaved rounds of each model's p50 (batch 1, 1 thread, its own process per round).
+
+    With ``errors``, a model whose timing process fails is recorded there (its last error line) and left out of
+    the later rounds and the result, instead of ending the whole measurement. ``per_round`` receives each model's
+    p50 of every round, in order (the spread behind the median).
+    """
     import numpy as np
 
     from mobile_distill.bench.measure import measure_performance
+    from mobile_distill.errors import ModelError
 
     samples: dict[str, list[float]] = {name: [] for name in folders}
     for _ in range(rounds):  # interleaved, so load from other users of the machine hits every model alike
         for name, folder in folders.items():
-            samples[name].append(measure_performance(folder, text, (1,), runs, warmup, seq_len).latency[0].p50_ms)
-    return {name: float(np.median(values)) for name, values in samples.items()}
+            if errors is not None and name in errors:
+                continue
+            try:
+                samples[name].append(measure_performance(folder, text, (1,), runs, warmup, seq_len).latency[0].p50_ms)
+            except ModelError as error:
+                if errors is None:
+                    raise
+                errors[name] = str(error)
+    if per_round is not None:
+        per_round.update(samples)
+    failed = errors or {}
+    return {name: float(np.median(values)) for name, values in samples.items() if values and name not in failed}
 
 
 # How the attention fusion fails on our fp32 graph, found by matching onnxruntime 1.32's fusion_attention.py patterns
@@ -318,7 +337,7 @@ def compare(run: Path, length: int, out: Path, rounds: int, runs: int) -> tuple[
               "ablation: quantize_dynamic only, no optimizer": unfused}
     cells = dict(_accuracy_row(name, path, test, labels, reference_runner, reference_logits) for name, path in models.items())
     timing_text = sorted(test, key=len)[len(test) // 2]  # the median-length text, as bench times
-    p50 = _p50_ms(models, timing_text, length, rounds, runs, warmup=20)
+    p50 = interleaved_p50_ms(models, timing_text, length, rounds, runs, warmup=20)
     rows = ["| " + " | ".join([*cells[name][:7], f"{p50[name]:.2f}", *cells[name][7:]]) + " |" for name in models]
     facts = {"fp32": fp32, "folder": folder, "info": info, "unfused_info": unfused_info, "rows": len(test),
              "reference_accuracy": float(np.mean(reference_logits.argmax(-1) == labels)),
