@@ -48,7 +48,9 @@ WHEEL_PLATFORMS = ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinu
 ROOTFS_PACKAGES = ("python3.11", "libpython3.11-stdlib", "libstdc++6")
 HOST_PACKAGES = {"debootstrap": "debootstrap", "aarch64-linux-gnu-g++": "g++-aarch64-linux-gnu"}
 BRIDGE_SOURCE = Path(__file__).with_name("executorch_bridge.cpp")
-ET_LIBRARIES = ("executorch", "executorch_threadpool", "executorch_kernels_optimized", "executorch_backend_xnnpack")
+# kernels_quantized: the int8 files' embedding_byte (XNNPACK has no embedding operator)
+ET_LIBRARIES = ("executorch", "executorch_threadpool", "executorch_kernels_optimized", "executorch_kernels_quantized",
+                "executorch_backend_xnnpack")
 TOOLCHAIN_FILE = "toolchain.json"
 
 
@@ -148,7 +150,7 @@ def ensure_toolchain(cache: Path | None = None) -> Toolchain:
 def _part_names(versions: dict) -> dict[str, str]:
     return {"rootfs": f"rootfs-{settings_hash(_debian_codename(), ROOTFS_PACKAGES)}",
             "site": f"site-{settings_hash(versions, WHEEL_PLATFORMS)}",
-            "bridge": f"bridge-{settings_hash(versions['executorch'], BRIDGE_SOURCE.read_text())}"}
+            "bridge": f"bridge-{settings_hash(versions['executorch'], BRIDGE_SOURCE.read_text(), *ET_LIBRARIES)}"}
 
 
 # --- host packages -------------------------------------------------------------------------------------------
