@@ -29,6 +29,7 @@ from mobile_distill.emulate.process import WORKER
 from mobile_distill.emulate.layers import kernel_family, relative_error
 from mobile_distill.errors import ConfigError
 from mobile_distill.export import ExportOptions, export
+from mobile_distill.manifest import read_manifest
 
 from .planted import fp16_accumulation_trap, planted_texts, save_planted_model
 
@@ -187,16 +188,20 @@ def test_the_executorch_bridge_gives_the_python_bindings_logits(healthy, tmp_pat
 
     package = Path(find_spec("executorch").submodule_search_locations[0])  # a namespace package: no __file__
     bridge = compile_bridge("g++", package, tmp_path / "libmd_et.so")
-    folder = healthy[0] / "artifacts" / "executorch-fp32-s32"
-    feeds, host_logits, step = lane_feeds(folder, healthy[3][:12])
-    np.savez(tmp_path / "ids.npz", **feeds)
-    done = subprocess.run([sys.executable, str(WORKER), "run", str(folder), str(tmp_path / "ids.npz"),
-                           str(tmp_path / "out.npz"), "--step", str(step), "--bridge", str(bridge)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    logits = np.load(tmp_path / "out.npz")["logits"]
-    assert np.array_equal(logits, load_runner(folder, threads=1).predict(healthy[3][:12]))
-    assert np.array_equal(logits, host_logits)
+    # int8 too: its embedding tables run on the quantized kernel library's embedding_byte, which the bridge links
+    int8 = export(healthy[1], "executorch", "int8-dynamic", tmp_path / "executorch-int8-dynamic-s32",
+                  ExportOptions(seq_len=32), TRAIN, TEXTS[:20])
+    assert read_manifest(int8).quantization["quantized_embeddings"] > 0
+    for folder in (healthy[0] / "artifacts" / "executorch-fp32-s32", int8):
+        feeds, host_logits, step = lane_feeds(folder, healthy[3][:12])
+        np.savez(tmp_path / "ids.npz", **feeds)
+        done = subprocess.run([sys.executable, str(WORKER), "run", str(folder), str(tmp_path / "ids.npz"),
+                               str(tmp_path / "out.npz"), "--step", str(step), "--bridge", str(bridge)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        logits = np.load(tmp_path / "out.npz")["logits"]
+        assert np.array_equal(logits, load_runner(folder, threads=1).predict(healthy[3][:12]))
+        assert np.array_equal(logits, host_logits)
 
 
 @pytest.mark.slow
