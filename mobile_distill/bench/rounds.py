@@ -59,8 +59,8 @@ def unsteady(latencies: list[Latency], limit: float) -> list[str]:
     where = "; ".join(f"at {latency.threads} thread(s) {min(latency.round_p50_ms):.2f} to {max(latency.round_p50_ms):.2f} "
                       f"ms (+{latency.round_spread:.0%})" for latency in apart)
     return [f"the p50s of its {apart[0].rounds} timing rounds differ by over {limit:.0%}: {where}; the machine was not "
-            "steady while it ran, so its latency and any comparison with it are uncertain (bench again, or with "
-            "--release-timing)"]
+            "steady while it ran (other work on it, clocks), so its latency and any comparison with it are uncertain; "
+            "bench again on a quiet machine"]
 
 
 def _median(values) -> float:
