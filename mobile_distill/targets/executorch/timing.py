@@ -20,7 +20,8 @@ SETTINGS = "program memory-mapped from its path; XNNPACK delegate; XNNPACK threa
 
 
 class ExecutorchApp(AppModel):
-    modules = ("numpy", "torch", "executorch.extension.pybindings._C")  # torch first: the bindings link libtorch
+    # torch first: the bindings link libtorch; the quantized kernel library, which int8 programs call (program.py)
+    modules = ("numpy", "torch", "executorch.extension.pybindings._C", "executorch.kernels.quantized")
     settings = SETTINGS
 
     def __init__(self, model_path: Path, threads: int, inputs: list[str], output: str):
