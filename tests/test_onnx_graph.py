@@ -106,3 +106,13 @@ def test_a_fused_int8_file_is_compared_layer_by_layer_with_a_fused_twin_and_take
     again = export(model, "onnx", "int8-dynamic", tmp_path / "kept", ExportOptions(seq_len=SEQ_LEN, keep_float=(kept,)),
                    TEXTS, TEXTS)
     assert kept in {node.name for node in _nodes(again)}  # auto-fallback's re-export leaves that node float
+
+
+def test_a_failing_optimizer_leaves_the_plain_graph_and_says_why(students, tmp_path, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("no pattern today")
+
+    monkeypatch.setattr(fusion, "_optimize", broken)
+    artifact = export(students["bert"], "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    assert read_manifest(artifact).graph["why"] == "the fused export failed: RuntimeError: no pattern today"
+    assert sorted(path.name for path in artifact.iterdir() if path.suffix == ".onnx") == ["model.onnx"]

@@ -57,16 +57,21 @@ def fusion_plan(model: torch.nn.Module) -> tuple[str | None, str]:
 
 
 def export_fused(wrapper, sample: dict[str, torch.Tensor], axes: dict, opset: int, plain: Path, out: Path) -> dict:
-    """Write the fused graph to ``out`` and return what happened: {"graph": "fused", "fusions": ...},
-    or {"graph": "plain", "why": ...} with ``out`` not written when the fused file is not kept."""
+    """Write the fused graph to ``out`` and return what happened: {"form": "fused", "fusions": ...},
+    or {"form": "plain", "why": ...} with ``out`` not written when the fused file is not kept."""
     model = wrapper.model
     optimizer_type, why = fusion_plan(model)
     if optimizer_type is None:
         return {"form": "plain", "why": why}
     traced = out.with_name("unfused.onnx")
-    _export_model_mask(model, wrapper.uses_token_types, sample, axes, opset, traced)
-    fusions = _optimize(traced, out, optimizer_type, model.config)
-    traced.unlink()
+    try:  # the fused file is an improvement, not a requirement: a failing optimizer leaves the plain one
+        _export_model_mask(model, wrapper.uses_token_types, sample, axes, opset, traced)
+        fusions = _optimize(traced, out, optimizer_type, model.config)
+    except Exception as error:  # noqa: BLE001 - any failure of the optional step; its message is kept
+        out.unlink(missing_ok=True)
+        return {"form": "plain", "why": f"the fused export failed: {type(error).__name__}: {str(error)[:200]}"}
+    finally:
+        traced.unlink(missing_ok=True)
     layers = len(family(model).layer_list(model))
     if fusions.get("Attention", 0) != layers:
         out.unlink()
