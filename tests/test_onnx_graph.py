@@ -116,3 +116,35 @@ def test_a_failing_optimizer_leaves_the_plain_graph_and_says_why(students, tmp_p
     artifact = export(students["bert"], "onnx", "fp32", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
     assert read_manifest(artifact).graph["why"] == "the fused export failed: RuntimeError: no pattern today"
     assert sorted(path.name for path in artifact.iterdir() if path.suffix == ".onnx") == ["model.onnx"]
+
+
+def test_a_fused_fp16_file_keeps_a_named_node_fp32_and_loads(students, tmp_path):
+    """The aarch64 lane's fallback keeps the classifier's Gemm fp32 in a fused fp16 file: Casts must surround it
+    (the converter put none there when ONNX shape inference could not type the contrib operators)."""
+    gemm = "/model/classifier/Gemm"
+    artifact = export(students["bert"], "onnx", "fp16", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN, keep_float=(gemm,)),
+                      TEXTS, TEXTS)
+    assert read_manifest(artifact).graph["form"] == "fused"
+    model = onnx.load(str(artifact / "model.onnx"))
+    floats = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    node = next(node for node in model.graph.node if node.name == gemm)
+    assert node.input[1] in floats and any(n.op_type == "Cast" and n.output[0] == node.input[0] for n in model.graph.node)
+    assert load_runner(artifact).predict(TEXTS).shape == (len(TEXTS), 2)
+
+
+def test_an_export_onnxruntime_cannot_load_fails_and_leaves_nothing(students, tmp_path, monkeypatch):
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    from mobile_distill.errors import ModelError
+    from mobile_distill.targets.onnx import export as onnx_export
+
+    def untyped_fp16(path, keep_float=(), fused=False):  # the converter route that once wrote a mixed-type Gemm
+        onnx.save(convert_float_to_float16(onnx.load(str(path)), keep_io_types=True, node_block_list=list(keep_float)),
+                  str(path))
+        return {"scheme": "fp16"}
+
+    monkeypatch.setattr(onnx_export, "_to_fp16", untyped_fp16)
+    with pytest.raises(ModelError, match="onnx fp16 export wrote a fused graph onnxruntime cannot load .*--onnx-graph plain"):
+        export(students["bert"], "onnx", "fp16", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN,
+               keep_float=("/model/classifier/Gemm",)), TEXTS, TEXTS)
+    assert not (tmp_path / "a").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ...errors import ConfigError
+from ...errors import ConfigError, ModelError
 from ...families import family
 from .fusion import export_fused, operator_sets
 from .target import TARGET
@@ -38,11 +38,12 @@ def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
     fused = graph["form"] == "fused"
     quantization: dict = {"scheme": "none"}
     if context.precision == "fp16":
-        quantization = _to_fp16(path, context.options.keep_float)
+        quantization = _to_fp16(path, context.options.keep_float, fused)
     elif context.precision == "int8-dynamic":
         quantization = _quantize_dynamic(context, path, fused)
     elif context.precision == "int8-static":
         quantization = _quantize_static(context, path)
+    _check_loads(path, context.precision, graph["form"])
     sequence = context.options.seq_len if fixed_length else "sequence"
     inputs = tuple(TensorSpec(name=name, dtype="int64", shape=("batch", sequence)) for name in context.input_names)
     return ExportedModel(
@@ -53,6 +54,19 @@ def export_onnx(context: ExportContext, folder: Path) -> ExportedModel:
         quantization=quantization,
         graph={**graph, **operator_sets(path)},
     )
+
+
+def _check_loads(path: Path, precision: str, form: str) -> None:
+    """An export whose file onnxruntime refuses is a failed export (the atomic folder then leaves nothing),
+    not an artifact that fails later in bench or on a phone: a converter's mixed-type graph once got through."""
+    import onnxruntime as ort
+
+    try:
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own Fail/InvalidGraph types
+        first = str(error).splitlines()[0][:300]
+        hint = "; --onnx-graph plain exports the unfused graph" if form == "fused" else ""
+        raise ModelError(f"onnx {precision} export wrote a {form} graph onnxruntime cannot load ({first}){hint}") from None
 
 
 def _export_graph(context: ExportContext, path: Path, fixed_length: bool) -> dict:
@@ -77,15 +91,25 @@ def _export_graph(context: ExportContext, path: Path, fixed_length: bool) -> dic
     return outcome
 
 
-def _to_fp16(path: Path, keep_float: tuple[str, ...] = ()) -> dict:
+def _to_fp16(path: Path, keep_float: tuple[str, ...] = (), fused: bool = False) -> dict:
     """Weights and compute in fp16; inputs and the logits output stay as they were (keep_io_types). Nodes named
     in ``keep_float`` stay fp32 (the converter's node_block_list, Casts around them): a layer whose fp16
     arithmetic overflows on a phone's fp16 kernels (the aarch64 lane's fallback) keeps fp32 there."""
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
 
     _check_keep_float(path, keep_float)
-    model = convert_float_to_float16(onnx.load(str(path)), keep_io_types=True, node_block_list=list(keep_float) or None)
+    options = {"keep_io_types": True, "node_block_list": list(keep_float) or None}
+    if fused:
+        # ONNX shape inference stops at the contrib operators, and without their types the converter puts no
+        # Cast before a kept-float node (its Gemm then mixes fp16 and fp32 and the file does not load):
+        # OnnxModel's route types the graph with the symbolic shape inference that knows them.
+        model = OnnxModel(onnx.load(str(path)))
+        model.convert_float_to_float16(use_symbolic_shape_infer=True, **options)
+        model = model.model
+    else:
+        model = convert_float_to_float16(onnx.load(str(path)), **options)
     onnx.save(model, str(path))
     return {"scheme": "fp16", "tool": "onnxruntime.transformers.float16", "keep_io_types": True,
             "kept_float": list(keep_float)}
