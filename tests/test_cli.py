@@ -27,7 +27,7 @@ def _recipe(tmp_path, tiny_csv, teacher, **gate):
         "gate2": {"min_teacher_retention": 0.9, "max_accuracy_drop": {"int8-static": 5.0},
                   "min_agreement": {"int8-static": 0.95}},
         "export": {"targets": ["onnx"], "precisions": ["fp32", "int8-static"], "seq_lens": [16, 32]},
-        "bench": {"threads": [1], "runs": 3, "warmup": 0},
+        "bench": {"threads": [1], "runs": 3, "warmup": 0, "rounds": 1, "min_duration_s": 0},  # timing: test_bench.py
     }
     path = tmp_path / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
