@@ -21,7 +21,7 @@ def world_size() -> int:
 def torch_threads(threads: int | None):
     """Run the block with torch's intra-op thread count at ``threads`` (None: unchanged), then restore it.
 
-    torch's count is process-wide (and XNNPACK in ExecuTorch's Python runtime follows it), so a
+    torch's count is process-wide (ExecuTorch's XNNPACK pool is not: it is the runtime's own), so a
     stage that sets it without restoring it changes the caller's speed after it returns.
     """
     if not threads:

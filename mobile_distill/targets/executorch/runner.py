@@ -34,7 +34,9 @@ class ExecutorchRunner(ArtifactRunner):
     def _run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
         self._refuse_ids_past_tables(batch)
         inputs = [torch.from_numpy(np.ascontiguousarray(batch[name])) for name in self.input_names]
-        with torch_threads(self.threads):  # XNNPACK's pool in the Python runtime follows torch's thread count
+        # torch's count bounds only the tensor conversions here: XNNPACK's pool is the runtime's own and stays at
+        # the core count (timing.py sizes it before a program loads); accuracy does not depend on either
+        with torch_threads(self.threads):
             method = self.method
             outputs = method(inputs) if callable(method) else method.execute(inputs)
             return outputs[0].numpy()
