@@ -19,6 +19,9 @@ demo: setup
 quick: setup
 	.venv/bin/mobile-distill run quick
 
-# Two processes, one test file each at a time (--dist loadfile: a file's module fixtures are built once).
+# Two processes, one test file each at a time (--dist loadfile: a file's module fixtures are built once),
+# one OpenMP thread each: two workers' torch pools on two cores spin against each other (test_students and
+# test_parity took 283 s with torch's default threads, 241 s with one, on a 2-core machine). Tests that time
+# or run at a thread count set it themselves.
 test: setup arm64
-	.venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=10
+	OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=10
