@@ -8,7 +8,10 @@ It is set by loading the file (the parsed protobuf and the weights' tensors side
 off, prepacking off, initializers outside the arena, or basic graph optimizations only (38.1), and latency did
 not move beyond noise (arena off / on: 0.99 median of six paired rounds). Opened from bytes held in Python it
 peaked at 55.6 MB. What does lower it is the file's form: the same weights as ONNX external data, which
-onnxruntime memory-maps, peaked at 23.3 MB.
+onnxruntime memory-maps, peaked at 23.3 MB. The ORT format (onnxruntime.tools.convert_onnx_models_to_ort, what
+ORT Mobile's reduced builds load) did not help from a path: 54.0 MB for a random-weight twin whose .onnx peaked at
+37.3. Its zero-copy mode (session.use_ort_model_bytes_directly and ..._for_initializers) needs a buffer that
+outlives the session, which the Python bindings do not keep (both crashed the process when given bytes).
 """
 
 from __future__ import annotations
