@@ -379,12 +379,13 @@ class QuantizationOptions(_Config):
     """How int8 artifacts are made (shared by one export and by a recipe's export stage)."""
 
     # Defaults by measurement (benchmarks/onnx_int8_schemes.py, demo student, 854 test rows, 64 tokens, fused
-    # graph): agreement with PyTorch 0.9836 qint8/per-channel, 0.9778 qint8/per-tensor (under gate 2's 0.98),
-    # 0.9836 quint8/per-channel, 0.9906 quint8/per-tensor. qint8 runs faster on onnxruntime's x86 kernels
-    # (u8 x s8), but on x86 CPUs without VNNI their 16-bit sums saturate: the parity student's qint8 file lost
-    # 2.3 points there (agreement 0.9775) where quint8 lost none. quint8 per-channel: it passes everywhere.
+    # graph). onnxruntime's x86 kernels run u8 x s8 (qint8 weights) far faster than u8 x u8: on an AVX-512 VNNI
+    # CPU 2.5 ms against quint8's 5.5 (fp32 5.1). Without VNNI their pairwise 16-bit sums saturate at 8-bit
+    # weights (the parity student's qint8 file lost 2.3 points there), so qint8 weights are quantized to 7 bits
+    # (reduce_range: 255 x 64 x 2 < 32,767). Agreement with PyTorch on the demo student: qint8 per-channel 7-bit
+    # 0.9906, quint8 per-channel 0.9859, qint8 per-tensor 8-bit (quantize_dynamic's defaults) 0.9801.
     onnx_weight_type: Literal["qint8", "quint8"] = Field(
-        "quint8", description="ONNX int8-dynamic weight type (signed vs unsigned changes accuracy: onnxruntime #5644)")
+        "qint8", description="ONNX int8-dynamic weight type (qint8 is quantized to 7 bits so no x86 kernel saturates)")
     per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
     onnx_graph: Literal["fused", "plain"] = Field(
         "fused", description="ONNX fp32/fp16/int8-dynamic graph: fused by onnxruntime's transformer optimizer "

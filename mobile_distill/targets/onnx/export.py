@@ -124,13 +124,15 @@ def _quantize_dynamic(context: ExportContext, path: Path, fused: bool) -> dict:
     # operators: quantize_dynamic then needs the default tensor type its own error message names.
     staged = _stage(path) if fused else _pre_process(path)
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
+    # 7-bit signed weights: x86 kernels without VNNI sum u8 x s8 pairs in 16 bits, which 8-bit weights overflow
+    reduce_range = weight_type == QuantType.QInt8
     _check_keep_float(staged, context.options.keep_float)
     quantize_dynamic(str(staged), str(path), weight_type=weight_type, per_channel=context.options.per_channel,
-                     nodes_to_exclude=list(context.options.keep_float), extra_options=extra)
+                     reduce_range=reduce_range, nodes_to_exclude=list(context.options.keep_float), extra_options=extra)
     staged.unlink()
     return {"scheme": "int8-dynamic", "tool": "onnxruntime.quantization.quantize_dynamic",
             "weight_type": context.options.onnx_weight_type, "per_channel": context.options.per_channel,
-            "kept_float": list(context.options.keep_float)}
+            "reduce_range": reduce_range, "kept_float": list(context.options.keep_float)}
 
 
 def _stage(path: Path) -> Path:
