@@ -150,14 +150,15 @@ def test_an_export_onnxruntime_cannot_load_fails_and_leaves_nothing(students, tm
     assert not (tmp_path / "a").exists()
 
 
-def test_int8_dynamic_weights_stay_within_7_bits(students, tmp_path):
+def test_int8_dynamic_qint8_weights_stay_within_7_bits(students, tmp_path):
     """x86 kernels without VNNI sum u8 x s8 pairs in 16 bits: 8-bit weights saturate them (the parity student lost
     2.3 points), 7-bit ones cannot (255 x 64 x 2 < 32,767). Every signed int8 weight of the file stays in
     [-64, 64] (onnxruntime's symmetric 7-bit range)."""
     from onnx import numpy_helper
 
-    artifact = export(students["bert"], "onnx", "int8-dynamic", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN),
-                      TEXTS, TEXTS)
+    artifact = export(students["bert"], "onnx", "int8-dynamic", tmp_path / "a",
+                      ExportOptions(seq_len=SEQ_LEN, onnx_weight_type="qint8"), TEXTS, TEXTS)
+    assert read_manifest(artifact).quantization["reduce_range"] is True
     weights = [numpy_helper.to_array(t) for t in onnx.load(str(artifact / "model.onnx")).graph.initializer
                if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
     assert len(weights) >= 6  # the layers' attention and feed-forward matrices, the pooler, the classifier
