@@ -478,9 +478,8 @@ def _version(name: str) -> str:
 
 def about(run: Path, out: Path, seq_len: int, rounds: int, runs: int, test: list[str], labels, reference,
           calibration: int, phases: dict[str, float], load: tuple[float, float]) -> list[str]:
-    from mobile_distill.bench.device import cpu_features
+    from common import cpu_description  # benchmarks/common.py
 
-    cpu = cpu_features()
     took = ", ".join(f"{phase} {seconds:.0f} s" for phase, seconds in phases.items())
     versions = ", ".join(f"{name} {_version(name)}" for name in ("torch", "transformers", "onnxruntime", "litert-torch",
                                                                  "ai-edge-quantizer", "ai-edge-litert", "executorch"))
@@ -494,9 +493,7 @@ def about(run: Path, out: Path, seq_len: int, rounds: int, runs: int, test: list
         f"text padded to {seq_len} tokens, median over {rounds} interleaved rounds of the p50 of {runs} runs, each "
         f"round in a fresh process (mobile_distill.bench.measure); the machine's 1-minute load average was "
         f"{load[0]:.1f} when timing began and {load[1]:.1f} when it ended. Whole script "
-        f"{sum(phases.values()) / 60:.1f} min ({took}). "
-        f"CPU: {cpu['model']}, {os.cpu_count()} cores, {cpu['summary']}; int8 dot-product: "
-        f"{'yes' if cpu['int8_dot_product'] else 'no'}. {versions}."]
+        f"{sum(phases.values()) / 60:.1f} min ({took}). {cpu_description()} {versions}."]
 
 
 def main() -> int:
