@@ -65,8 +65,7 @@ def run_bench(artifacts: list[Path], texts: list[str], labels: np.ndarray, refer
                   "runtime") as stage, ui.native_output_to(log):
         references, models, teacher_logits = _accuracy_pass(artifacts, texts, labels, reference, teacher,
                                                             max(settings.threads), seq_len)
-        if settings.timing:
-            _timing_pass(models, settings, timing_text)
+        _measure(models, settings, timing_text)
         plan = TimingPlan.of(settings)
         report = BenchReport(
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), device=device_info(),
@@ -121,11 +120,6 @@ def _accuracy_pass(artifacts: list[Path], texts: list[str], labels: np.ndarray, 
     return references, models, teacher_logits
 
 
-def _timing_pass(models: list[ModelEntry], settings: BenchConfig, timing_text: str) -> None:
-    """Every model that ran, in rounds interleaved across the models (bench/measure.py)."""
-    _measure([entry for entry in models if entry.status == "ran"], settings, timing_text)
-
-
 def _verdict_counts(report: BenchReport) -> dict[str, int]:
     counts: dict[str, int] = {}
     for entry in report.artifacts():
@@ -135,10 +129,11 @@ def _verdict_counts(report: BenchReport) -> dict[str, int]:
 
 
 def _measure(entries: list[ModelEntry], settings: BenchConfig, timing_text: str) -> None:
+    """Every entry that ran (when timing is on), in rounds interleaved across the entries (bench/measure.py)."""
     entries = [entry for entry in entries if entry.status == "ran"] if settings.timing else []
-    plan = TimingPlan.of(settings)
     if not entries:
         return
+    plan = TimingPlan.of(settings)
     with ui.progress("speed and memory", len(entries) * plan.rounds) as bar:
         def progress(index: int, round_: int) -> None:  # one process done (the first call: none yet)
             bar.update(f"timing {entries[index].name}, round {round_ + 1} of {plan.rounds}",
