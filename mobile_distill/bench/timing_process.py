@@ -36,20 +36,17 @@ if __name__ == "__main__" and sys.path and Path(sys.path[0]).resolve() == Path(_
     # module of that name
     sys.path.pop(0)
 
+from mobile_distill.targets.base import AppModel  # noqa: E402 - after the sys.path fix above; imports nothing heavy
+
 SAMPLES_KEPT = 1000  # per round and thread count, for the plots; percentiles are taken over every run
 
 
-class RunnerModel:
+class RunnerModel(AppModel):
     """A folder without an app-like loader, through `mobile_distill.runners`: torch and transformers come with
-    it, and its baseline holds them."""
+    it, and its baseline holds them. Opened from the folder, not the model file, and tokenizes itself."""
 
     modules = ("mobile_distill.runners",)
     settings = "the mobile_distill runner (torch and transformers imported)"
-
-    @classmethod
-    def import_runtime(cls) -> None:
-        for module in cls.modules:
-            importlib.import_module(module)
 
     def __init__(self, folder: Path, threads: int, seq_len: int):
         from mobile_distill.runners import load_runner
