@@ -383,12 +383,10 @@ class QuantizationOptions(_Config):
     # CPU 2.5 ms against quint8's 5.5 (fp32 5.1). Without VNNI their pairwise 16-bit sums saturate at 8-bit
     # weights (the parity student's qint8 file lost 2.3 points there), so qint8 weights are quantized to 7 bits
     # (reduce_range: 255 x 64 x 2 < 32,767). Agreement with PyTorch on the demo student: qint8 per-channel 7-bit
-    # 0.9906, quint8 per-channel 0.9859, qint8 per-tensor 8-bit (quantize_dynamic's defaults) 0.9801. quint8
-    # stays the default: with qint8 7-bit weights bench's attention-mask probe failed two test students (tiny
-    # MobileBERT, and a per-tensor BERT with one outlier weight): ids under the padding moved their logits more
-    # than the probe allows, which quint8 files of the same students do not.
+    # 0.9906, quint8 per-channel 0.9859, qint8 per-tensor 8-bit (quantize_dynamic's defaults) 0.9801. quint8 is
+    # for runtimes whose kernels are faster on u8 x u8 (measure them with bench before choosing it).
     onnx_weight_type: Literal["qint8", "quint8"] = Field(
-        "quint8", description="ONNX int8-dynamic weight type (qint8: quantized to 7 bits so no x86 kernel saturates; "
+        "qint8", description="ONNX int8-dynamic weight type (qint8: quantized to 7 bits so no x86 kernel saturates; "
         "about twice as fast on x86 with VNNI)")
     per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
     onnx_graph: Literal["fused", "plain"] = Field(

@@ -117,6 +117,21 @@ def test_bench_mask_probe_fails_an_artifact_whose_logits_move_with_the_padding(b
     assert next(c for c in bench["healthy-onnx-fp32"].contract if c.name == "attention mask").ok
 
 
+def test_the_mask_probe_does_not_excuse_an_ignored_mask_as_rounding(exported, tmp_path, monkeypatch):
+    """An int8 file's rounding may excuse padding moving its logits, but only while they stay nearer the
+    masked reference than the unmasked one: with any movement counted as rounding, an int8 file that
+    ignores its mask still fails the probe, and is named."""
+    from mobile_distill.bench import contract
+
+    leaky = export(exported["reference"], "onnx", "int8-dynamic", tmp_path / "leaky-int8", ExportOptions(seq_len=SEQ_LEN),
+                   TRAIN, TEXTS)
+    planted.ignore_onnx_mask(leaky)
+    monkeypatch.setattr(contract, "NOISE_RATIO", 1e12)
+    probe = sorted(TEXTS, key=len)[:contract.PROBE_TEXTS]
+    check = contract._mask(load_runner(leaky), load_runner(exported["reference"], seq_len=SEQ_LEN), probe)
+    assert not check.ok and check.detail.startswith("attention mask ignored: "), check.detail
+
+
 def _tensor_dtypes(artifact) -> list[tuple[tuple[int, ...], str]]:
     """(shape, dtype) of every tensor the .tflite file declares, read by the LiteRT interpreter."""
     from ai_edge_litert.interpreter import Interpreter

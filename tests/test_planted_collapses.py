@@ -128,6 +128,9 @@ def _cases() -> list[Case]:
                  words=(planted.ROW_OUTLIER_LAYER,)),
         ]
     cases += [  # faults that exist only where a format has the part that breaks
+        # an int8 file's rounding moves its logits under changed padding too: that must not hide an ignored mask
+        Case("onnx-int8-mask-ignored", "plain", "onnx", "mask-ignored", precision="int8-dynamic",
+             edit=planted.ignore_onnx_mask, words=("ignores attention_mask",), confirmed=True),
         Case("onnx-renamed-inputs", "plain", "onnx", "input-binding", edit=planted.rename_onnx_inputs,
              words=("inputs bound by the wrong name: the model file's inputs are ['args_0', 'args_1', 'args_2']",)),
         Case("tflite-renamed-inputs", "plain", "tflite", "input-binding", within=planted.positional_tflite_names,
@@ -273,6 +276,8 @@ def test_auto_fallback_keeps_the_sensitive_layers_float_until_gate_2_passes(tmp_
     node = "/model/bert/encoder/layer.0/intermediate/dense/MatMul"  # planted.OUTLIER_LAYER, as ONNX names it
     ranking = layer_sensitivity(artifact, model, TEXTS[:16])
     assert ranking[0].node == node and ranking[0].error > 0.5
+    # the classifier's Gemm is ranked too, by the name quantize_dynamic excludes it by
+    assert "/model/classifier/Gemm_MatMul" in [item.node for item in ranking]
     original, replacement = _bench_with_fallback(model, artifact)
     assert replacement.name == "int8-fallback" and replacement.replaces == "int8"
     kept = original.fallback["kept_float"]

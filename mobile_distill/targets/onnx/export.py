@@ -126,7 +126,7 @@ def _quantize_dynamic(context: ExportContext, path: Path, fused: bool) -> dict:
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT} if fused else {}
     # 7-bit signed weights: x86 kernels without VNNI sum u8 x s8 pairs in 16 bits, which 8-bit weights overflow
     reduce_range = weight_type == QuantType.QInt8
-    _check_keep_float(staged, context.options.keep_float)
+    _check_keep_float(staged, context.options.keep_float, dynamic=True)
     quantize_dynamic(str(staged), str(path), weight_type=weight_type, per_channel=context.options.per_channel,
                      reduce_range=reduce_range, nodes_to_exclude=list(context.options.keep_float), extra_options=extra)
     staged.unlink()
@@ -166,13 +166,17 @@ def _pre_process(path: Path) -> Path:
     return staged
 
 
-def _check_keep_float(path: Path, names: tuple[str, ...]) -> None:
-    """onnxruntime skips unknown names in nodes_to_exclude silently: a typo would quantize everything."""
+def _check_keep_float(path: Path, names: tuple[str, ...], dynamic: bool = False) -> None:
+    """onnxruntime skips unknown names in nodes_to_exclude silently: a typo would quantize everything.
+    ``dynamic``: quantize_dynamic's names, where a Gemm is known as ``<Gemm>_MatMul`` (layers.excludable_name)."""
     if not names:
         return
     import onnx
 
-    known = {node.name for node in onnx.load(str(path), load_external_data=False).graph.node}
+    from .layers import excludable_name
+
+    nodes = onnx.load(str(path), load_external_data=False).graph.node
+    known = {excludable_name(node) if dynamic else node.name for node in nodes}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ConfigError(f"keep_float: {unknown[0]!r} is not a node of this ONNX model; keep_float takes the node "

@@ -155,7 +155,8 @@ def _rank(reference, artifact, errors: dict[str, float], pairs: dict[str, str]) 
             continue
         error = max(errors[name] for name in copies[out])
         upstream = max((errors[name] for name in node.input if name in errors), default=0.0)
-        ranked.append(NodeSensitivity(node.name, node.op_type, module_of(node.name), out, error, error - upstream))
+        ranked.append(NodeSensitivity(excludable_name(node), node.op_type, module_of(node.name), out, error,
+                                      error - upstream))
     return sorted(ranked, key=lambda item: -item.added_error)
 
 
@@ -165,7 +166,17 @@ def _quantizable_ops(artifact) -> set[str]:
 
     dynamic = any(node.op_type in ("DynamicQuantizeLinear", "MatMulInteger", "MatMulIntegerToFloat",
                                    "DynamicQuantizeMatMul") for node in artifact.node)
-    return set(IntegerOpsRegistry if dynamic else QDQRegistry)
+    # Gemm is not in the dynamic registry, yet quantize_dynamic quantizes it: it first splits each Gemm into
+    # a MatMul and an Add (see excludable_name). Left out, the pooler and the classifier went unranked and
+    # auto-fallback's "every node float" attempt still ran them in int8.
+    return set(IntegerOpsRegistry) | {"Gemm"} if dynamic else set(QDQRegistry)
+
+
+def excludable_name(node) -> str:
+    """The name ``quantize_dynamic(nodes_to_exclude=...)`` knows a float-graph node by: onnxruntime's
+    dynamic quantizer replaces each Gemm by a MatMul named ``<Gemm>_MatMul`` (and an Add) before it
+    matches names, so a Gemm is excluded by that name; every other node by its own."""
+    return f"{node.name}_MatMul" if node.op_type == "Gemm" else node.name
 
 
 def _computed_quantized(node, producers, float_tensors: set[str]) -> bool:
