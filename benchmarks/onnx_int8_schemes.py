@@ -29,7 +29,7 @@ from common import cpu_description, load_student_run, publish, run_argument_pars
 SCHEMES = [
     ("fp32 fused", "fp32", {}),
     ("fp32 plain", "fp32", {"onnx_graph": "plain"}),
-    *[(f"dynamic {graph} {weights} {'per-channel' if channel else 'per-tensor'}", "int8-dynamic",
+    *[(f"dynamic {graph} {weights}{' 7-bit' if weights == 'qint8' else ''} {'per-channel' if channel else 'per-tensor'}", "int8-dynamic",
        {"onnx_graph": graph, "onnx_weight_type": weights, "per_channel": channel})
       for graph in ("fused", "plain") for weights in ("qint8", "quint8") for channel in (True, False)],
     ("static QDQ u8s8 per-channel (+Gather)", "int8-static", {}),

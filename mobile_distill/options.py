@@ -156,9 +156,9 @@ def _quantization_options(group) -> None:
             (cfg.QuantizationOptions, "onnx_weight_type"), choices=["qint8", "quint8"])
     _option(group, "--per-channel", "export.per_channel", "per-channel int8 weight scales; --no-per-channel for "
             "per-tensor", (cfg.QuantizationOptions, "per_channel"), action=argparse.BooleanOptionalAction)
-    _option(group, "--onnx-graph", "export.onnx_graph", "ONNX graph: fused (onnxruntime contrib operators) or plain "
-            "(standard operators only, for runtimes without them)", (cfg.QuantizationOptions, "onnx_graph"),
-            choices=["fused", "plain"])
+    _option(group, "--onnx-graph", "export.onnx_graph", "ONNX graph: fused (onnxruntime contrib operators), plain "
+            "(standard operators only, for runtimes without them) or auto (fused for fp32/fp16, plain for int8)",
+            (cfg.QuantizationOptions, "onnx_graph"), choices=["auto", "fused", "plain"])
     _option(group, "--calibration-size", "export.calibration_size", "training texts used to calibrate static int8",
             (cfg.QuantizationOptions, "calibration_size"), type=int)
 

@@ -42,6 +42,16 @@ def test_fp32_is_fused_into_contrib_operators_with_the_plain_graphs_logits(stude
     np.testing.assert_allclose(fused_logits, plain_logits, atol=1e-4)
 
 
+def test_int8_dynamic_is_plain_by_default_and_fused_when_asked(students, tmp_path):
+    """auto: the plain int8 graph ran faster than the fused one (config.QuantizationOptions.onnx_graph)."""
+    default = export(students["bert"], "onnx", "int8-dynamic", tmp_path / "auto", ExportOptions(seq_len=SEQ_LEN),
+                     TEXTS, TEXTS)
+    assert read_manifest(default).graph["form"] == "plain" and "faster plain" in read_manifest(default).graph["why"]
+    asked = export(students["bert"], "onnx", "int8-dynamic", tmp_path / "fused",
+                   ExportOptions(seq_len=SEQ_LEN, onnx_graph="fused"), TEXTS, TEXTS)
+    assert read_manifest(asked).graph["form"] == "fused"
+
+
 def test_a_fused_graph_whose_logits_differ_is_not_kept(students, tmp_path, monkeypatch):
     original = fusion._ModelMaskWrapper.forward
     monkeypatch.setattr(fusion._ModelMaskWrapper, "forward", lambda self, *inputs: original(self, *inputs) * 1.5)
@@ -98,12 +108,13 @@ def test_a_fused_int8_file_is_compared_layer_by_layer_with_a_fused_twin_and_take
     from mobile_distill.diagnose.layers import compare_layers
 
     model = students["distilbert"]
-    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "a", ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+    fused = ExportOptions(seq_len=SEQ_LEN, onnx_graph="fused")
+    artifact = export(model, "onnx", "int8-dynamic", tmp_path / "a", fused, TEXTS, TEXTS)
     comparison = compare_layers(artifact, model, TEXTS[:8])
     ranked = {item.op_type for item in comparison.sensitivity}
     assert "Attention" in ranked and len(comparison.tensors) > 10  # the twin's names matched the fused file's
     kept = comparison.sensitivity[0].node
-    again = export(model, "onnx", "int8-dynamic", tmp_path / "kept", ExportOptions(seq_len=SEQ_LEN, keep_float=(kept,)),
+    again = export(model, "onnx", "int8-dynamic", tmp_path / "kept", fused.model_copy(update={"keep_float": (kept,)}),
                    TEXTS, TEXTS)
     assert kept in {node.name for node in _nodes(again)}  # auto-fallback's re-export leaves that node float
 
