@@ -29,6 +29,8 @@ The hand routes:
       sample).module()`, `prepare_pt2e`, calibration on training texts ("representative model inputs"),
       `convert_pt2e`, `to_edge_transform_and_lower(torch.export.export(quantized, sample),
       partitioner=[XnnpackPartitioner()]).to_executorch()`.
+  (c) (a) with executorch#22065 applied (integer scalars lifted with their own dtype), which (a) fails without in
+      the installed release: the route a user has once that fix is released.
   (b) context, not an int8 route: the same lowering without quantization
       (https://docs.pytorch.org/executorch/stable/backends-xnnpack.html), the file a user is left with when (a)
       fails.
@@ -91,6 +93,7 @@ HAND_ROUTES = (
     HandRoute("onnx", "onnx-b", "(b) (a) with ORT transformer optimizer first"),
     HandRoute("tflite", "tflite", "litert-torch convert + ai-edge-quantizer dynamic_wi8_afp32"),
     HandRoute("executorch", "executorch-a", "(a) XNNPACKQuantizer doc example (per-channel, static) + XNNPACK"),
+    HandRoute("executorch", "executorch-c", "(c) (a) with the upstream one-line fix (executorch#22065) applied"),
     HandRoute("executorch", "executorch-b", "(b) context: XNNPACK lowering, no quantization (fp32)"),
 )
 
@@ -211,9 +214,48 @@ def tflite_by_hand(student: Path, out: Path, text: str, seq_len: int) -> tuple[P
     return out, info
 
 
-def executorch_by_hand(student: Path, out: Path, texts: list[str], seq_len: int, quantize: bool) -> tuple[Path, dict]:
-    """The XNNPACK quantization page's PT2E example on the HF model (``quantize``), else its plain lowering.
-    ``texts``: the first is the export sample, all of them calibrate."""
+def _quantizer_with_upstream_fix():
+    """XNNPACKQuantizer whose scalar lifting keeps each node's dtype: executorch#22065's one-line change
+    (``torch.tensor(arg, dtype=node's output dtype)`` for ``torch.tensor(float(arg))``), merged upstream after the
+    installed release. Written here because the installed quantizer has no switch for it; the rest of its
+    transform_for_annotation is the installed function, run on a graph whose integer scalars are already tensors."""
+    import torch
+    from executorch.backends.xnnpack.quantizer import xnnpack_quantizer_utils as utils
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    def lift_integer_scalars(model):
+        for node in model.graph.nodes:
+            if node.op != "call_function" or node.target not in (torch.ops.aten.add.Tensor, torch.ops.aten.mul.Tensor):
+                continue
+            dtype = node.meta["val"].dtype
+            if dtype.is_floating_point:
+                continue  # the installed function lifts these as it always did
+            args = list(node.args)
+            for i, arg in enumerate(args):
+                if isinstance(arg, torch.fx.Node):
+                    continue
+                name = utils.get_new_attr_name_with_prefix("_tensor_constant_")(model)
+                constant = torch.tensor(arg, dtype=dtype)
+                model.register_buffer(name, constant)
+                with model.graph.inserting_before(node):
+                    args[i] = model.graph.create_node("get_attr", name, (), {})
+                    args[i].meta["val"] = node.meta["val"].fake_mode.from_tensor(constant, static_shapes=True)
+            node.args = tuple(args)
+        model.recompile()
+        return model
+
+    class FixedQuantizer(XNNPACKQuantizer):
+        def transform_for_annotation(self, model):
+            return super().transform_for_annotation(lift_integer_scalars(model))
+
+    return FixedQuantizer()
+
+
+def executorch_by_hand(student: Path, out: Path, texts: list[str], seq_len: int, quantize: bool,
+                       upstream_fix: bool = False) -> tuple[Path, dict]:
+    """The XNNPACK quantization page's PT2E example on the HF model (``quantize``), else its plain lowering;
+    ``upstream_fix``: with executorch#22065 applied to the quantizer. ``texts``: the first is the export sample,
+    all of them calibrate."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
@@ -240,7 +282,7 @@ def executorch_by_hand(student: Path, out: Path, texts: list[str], seq_len: int,
 
             step = "XNNPACKQuantizer set-up"
             qparams = get_symmetric_quantization_config(is_per_channel=True)
-            quantizer = XNNPACKQuantizer()
+            quantizer = _quantizer_with_upstream_fix() if upstream_fix else XNNPACKQuantizer()
             quantizer.set_global(qparams)
             step = "prepare_pt2e"
             prepared_model = prepare_pt2e(program.module(), quantizer)
@@ -338,6 +380,9 @@ def build_all(run: Path, out: Path, seq_len: int, train: list[str], test: list[s
     print("building the hand routes: executorch", flush=True)
     hand["executorch-a"] = build("hand executorch-a", lambda: executorch_by_hand(
         student, out / f"hand-executorch-int8-s{seq_len}", train[:calibration], seq_len, quantize=True), log)
+    hand["executorch-c"] = build("hand executorch-c", lambda: executorch_by_hand(
+        student, out / f"hand-executorch-fixed-int8-s{seq_len}", train[:calibration], seq_len, quantize=True,
+        upstream_fix=True), log)
     hand["executorch-b"] = build("hand executorch-b", lambda: executorch_by_hand(
         student, out / f"hand-executorch-fp32-s{seq_len}", train[:1], seq_len, quantize=False), log)
     return ours, hand
@@ -465,7 +510,9 @@ def notes(ours: dict[str, Built], hand: dict[str, Built]) -> list[str]:
             "aten.add/mul to a float32 constant, so the integer indices `torch.arange(n) + offset` that transformers' "
             "create_bidirectional_mask builds (masking_utils) turn float and the prepared model cannot index with them "
             f"(pytorch/executorch#22062, fixed upstream by #22065; installed executorch {_version('executorch')}). "
-            "Our exporter passes a prepared 4D mask that bypasses that code.")
+            "Our exporter passes a prepared 4D mask that bypasses that code. Route (c) is (a) with #22065's one-line "
+            "change applied to the quantizer (hand_routes._quantizer_with_upstream_fix): what a user gets from the "
+            "next executorch release.")
     return lines
 
 

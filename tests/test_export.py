@@ -26,7 +26,8 @@ def test_artifact_folder_contract(tmp_path):
     manifest = read_manifest(artifact)
     assert [spec.name for spec in manifest.inputs] == ["input_ids", "attention_mask", "token_type_ids"]
     assert manifest.output.name == "logits" and manifest.labels == ("negative", "positive")
-    assert manifest.quantization["weight_type"] == "quint8" and manifest.quantization["per_channel"] is True
+    assert manifest.quantization["weight_type"] == "qint8" and manifest.quantization["reduce_range"] is True
+    assert manifest.quantization["per_channel"] is True and manifest.graph["form"] == "plain"
     assert manifest.tokenizer.lower_case and manifest.tokenizer.special_tokens["cls_token"] == "[CLS]"
     assert manifest.source["hash"] and manifest.tool_versions["onnxruntime"] and manifest.export_seconds > 0
     assert (artifact / "labels.txt").read_text().splitlines() == ["negative", "positive"]
