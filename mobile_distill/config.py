@@ -390,8 +390,8 @@ class QuantizationOptions(_Config):
         "about twice as fast on x86 with VNNI)")
     per_channel: bool = Field(True, description="per-channel (vs per-tensor) int8 weight scales")
     # auto: fused for fp32 and fp16; plain for int8. Measured on the demo student (quiet Xeon with AVX-512 VNNI,
-    # 1 thread, 64 tokens, interleaved rounds, RESULTS.md onnx_int8_schemes 2026-12-07 22:..): int8-dynamic with qint8 7-bit
-    # per-channel weights ran 2.22 ms plain against 2.57 fused (the fused file's QAttention and
+    # 1 thread, 64 tokens, 5 interleaved rounds, RESULTS.md onnx_int8_schemes 2026-12-07 22:15): int8-dynamic with
+    # qint8 7-bit per-channel weights ran 2.31 ms plain against 2.61 fused (the fused file's QAttention and
     # QEmbedLayerNormalization are slower than what onnxruntime fuses at load from the plain graph), at agreement
     # 0.9883 against 0.9906; static int8 calibrates the plain graph in any case.
     onnx_graph: Literal["auto", "fused", "plain"] = Field(

@@ -174,3 +174,17 @@ def test_int8_dynamic_qint8_weights_stay_within_7_bits(students, tmp_path):
                if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2]
     assert len(weights) >= 6  # the layers' attention and feed-forward matrices, the pooler, the classifier
     assert min(w.min() for w in weights) >= -64 and max(w.max() for w in weights) <= 64
+
+
+def test_each_int8_scheme_ranks_the_classifier_by_the_name_its_quantizer_excludes_it_by(students, tmp_path):
+    """quantize_dynamic splits a Gemm into <Gemm>_MatMul before it matches nodes_to_exclude; quantize_static keeps
+    the Gemm: auto-fallback's keep_float must name the classifier the way each one does."""
+    from mobile_distill.diagnose import layer_sensitivity
+
+    model = students["bert"]
+    for precision, name in (("int8-dynamic", "/model/classifier/Gemm_MatMul"), ("int8-static", "/model/classifier/Gemm")):
+        artifact = export(model, "onnx", precision, tmp_path / precision, ExportOptions(seq_len=SEQ_LEN), TEXTS, TEXTS)
+        assert name in [item.node for item in layer_sensitivity(artifact, model, TEXTS[:8])], precision
+        kept = export(model, "onnx", precision, tmp_path / f"{precision}-kept",
+                      ExportOptions(seq_len=SEQ_LEN, keep_float=(name,)), TEXTS, TEXTS)
+        assert name not in [item.node for item in layer_sensitivity(kept, model, TEXTS[:8])], precision

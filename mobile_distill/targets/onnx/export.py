@@ -182,7 +182,7 @@ def _check_keep_float(path: Path, names: tuple[str, ...], dynamic: bool = False)
     from .layers import excludable_name
 
     nodes = onnx.load(str(path), load_external_data=False).graph.node
-    known = {excludable_name(node) if dynamic else node.name for node in nodes}
+    known = {excludable_name(node, dynamic) for node in nodes}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise ConfigError(f"keep_float: {unknown[0]!r} is not a node of this ONNX model; keep_float takes the node "

@@ -146,7 +146,8 @@ def _rank(reference, artifact, errors: dict[str, float], pairs: dict[str, str]) 
     for ours, theirs in pairs.items():
         if ours in errors:
             copies.setdefault(theirs, []).append(ours)
-    quantizable = _quantizable_ops(artifact)
+    dynamic = _is_dynamic(artifact)
+    quantizable = _quantizable_ops(dynamic)
     ranked = []
     for node in reference.node:
         out = next((name for name in node.output if name in copies), None)
@@ -155,28 +156,31 @@ def _rank(reference, artifact, errors: dict[str, float], pairs: dict[str, str]) 
             continue
         error = max(errors[name] for name in copies[out])
         upstream = max((errors[name] for name in node.input if name in errors), default=0.0)
-        ranked.append(NodeSensitivity(excludable_name(node), node.op_type, module_of(node.name), out, error,
+        ranked.append(NodeSensitivity(excludable_name(node, dynamic), node.op_type, module_of(node.name), out, error,
                                       error - upstream))
     return sorted(ranked, key=lambda item: -item.added_error)
 
 
-def _quantizable_ops(artifact) -> set[str]:
+def _is_dynamic(artifact) -> bool:
+    return any(node.op_type in ("DynamicQuantizeLinear", "MatMulInteger", "MatMulIntegerToFloat",
+                                "DynamicQuantizeMatMul") for node in artifact.node)
+
+
+def _quantizable_ops(dynamic: bool) -> set[str]:
     """The op types onnxruntime's quantizer of this artifact's kind handles (its registries)."""
     from onnxruntime.quantization.registry import IntegerOpsRegistry, QDQRegistry
 
-    dynamic = any(node.op_type in ("DynamicQuantizeLinear", "MatMulInteger", "MatMulIntegerToFloat",
-                                   "DynamicQuantizeMatMul") for node in artifact.node)
     # Gemm is not in the dynamic registry, yet quantize_dynamic quantizes it: it first splits each Gemm into
     # a MatMul and an Add (see excludable_name). Left out, the pooler and the classifier went unranked and
     # auto-fallback's "every node float" attempt still ran them in int8.
     return set(IntegerOpsRegistry) | {"Gemm"} if dynamic else set(QDQRegistry)
 
 
-def excludable_name(node) -> str:
-    """The name ``quantize_dynamic(nodes_to_exclude=...)`` knows a float-graph node by: onnxruntime's
-    dynamic quantizer replaces each Gemm by a MatMul named ``<Gemm>_MatMul`` (and an Add) before it
-    matches names, so a Gemm is excluded by that name; every other node by its own."""
-    return f"{node.name}_MatMul" if node.op_type == "Gemm" else node.name
+def excludable_name(node, dynamic: bool) -> str:
+    """The name ``nodes_to_exclude`` knows a float-graph node by. onnxruntime's dynamic quantizer replaces each
+    Gemm by a MatMul named ``<Gemm>_MatMul`` (and an Add) before it matches names, so there a Gemm is excluded
+    by that name; the static (QDQ) quantizer keeps Gemms, and every other node keeps its own name."""
+    return f"{node.name}_MatMul" if dynamic and node.op_type == "Gemm" else node.name
 
 
 def _computed_quantized(node, producers, float_tensors: set[str]) -> bool:
