@@ -534,7 +534,7 @@ def about(run: Path, out: Path, seq_len: int, rounds: int, runs: int, test: list
         f"Student `{run / 'student'}`, {len(test)} test rows, sequence length {seq_len}; PyTorch student test accuracy "
         f"{np.mean(reference.argmax(-1) == labels):.4f}. Ours: `export(student, target, \"int8-dynamic\", ...)` with "
         f"default ExportOptions, exported afresh in this run. Hand routes: each runtime's documented route from the HF "
-        f"folder and its tokenizer (the script's docstring: settings and doc pages); ExecuTorch (a) calibrates on "
+        f"folder and its tokenizer (the script's docstring: settings and doc pages); ExecuTorch (a) and (c) calibrate on "
         f"{calibration} training texts. Files in the --out folder. Accuracy and agreement (argmax equal to the PyTorch "
         f"student's): each file in its runtime on the test split. Latency: batch 1, 1 thread, a median-length test "
         f"text padded to {seq_len} tokens, median over {rounds} interleaved rounds of the p50 of {runs} runs, each "

@@ -206,7 +206,7 @@ def _mask(runner, reference, probe: list[str]) -> ContractCheck:
     # Padding reaches the logits. Name an ignored mask only when the reference run without a mask gives the
     # artifact's logits: a graph broken anywhere else in attention leaks padding too.
     without_mask = reference.predict({**plain, "attention_mask": ones})
-    error = float(np.linalg.norm(logits - without_mask) / max(np.linalg.norm(without_mask), 1e-12))
+    error = _relative_error(logits, without_mask)
     if error <= MASK_IGNORED_ERROR:
         return ContractCheck(name="attention mask", ok=False, detail=f"attention mask ignored: {detail}; the artifact "
                              f"gives the logits of the reference run without a mask (relative error {error:.2g})")
@@ -223,8 +223,12 @@ def _rounding_noise(runner, reference, batch: dict) -> float:
     ones = np.ones_like(batch["attention_mask"])
     logits = runner.predict({**batch, "attention_mask": ones})
     expected = reference.predict({**_for_reference(batch, reference), "attention_mask": ones})
-    relative = float(np.linalg.norm(logits - expected) / max(np.linalg.norm(expected), 1e-12))
-    return float(np.abs(logits - expected).max()) if relative <= MASK_IGNORED_ERROR else 0.0
+    return float(np.abs(logits - expected).max()) if _relative_error(logits, expected) <= MASK_IGNORED_ERROR else 0.0
+
+
+def _relative_error(logits: np.ndarray, expected: np.ndarray) -> float:
+    """||logits - expected|| / ||expected|| (NaN where the logits are not finite, which no bound accepts)."""
+    return float(np.linalg.norm(logits - expected) / max(np.linalg.norm(expected), 1e-12))
 
 
 def _token_types(runner, reference, probe: list[str]) -> ContractCheck:
